@@ -1,0 +1,94 @@
+"""ComputeTarget: where runs execute. A small protocol; one module per backend.
+
+A backend writes `check` (refuse a spec it cannot run, before anything is written), `dry_run`
+(the exact command it would start) and `launch`. `ComputeTarget(workspace=ws, name=...)` looks a
+target up by name, as in the service.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from runyard.errors import ComputeTargetException
+
+if TYPE_CHECKING:
+    from runyard.launch.run_folder import RunFolder
+    from runyard.spec import JobSpec
+    from runyard.workspace import Workspace
+
+
+class ComputeTarget:
+    type = "base"
+
+    def __new__(cls, workspace: Workspace | None = None, name: str | None = None, **kwargs: Any) -> Any:
+        if cls is ComputeTarget:
+            if workspace is None or name is None:
+                raise ComputeTargetException("ComputeTarget(workspace=ws, name=...) needs both. "
+                                             "Fix: pass the workspace and the target's name")
+            from runyard.compute.registry import get_target
+
+            return get_target(workspace, name)
+        return super().__new__(cls)
+
+    def __init__(self, workspace: Workspace, name: str, config: dict[str, Any] | None = None) -> None:
+        if getattr(self, "_initialized", False):
+            return  # already built by the registry (ComputeTarget(ws, name) lands here again)
+        self.workspace = workspace
+        self.name = name
+        self.config = dict(config or {})
+        self._initialized = True
+
+    # -- the protocol ---------------------------------------------------------------------------
+    def check(self, spec: JobSpec) -> None:
+        """Raise ComputeTargetException if this target cannot run `spec`. Writes nothing."""
+
+    def dry_run(self, folder: RunFolder, spec: JobSpec) -> list[str]:
+        raise NotImplementedError
+
+    def launch(self, folder: RunFolder, spec: JobSpec) -> None:
+        raise NotImplementedError
+
+    # -- the service's surface --------------------------------------------------------------------
+    @staticmethod
+    def create(workspace: Workspace, name: str, provisioning_configuration: Any) -> ComputeTarget:
+        from runyard.compute.registry import attach
+
+        return attach(workspace, name, provisioning_configuration)
+
+    @staticmethod
+    def attach(workspace: Workspace, name: str, attach_configuration: Any) -> ComputeTarget:
+        from runyard.compute.registry import attach
+
+        return attach(workspace, name, attach_configuration)
+
+    @staticmethod
+    def list(workspace: Workspace) -> list[ComputeTarget]:
+        return list(workspace.compute_targets.values())
+
+    def wait_for_completion(self, show_output: bool = False, min_node_count: int | None = None,
+                            timeout_in_minutes: int = 25, is_delete_operation: bool = False) -> None:
+        if show_output:
+            print(f"Compute target {self.name!r} ({self.type}) is ready")
+
+    def get_status(self) -> str:
+        return "Succeeded"
+
+    @property
+    def provisioning_state(self) -> str:
+        return "Succeeded"
+
+    def list_nodes(self) -> list[dict[str, Any]]:
+        return []
+
+    def detach(self) -> None:
+        from runyard.compute.registry import detach
+
+        detach(self.workspace, self.name)
+
+    delete = detach
+
+    def serialize(self) -> dict[str, Any]:
+        return {"name": self.name, "type": self.type, **self.config}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"

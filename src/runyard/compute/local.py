@@ -1,0 +1,86 @@
+"""The local target: runs on this machine, one detached supervisor process per run.
+
+| feature                      | supported                                           |
+|------------------------------|-----------------------------------------------------|
+| node_count > 1               | yes: one node agent per node, all on this machine    |
+| process_count_per_node       | yes                                                 |
+| use_gpu                      | yes, one GPU per local rank; refused without GPUs    |
+| cancel / max_run_duration    | yes                                                 |
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import psutil
+
+from runyard.compute.base import ComputeTarget
+from runyard.errors import ComputeTargetException
+from runyard.launch.run_folder import RunFolder
+from runyard.spec import Backend, JobSpec
+
+
+def gpu_count() -> int:
+    """GPUs this machine shows (nvidia-smi), limited by CUDA_VISIBLE_DEVICES; never imports torch."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() in ("", "-1"):
+        return 0
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return 0
+    try:
+        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    count = sum(1 for line in out.splitlines() if line.startswith("GPU "))
+    return min(count, len(visible.split(","))) if visible else count
+
+
+class LocalCompute(ComputeTarget):
+    type = "local"
+
+    def check(self, spec: JobSpec) -> None:
+        res = spec.resources
+        max_nodes = self.config.get("max_nodes")
+        if max_nodes is not None and res.node_count > int(max_nodes):
+            raise ComputeTargetException(
+                f"node_count={res.node_count}: compute target {self.name!r} has max_nodes={max_nodes}. "
+                f"Fix: pass node_count<={max_nodes}")
+        if res.use_gpu:
+            gpus = gpu_count()
+            if gpus == 0:
+                raise ComputeTargetException(
+                    f"use_gpu=True: compute target {self.name!r} has no GPU (nvidia-smi finds none). "
+                    "Fix: pass use_gpu=False to train on the CPU, or submit to a target with GPUs")
+            if res.process_count_per_node > gpus:
+                raise ComputeTargetException(
+                    f"process_count_per_node={res.process_count_per_node}: compute target {self.name!r} has "
+                    f"{gpus} GPU(s) and each rank needs its own (NCCL fails with 'Duplicate GPU detected'). "
+                    f"Fix: pass process_count_per_node<={gpus}")
+        if spec.backend is Backend.MPI and shutil.which("mpirun") is None:
+            raise ComputeTargetException(
+                "distributed_backend='mpi': Open MPI's mpirun is not on PATH. "
+                "Fix: install it (apt-get install openmpi-bin), or use distributed_backend='gloo'")
+
+    def dry_run(self, folder: RunFolder, spec: JobSpec) -> list[str]:
+        return [sys.executable, "-m", "runyard.launch.supervisor", str(folder.path)]
+
+    def launch(self, folder: RunFolder, spec: JobSpec) -> None:
+        env = dict(os.environ)
+        package_root = str(Path(__file__).resolve().parents[2])  # so the supervisor imports this runyard
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        with open(folder.supervisor_log, "ab") as log:
+            proc = subprocess.Popen(self.dry_run(folder, spec), cwd=folder.path, env=env, stdin=subprocess.DEVNULL,
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+        try:
+            created = psutil.Process(proc.pid).create_time()
+        except psutil.Error:
+            created = None
+        folder.write_json(folder.supervisor_file, {"pid": proc.pid, "create_time": created})
+        # reap it when it ends, so a long-lived submitting process collects no zombies
+        threading.Thread(target=proc.wait, name=f"runyard-reap-{proc.pid}", daemon=True).start()

@@ -1,0 +1,13 @@
+"""The service's `azureml.core` names, under `runyard.core`."""
+
+from runyard.compute.base import ComputeTarget
+from runyard.data.datastore import Datastore
+from runyard.environments import Environment
+from runyard.experiment import Experiment
+from runyard.run import Run
+from runyard.runconfig import RunConfiguration
+from runyard.script_run_config import ScriptRunConfig
+from runyard.workspace import Workspace
+
+__all__ = ["ComputeTarget", "Datastore", "Environment", "Experiment", "Run", "RunConfiguration", "ScriptRunConfig",
+           "Workspace"]

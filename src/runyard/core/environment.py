@@ -1,0 +1,5 @@
+"""`azureml.core.environment`."""
+
+from runyard.environments import CondaDependencies, Environment
+
+__all__ = ["CondaDependencies", "Environment"]

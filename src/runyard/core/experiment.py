@@ -1,0 +1,5 @@
+"""`azureml.core.experiment`."""
+
+from runyard.experiment import Experiment
+
+__all__ = ["Experiment"]

@@ -1,0 +1,5 @@
+"""`azureml.core.workspace`."""
+
+from runyard.workspace import Workspace
+
+__all__ = ["Workspace"]

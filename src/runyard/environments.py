@@ -1,0 +1,222 @@
+"""Environment definitions (the service's Environment / CondaDependencies) -> EnvironmentSpec.
+
+Building and caching the environment a spec describes is the supervisor's job (see launch/).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from packaging.requirements import InvalidRequirement, Requirement
+
+from runyard.errors import InvalidTypeError, InvalidValueError, WorkspaceError
+from runyard.spec import EnvironmentSpec
+
+if TYPE_CHECKING:
+    from runyard.workspace import Workspace
+
+
+def check_requirements(field: str, packages: Any) -> tuple[str, ...]:
+    """Each entry must be one PEP 508 requirement ("torch==2.1", "scikit-learn>=1.3")."""
+    if packages is None:
+        return ()
+    if isinstance(packages, str) or not isinstance(packages, Iterable):
+        raise InvalidTypeError(field, packages, "must be a list of package names",
+                               f"pass {field}=['numpy', 'scikit-learn>=1.3']")
+    checked = []
+    for p in packages:
+        if not isinstance(p, str) or not p.strip():
+            raise InvalidTypeError(field, p, "is not a package name", "pass strings such as 'numpy==2.1'")
+        try:
+            Requirement(_conda_to_pep508(p) if field.startswith("conda") else p)
+        except InvalidRequirement as e:
+            raise InvalidValueError(field, p, f"is not a valid requirement ({e})",
+                                    "write it as name, name==version or name>=version") from None
+        checked.append(p.strip())
+    return tuple(checked)
+
+
+def _conda_to_pep508(spec: str) -> str:
+    """conda's `numpy=1.26` means `numpy==1.26.*`; its channel prefix `conda-forge::x` is dropped."""
+    name = spec.split("::")[-1].strip()
+    if "=" in name and not any(op in name for op in ("==", ">=", "<=", "!=")):
+        pkg, _, ver = name.partition("=")
+        return f"{pkg}=={ver.rstrip('=*')}.*" if ver else pkg
+    return name
+
+
+def read_text_file(field: str, path: str | os.PathLike[str] | None, *roots: Path) -> str | None:
+    """Read a requirements/conda file given absolute, relative to the source folder, or to the cwd."""
+    if path is None:
+        return None
+    candidates = [Path(path)] if Path(path).is_absolute() else [r / path for r in roots] + [Path(path)]
+    for c in candidates:
+        if c.is_file():
+            return c.read_text(encoding="utf-8")
+    raise InvalidValueError(field, str(path), "is not an existing file",
+                            "pass a path relative to source_directory or an absolute path")
+
+
+class CondaDependencies:
+    def __init__(self, conda_dependencies_file_path: str | None = None, _underlying_structure: Any = None) -> None:
+        self.pip_packages: list[str] = []
+        self.conda_packages: list[str] = []
+        self.python_version: str | None = None
+        if conda_dependencies_file_path:
+            self._load(Path(conda_dependencies_file_path).read_text())
+
+    @classmethod
+    def create(cls, pip_packages: Iterable[str] | None = None, conda_packages: Iterable[str] | None = None,
+               python_version: str | None = None, pin_sdk_version: bool = True, **_: Any) -> CondaDependencies:
+        deps = cls()
+        deps.pip_packages = list(check_requirements("pip_packages", pip_packages))
+        deps.conda_packages = list(check_requirements("conda_packages", conda_packages))
+        deps.python_version = python_version
+        return deps
+
+    def _load(self, text: str) -> None:
+        data = yaml.safe_load(text) or {}
+        for dep in data.get("dependencies", []) or []:
+            if isinstance(dep, dict):
+                self.pip_packages += [str(p) for p in dep.get("pip", [])]
+            elif str(dep).split("=")[0].strip() == "python":
+                self.python_version = str(dep).partition("=")[2].strip("=") or None
+            elif str(dep).split("=")[0].strip() != "pip":
+                self.conda_packages.append(str(dep))
+
+    def add_pip_package(self, pip_package: str) -> None:
+        self.pip_packages += check_requirements("pip_package", [pip_package])
+
+    def add_conda_package(self, conda_package: str) -> None:
+        self.conda_packages += check_requirements("conda_package", [conda_package])
+
+    def serialize_to_string(self) -> str:
+        deps: list[Any] = [f"python={self.python_version}"] if self.python_version else []
+        deps += self.conda_packages + (["pip", {"pip": self.pip_packages}] if self.pip_packages else [])
+        return str(yaml.safe_dump({"name": "project_environment", "dependencies": deps}, sort_keys=False))
+
+
+class PythonSection:
+    def __init__(self) -> None:
+        self.conda_dependencies = CondaDependencies()
+        self.user_managed_dependencies = False
+        self.interpreter_path = "python"
+        self.conda_dependencies_file: str | None = None
+
+
+class DockerSection:
+    """Accepted for compatibility; runyard runs in virtual environments, not containers."""
+
+    def __init__(self) -> None:
+        self.enabled = False
+        self.base_image: str | None = None
+        self.base_dockerfile: str | None = None
+        self.gpu_support = False
+        self.shm_size: str | None = None
+
+
+class Environment:
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidValueError("name", name, "must be a non-empty string", "pass Environment('my-env')")
+        self.name = name
+        self.version: str | None = None
+        self.python = PythonSection()
+        self.docker = DockerSection()
+        self.environment_variables: dict[str, str] = {}
+        self.framework_version: str | None = None
+        self._pip_requirements: str | None = None
+
+    @classmethod
+    def from_pip_requirements(cls, name: str, file_path: str | os.PathLike[str], pip_version: str | None = None
+                              ) -> Environment:
+        env = cls(name)
+        env._pip_requirements = read_text_file("file_path", file_path)
+        return env
+
+    @classmethod
+    def from_conda_specification(cls, name: str, file_path: str | os.PathLike[str]) -> Environment:
+        env = cls(name)
+        text = read_text_file("file_path", file_path)
+        env.python.conda_dependencies = CondaDependencies()
+        env.python.conda_dependencies._load(text or "")
+        return env
+
+    def to_spec(self) -> EnvironmentSpec:
+        deps = self.python.conda_dependencies
+        variables = tuple(sorted((str(k), str(v)) for k, v in self.environment_variables.items()))
+        return EnvironmentSpec(
+            name=self.name,
+            pip_packages=check_requirements("pip_packages", deps.pip_packages),
+            conda_packages=check_requirements("conda_packages", deps.conda_packages),
+            pip_requirements=self._pip_requirements,
+            framework_version=self.framework_version,
+            python_version=deps.python_version,
+            variables=variables,
+            user_managed=bool(self.python.user_managed_dependencies),
+            interpreter=self.python.interpreter_path if self.python.user_managed_dependencies else None,
+        )
+
+    # -- registry (kept in the workspace config, versioned) -------------------------------------
+    def register(self, workspace: Workspace) -> Environment:
+        versions = workspace.config_section("environments").get(self.name, [])
+        spec = self.to_spec()
+        if versions and versions[-1]["spec"] == spec_to_dict(spec):
+            self.version = str(len(versions))
+            return self
+        versions = [*versions, {"spec": spec_to_dict(spec)}]
+        workspace.update_config("environments", self.name, versions)
+        self.version = str(len(versions))
+        return self
+
+    @classmethod
+    def get(cls, workspace: Workspace, name: str, version: str | None = None) -> Environment:
+        versions = workspace.config_section("environments").get(name)
+        if not versions:
+            raise WorkspaceError(f"environment name={name!r}: not registered in this workspace. "
+                                 "Fix: env.register(ws) first, or check `runyard env list`")
+        index = int(version) - 1 if version else len(versions) - 1
+        if not 0 <= index < len(versions):
+            raise InvalidValueError("version", version, f"does not exist (1..{len(versions)})",
+                                    "pass an existing version or None for the latest")
+        return cls._from_spec_dict(name, versions[index]["spec"], str(index + 1))
+
+    @classmethod
+    def list(cls, workspace: Workspace) -> dict[str, Environment]:
+        return {n: cls.get(workspace, n) for n in workspace.config_section("environments")}
+
+    @classmethod
+    def _from_spec_dict(cls, name: str, d: dict[str, Any], version: str) -> Environment:
+        env = cls(name)
+        env.version = version
+        env.python.conda_dependencies = CondaDependencies.create(d.get("pip_packages"), d.get("conda_packages"),
+                                                                 d.get("python_version"))
+        env._pip_requirements = d.get("pip_requirements")
+        env.framework_version = d.get("framework_version")
+        env.environment_variables = dict(d.get("variables", []))
+        env.python.user_managed_dependencies = d.get("user_managed", False)
+        if d.get("interpreter"):
+            env.python.interpreter_path = d["interpreter"]
+        return env
+
+    def clone(self, new_name: str) -> Environment:
+        env = copy.deepcopy(self)
+        env.name, env.version = new_name, None
+        return env
+
+    def __repr__(self) -> str:
+        return f"Environment(name={self.name!r}, version={self.version!r})"
+
+
+def spec_to_dict(spec: EnvironmentSpec) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    d = asdict(spec)
+    d["variables"] = [list(p) for p in spec.variables]
+    d["pip_packages"], d["conda_packages"] = list(spec.pip_packages), list(spec.conda_packages)
+    return d

@@ -1,0 +1,116 @@
+"""Experiment: a named group of runs, and where runs are submitted."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from runyard import snapshot
+from runyard.errors import InvalidTypeError, InvalidValueError
+from runyard.launch.run_folder import RunFolder
+from runyard.status import RunStatus
+from runyard.store.base import RunRecord
+
+if TYPE_CHECKING:
+    from runyard.run import Run
+    from runyard.workspace import Workspace
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
+# lowercase letters and digits without the confusable ones (0/o, 1/l/i)
+_ID_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
+
+
+def new_run_id(experiment: str) -> str:
+    suffix = "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
+    return f"{experiment}_{int(time.time())}_{suffix}"
+
+
+class Experiment:
+    def __init__(self, workspace: Workspace, name: str, _check: bool = True, **_: Any) -> None:
+        if _check and (not isinstance(name, str) or not _NAME.match(name)):
+            raise InvalidValueError("name", name, "is not a valid experiment name",
+                                    "use 1-255 letters, digits, '_' or '-', starting with a letter or digit")
+        self.workspace = workspace
+        self.name = name
+
+    @property
+    def id(self) -> str:
+        return self.name
+
+    def submit(self, config: Any, tags: dict[str, Any] | None = None, **kwargs: Any) -> Run:
+        """Validate, snapshot, record (Queued) and launch. Nothing is written unless all checks pass."""
+        from runyard.run import Run
+
+        if not hasattr(config, "_prepare"):
+            raise InvalidTypeError("config", config, "cannot be submitted",
+                                   "pass a PyTorch/Estimator, a ScriptRunConfig or a HyperDriveConfig")
+        if tags is not None and not isinstance(tags, dict):
+            raise InvalidTypeError("tags", tags, "must be a dict", "pass {'key': 'value'}")
+        if hasattr(config, "_submit"):  # sweeps and other run kinds that submit children themselves
+            return config._submit(self, tags or {})  # type: ignore[no-any-return]
+        ws = self.workspace
+        prepared = config._prepare(ws, self.name)
+        manifest, sources = snapshot.scan(prepared.source_directory, ws.snapshot_limits)
+        if prepared.spec.entry_script not in {f.path for f in manifest.files}:
+            raise InvalidValueError("entry_script", prepared.spec.entry_script,
+                                    "is excluded from the snapshot by an ignore file",
+                                    "remove its pattern from .runyardignore / .amlignore / .gitignore")
+        spec = replace(prepared.spec, snapshot_digest=manifest.digest)
+        run_id = new_run_id(self.name)
+        # -- from here on, things are written --
+        snapshot.store(manifest, sources, ws.blobs)
+        folder = RunFolder(ws.runs_root / run_id)
+        folder.create(spec.to_json())
+        ws.store.create_run(RunRecord(run_id=run_id, experiment=self.name, status=RunStatus.QUEUED,
+                                      target=prepared.compute.name, created_time=time.time(),
+                                      spec_json=spec.to_json(), snapshot_digest=manifest.digest,
+                                      properties={"runyard.entryScript": spec.entry_script,
+                                                  "runyard.snapshotFiles": str(len(manifest.files))}))
+        if tags:
+            ws.store.set_tags(run_id, {str(k): None if v is None else str(v) for k, v in tags.items()})
+        try:
+            prepared.compute.launch(folder, spec)
+        except Exception as e:
+            ws.store.set_status(run_id, RunStatus.FAILED, time.time(), f"launch failed: {e}")
+            raise
+        return Run(self, run_id)
+
+    def start_logging(self, outputs: str | None = None, snapshot_directory: str | None = None,
+                      display_name: str | None = None, **_: Any) -> Run:
+        """An interactive run (a notebook, a script run by hand): Running until run.complete()."""
+        from runyard.run import Run
+
+        run_id = new_run_id(self.name)
+        folder = RunFolder(self.workspace.runs_root / run_id)
+        folder.create("{}")
+        now = time.time()
+        self.workspace.store.create_run(RunRecord(run_id=run_id, experiment=self.name, status=RunStatus.RUNNING,
+                                                  target="interactive", created_time=now,
+                                                  display_name=display_name or ""))
+        self.workspace.store.set_status(run_id, RunStatus.RUNNING, now)
+        return Run(self, run_id)
+
+    def get_runs(self, type: str | None = None, tags: Any = None, properties: Any = None,
+                 include_children: bool = False) -> Iterator[Run]:
+        from runyard.run import Run
+
+        for record in self.workspace.store.list_runs(experiment=self.name):
+            run = Run(self, record.run_id)
+            if tags is not None:
+                have = run.get_tags()
+                wanted = {tags: None} if isinstance(tags, str) else dict(tags)
+                if not all(k in have and (v is None or have[k] == v) for k, v in wanted.items()):
+                    continue
+            yield run
+
+    @staticmethod
+    def list(workspace: Workspace, experiment_name: str | None = None, **_: Any) -> list[Experiment]:
+        names = workspace.store.list_experiments()
+        return [Experiment(workspace, n) for n in names if experiment_name in (None, n)]
+
+    def __repr__(self) -> str:
+        return f"Experiment(name={self.name!r}, workspace={self.workspace.name!r})"

@@ -1,0 +1,1 @@
+"""Running a job: the supervisor, the per-node agent, data and environment preparation."""

@@ -1,0 +1,113 @@
+"""The per-node launcher (the role torchrun plays): starts the node's ranks, watches them, stops them.
+
+Each rank gets the torchrun environment contract (MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK,
+LOCAL_RANK, LOCAL_WORLD_SIZE, NODE_RANK, GROUP_RANK), its own process group, and its own log file.
+Unlike torchrun, the agent never imports torch, so ranks start without that second of overhead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from runyard.launch.procs import die_with_parent, terminate_groups
+from runyard.launch.run_folder import RunFolder
+from runyard.spec import JobSpec
+
+_VAR = re.compile(r"\$(\{)?([A-Za-z_][A-Za-z0-9_]*)(?(1)\})")
+
+
+def expand(argument: str, values: Mapping[str, str]) -> str:
+    """Replace $NAME / ${NAME} for the names runyard defines; leave any other $ text alone."""
+    return _VAR.sub(lambda m: values.get(m.group(2), m.group(0)), argument)
+
+
+@dataclass(frozen=True)
+class RankExit:
+    rank: int
+    returncode: int
+
+    def describe(self) -> str:
+        if self.returncode < 0:
+            try:
+                name = signal.Signals(-self.returncode).name
+            except ValueError:
+                name = f"signal {-self.returncode}"
+            return f"rank {self.rank} was killed by {name}"
+        return f"rank {self.rank} exited with code {self.returncode}"
+
+
+class NodeAgent:
+    def __init__(self, spec: JobSpec, folder: RunFolder, node_rank: int, master_addr: str, master_port: int,
+                 interpreter: str, base_env: Mapping[str, str], attempt: int = 0) -> None:
+        self.spec, self.folder, self.node_rank = spec, folder, node_rank
+        self.master_addr, self.master_port = master_addr, master_port
+        self.interpreter, self.base_env, self.attempt = interpreter, base_env, attempt
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+
+    def rank_env(self, local_rank: int) -> dict[str, str]:
+        res = self.spec.resources
+        rank = self.node_rank * res.process_count_per_node + local_rank
+        contract = {
+            "MASTER_ADDR": self.master_addr, "MASTER_PORT": str(self.master_port),
+            "WORLD_SIZE": str(res.world_size), "RANK": str(rank), "LOCAL_RANK": str(local_rank),
+            "LOCAL_WORLD_SIZE": str(res.process_count_per_node), "NODE_RANK": str(self.node_rank),
+            "GROUP_RANK": str(self.node_rank), "RUNYARD_RANK": str(rank),
+            "RUNYARD_ATTEMPT": str(self.attempt), "TORCHELASTIC_RESTART_COUNT": str(self.attempt),
+        }
+        env = {**self.base_env, **contract}
+        if res.use_gpu:
+            env["CUDA_VISIBLE_DEVICES"] = str(local_rank)
+        return env
+
+    def command(self, env: Mapping[str, str]) -> list[str]:
+        return [self.interpreter, self.spec.entry_script, *(expand(a, env) for a in self.spec.arguments)]
+
+    def dry_run(self) -> list[list[str]]:
+        return [self.command(self.rank_env(lr)) for lr in range(self.spec.resources.process_count_per_node)]
+
+    def start(self) -> None:
+        for local_rank in range(self.spec.resources.process_count_per_node):
+            env = self.rank_env(local_rank)
+            rank = int(env["RANK"])
+            with open(self.folder.rank_log(rank, self.attempt), "ab") as log:
+                self.procs[rank] = subprocess.Popen(
+                    self.command(env), cwd=self.folder.working_dir, env=env, stdin=subprocess.DEVNULL,
+                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent)
+
+    @property
+    def pgids(self) -> list[int]:
+        return [p.pid for p in self.procs.values()]  # each rank leads its own session/group
+
+    def poll(self) -> list[RankExit]:
+        """Ranks that have exited so far."""
+        return [RankExit(r, p.returncode) for r, p in self.procs.items() if p.poll() is not None]
+
+    def running(self) -> bool:
+        return any(p.poll() is None for p in self.procs.values())
+
+    def stop(self, grace: float = 10.0) -> None:
+        terminate_groups(self.pgids, grace, children=list(self.procs.values()))
+        for p in self.procs.values():
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def interpreter_env(spec: JobSpec, folder: RunFolder, extra: Mapping[str, str]) -> dict[str, str]:
+    """What every rank of a run sees, before its rank-specific variables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNYARD_", "AZUREML_"))}
+    env.update(dict(spec.environment.variables))
+    env.update(dict(spec.environment_variables))
+    env.update({
+        "PYTHONUNBUFFERED": "1",
+        "RUNYARD_RUN_ID": folder.run_id, "RUNYARD_RUN_DIR": str(folder.path),
+        "RUNYARD_EXPERIMENT": spec.experiment, "AZUREML_RUN_ID": folder.run_id,
+    })
+    env.update(extra)
+    return env

@@ -1,0 +1,70 @@
+"""Process-group bookkeeping: every rank runs in its own group, so killing the group leaves no orphans."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import time
+import subprocess
+from collections.abc import Iterable, Sequence
+
+import psutil
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """preexec_fn: the kernel SIGKILLs this child if its parent (the supervisor/agent) dies."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def signal_groups(pgids: Iterable[int], sig: int) -> None:
+    for pgid in pgids:
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def terminate_groups(pgids: Iterable[int], grace: float = 10.0,
+                     children: Sequence[subprocess.Popen[bytes]] = ()) -> None:
+    """SIGTERM every group, then SIGKILL whatever is still there after `grace` seconds.
+
+    `children` are our own Popen objects in those groups: polling them reaps them (a zombie still
+    counts as a group member), without stealing their exit codes as a blind waitpid(-1) would."""
+    pgids = list(pgids)
+    signal_groups(pgids, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        for child in children:
+            child.poll()
+        if not any(_exists(g) for g in pgids):
+            return
+        time.sleep(0.05)
+    signal_groups(pgids, signal.SIGKILL)
+
+
+def _exists(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def process_alive(pid: int, create_time: float | None) -> bool:
+    """True if `pid` still runs and is the same process (not a recycled pid)."""
+    try:
+        p = psutil.Process(pid)
+        if create_time is not None and abs(p.create_time() - create_time) > 0.5:
+            return False
+        return p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False

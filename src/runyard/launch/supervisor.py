@@ -1,0 +1,185 @@
+"""The supervisor: one detached process per run, `python -m runyard.launch.supervisor RUN_DIR`.
+
+Preparing (snapshot, data, environment) -> Starting/Running (node agents) -> Finalizing
+(uploads, last metrics) -> Completed / Failed / Canceled, each written with its time. It keeps
+going when the submitting process exits; SIGTERM (cancel) stops the ranks and ends Canceled.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from runyard.launch.agent import NodeAgent, RankExit, interpreter_env
+from runyard.launch.run_folder import RunFolder
+from runyard.spec import JobSpec
+from runyard.status import RunStatus
+from runyard.store.base import Store
+from runyard.tracking.ingest import Ingester
+
+POLL_SECONDS = 0.05
+STOP_GRACE_SECONDS = 10.0
+TRACEBACK_LINES = 40
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def traceback_tail(log_file: Path, max_lines: int = TRACEBACK_LINES) -> str:
+    """The last Python traceback in a rank's log, or its last lines."""
+    try:
+        lines = log_file.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    starts = [i for i, ln in enumerate(lines) if ln.startswith("Traceback (most recent call last)")]
+    tail = lines[starts[-1]:] if starts else lines[-10:]
+    return "\n".join(tail[-max_lines:])
+
+
+class Supervisor:
+    def __init__(self, store: Store, folder: RunFolder, spec: JobSpec, workspace_root: Path) -> None:
+        self.store, self.folder, self.spec, self.workspace_root = store, folder, spec, workspace_root
+        self._cancel = False
+        self._prepare_lines: list[str] = []
+
+    def request_cancel(self, *_: object) -> None:
+        self._cancel = True
+
+    def _canceled(self) -> bool:
+        return self._cancel or self.folder.cancel_file.exists()
+
+    def _status(self, status: RunStatus, error: str | None = None) -> None:
+        self.store.set_status(self.folder.run_id, status, time.time(), error)
+        print(f"[runyard] {status.value}" + (f": {error.splitlines()[0]}" if error else ""), flush=True)
+
+    def _plog(self, line: str) -> None:
+        with open(self.folder.prepare_log, "a") as f:
+            f.write(line + "\n")
+
+    def run(self) -> RunStatus:
+        ingester = Ingester(self.store, self.folder.run_id, self.folder.spool_dir).start()
+        try:
+            return self._run()
+        except Exception as e:  # noqa: BLE001 - any failure becomes the run's error, never a silent exit
+            self._status(RunStatus.FAILED, f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
+            return RunStatus.FAILED
+        finally:
+            ingester.stop()
+            self.folder.ranks_file.unlink(missing_ok=True)
+
+    def _prepare(self) -> tuple[str, dict[str, str]]:
+        from runyard import snapshot
+        from runyard.launch.data_bindings import resolve_inputs
+        from runyard.launch.environment import prepare_interpreter
+
+        blobs = snapshot.BlobStore(self.workspace_root / "blobs")
+        manifest = snapshot.load_manifest(blobs, self.spec.snapshot_digest)
+        snapshot.materialize(manifest, blobs, self.folder.working_dir)
+        self._plog(f"snapshot {self.spec.snapshot_digest[:12]}: {len(manifest.files)} files")
+        lines: list[str] = []
+        data_env = resolve_inputs(self.spec.inputs, self.folder.working_dir, lines)
+        interpreter, packages = prepare_interpreter(self.spec.environment, lines)
+        for line in lines:
+            self._plog(line)
+        if packages:
+            self.store.add_properties(self.folder.run_id, {"runyard.packages": json.dumps(packages)})
+        return interpreter, data_env
+
+    def _run(self) -> RunStatus:
+        self._status(RunStatus.PREPARING)
+        try:
+            interpreter, data_env = self._prepare()
+        except Exception as e:  # noqa: BLE001
+            self._plog(f"Preparing failed: {e}")
+            self._status(RunStatus.FAILED, f"Preparing failed: {e}")
+            return RunStatus.FAILED
+        if self._canceled():
+            self._status(RunStatus.CANCELED, "canceled by the user")
+            return RunStatus.CANCELED
+        self._status(RunStatus.STARTING)
+        base_env = interpreter_env(self.spec, self.folder, data_env)
+        attempt = 0
+        while True:
+            outcome = self._attempt(interpreter, base_env, attempt)
+            if isinstance(outcome, RankExit) and attempt < self.spec.limits.max_restarts and not self._canceled():
+                attempt += 1
+                print(f"[runyard] {outcome.describe()}; restarting all ranks (attempt {attempt})", flush=True)
+                continue
+            break
+        self._status(RunStatus.FINALIZING)
+        from runyard.launch.data_bindings import upload_outputs
+
+        lines: list[str] = []
+        upload_outputs(self.spec.inputs, self.folder.working_dir, lines)
+        for line in lines:
+            self._plog(line)
+        if outcome == "completed":
+            self._status(RunStatus.COMPLETED)
+            return RunStatus.COMPLETED
+        if outcome == "canceled":
+            self._status(RunStatus.CANCELED, "canceled by the user")
+            return RunStatus.CANCELED
+        if outcome == "timeout":
+            self._status(RunStatus.FAILED, f"the run exceeded max_run_duration_seconds="
+                         f"{self.spec.limits.max_run_duration_seconds} and was stopped")
+            return RunStatus.FAILED
+        assert isinstance(outcome, RankExit)
+        tail = traceback_tail(self.folder.rank_log(outcome.rank, attempt))
+        self._status(RunStatus.FAILED, f"{outcome.describe()}" + (f"\n{tail}" if tail else ""))
+        return RunStatus.FAILED
+
+    def _attempt(self, interpreter: str, base_env: dict[str, str], attempt: int) -> str | RankExit:
+        port = free_port()
+        agents = [NodeAgent(self.spec, self.folder, node, "127.0.0.1", port, interpreter, base_env, attempt)
+                  for node in range(self.spec.resources.node_count)]
+        try:
+            for agent in agents:
+                agent.start()
+        finally:
+            self.folder.write_json(self.folder.ranks_file, {"pgids": [g for a in agents for g in a.pgids]})
+        if attempt == 0:
+            self._status(RunStatus.RUNNING)
+        limit = self.spec.limits.max_run_duration_seconds
+        deadline = time.monotonic() + limit if limit else None
+        while True:
+            exits = [e for a in agents for e in a.poll()]
+            failed = [e for e in exits if e.returncode != 0]
+            outcome: str | RankExit | None = None
+            if failed:
+                outcome = failed[0]
+            elif len(exits) == self.spec.resources.world_size:
+                return "completed"
+            elif self._canceled():
+                outcome = "canceled"
+            elif deadline is not None and time.monotonic() > deadline:
+                outcome = "timeout"
+            if outcome is not None:
+                for agent in agents:
+                    agent.stop(STOP_GRACE_SECONDS)
+                return outcome
+            time.sleep(POLL_SECONDS)
+
+
+def main(argv: list[str]) -> int:
+    from runyard.store.sqlite import SqliteStore
+
+    folder = RunFolder(argv[1])
+    spec = JobSpec.from_json(folder.spec_file.read_text())
+    workspace_root = folder.path.parent.parent
+    supervisor = Supervisor(SqliteStore(workspace_root / "runyard.db"), folder, spec, workspace_root)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, supervisor.request_cancel)
+    status = supervisor.run()
+    return 0 if status is RunStatus.COMPLETED else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,406 @@
+"""Run: the handle of one run, from the submitting process, another process, or inside the script.
+
+Inside a submitted script `Run.get_context()` attaches through environment variables and logs
+through a spool file (see tracking/spool.py); outside runyard it returns an offline run that prints.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from runyard.errors import InvalidTypeError, InvalidValueError
+from runyard.launch.run_folder import RunFolder
+from runyard.status import RunStatus
+from runyard.store.base import MetricKind
+from runyard.tracking import values as check
+from runyard.tracking.spool import SpoolWriter
+
+if TYPE_CHECKING:
+    from runyard.experiment import Experiment
+    from runyard.store.base import RunRecord
+    from runyard.workspace import Workspace
+
+ENV_RUN_ID = "RUNYARD_RUN_ID"
+ENV_RUN_DIR = "RUNYARD_RUN_DIR"
+ENV_RANK = "RUNYARD_RANK"
+_context: Run | None = None
+
+
+def _iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z") if ts else None
+
+
+class Run:
+    """`Run(experiment, run_id)` or `Run.get(ws, run_id)`; in a script, `Run.get_context()`."""
+
+    def __init__(self, experiment: Experiment, run_id: str, _writer: SpoolWriter | None = None,
+                 **_: Any) -> None:
+        self.experiment = experiment
+        self._id = experiment.workspace.store.resolve_run_id(run_id) if _writer is None else run_id
+        self._writer = _writer
+        self._folder = RunFolder(experiment.workspace.runs_root / self._id)
+
+    # -- finding runs ---------------------------------------------------------------------------
+    @classmethod
+    def get(cls, workspace: Workspace, run_id: str) -> Run:
+        from runyard.experiment import Experiment
+
+        run_id = workspace.store.resolve_run_id(run_id)
+        record = workspace.store.get_run(run_id)
+        return cls(Experiment(workspace, record.experiment), run_id)
+
+    @classmethod
+    def get_context(cls, allow_offline: bool = True, used_for_context_manager: bool = False, **_: Any) -> Run:
+        global _context
+        if _context is not None:
+            return _context
+        run_id, run_dir = os.environ.get(ENV_RUN_ID), os.environ.get(ENV_RUN_DIR)
+        if not run_id or not run_dir:
+            if not allow_offline:
+                raise InvalidValueError("allow_offline", False, "this script is not running inside a runyard run",
+                                        "submit it with exp.submit(...) or `runyard submit`, or allow_offline=True")
+            _context = _OfflineRun()
+            return _context
+        from runyard.experiment import Experiment
+        from runyard.workspace import Workspace
+
+        folder = RunFolder(run_dir)
+        workspace = Workspace(folder.path.parent.parent, create=False)
+        experiment = Experiment(workspace, os.environ.get("RUNYARD_EXPERIMENT", "default"), _check=False)
+        writer = SpoolWriter(folder.spool_dir, int(os.environ.get(ENV_RANK, "0")))
+        _context = cls(experiment, run_id, _writer=writer)
+        return _context
+
+    # -- identity -------------------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self._id
+
+    @property
+    def _store(self) -> Any:
+        return self.experiment.workspace.store
+
+    def _record(self) -> RunRecord:
+        return self._store.get_run(self._id)
+
+    @property
+    def number(self) -> int:
+        return self._record().number
+
+    @property
+    def display_name(self) -> str:
+        return self._record().display_name or self._id
+
+    name = display_name
+
+    @property
+    def status(self) -> str:
+        return self.get_status()
+
+    @property
+    def properties(self) -> dict[str, str]:
+        return self.get_properties()
+
+    @property
+    def tags(self) -> dict[str, str | None]:
+        return self.get_tags()
+
+    @property
+    def folder(self) -> RunFolder:
+        return self._folder
+
+    def __repr__(self) -> str:
+        return f"Run(experiment={self.experiment.name!r}, id={self._id!r})"
+
+    # -- status ---------------------------------------------------------------------------------
+    def get_status(self) -> str:
+        return self._status().value
+
+    def _status(self) -> RunStatus:
+        from runyard.launch.liveness import reconcile
+
+        return reconcile(self._store, self._folder, self._record().status)
+
+    def get_details(self) -> dict[str, Any]:
+        import json
+
+        status = self._status()
+        record = self._record()
+        spec = json.loads(record.spec_json)
+        details: dict[str, Any] = {
+            "runId": record.run_id,
+            "runNumber": record.number,
+            "experiment": record.experiment,
+            "target": record.target,
+            "status": status.value,
+            "submittedTimeUtc": _iso(record.created_time),
+            "startTimeUtc": _iso(record.start_time),
+            "endTimeUtc": _iso(record.end_time),
+            "properties": {**record.properties, "ContentSnapshotId": record.snapshot_digest,
+                           "runyard.snapshotId": record.snapshot_digest},
+            "tags": self.get_tags(),
+            "runDefinition": _run_definition(spec, record.target),
+            "logFiles": {n: str(p) for n, p in self._folder.files() if n.startswith(("user_logs/", "system_logs/"))},
+            "statusHistory": [{"status": e.status.value, "time": _iso(e.time)}
+                              for e in self._store.status_events(self._id)],
+            "runFolder": str(self._folder.path),
+        }
+        if record.error:
+            details["error"] = {"error": {"message": record.error}}
+        return details
+
+    def get_details_with_logs(self) -> dict[str, Any]:
+        details = self.get_details()
+        details["logFiles"] = {n: Path(p).read_text(errors="replace") for n, p in details["logFiles"].items()}
+        return details
+
+    def wait_for_completion(self, show_output: bool = False, wait_post_processing: bool = False,
+                            raise_on_error: bool = True, poll_interval: float = 0.1,
+                            all_ranks: bool = False) -> dict[str, Any]:
+        from runyard.run_output import wait_and_stream
+
+        return wait_and_stream(self, show_output=show_output, raise_on_error=raise_on_error,
+                               poll_interval=poll_interval, all_ranks=all_ranks)
+
+    def cancel(self, timeout: float = 30.0) -> None:
+        from runyard.launch.liveness import request_cancel
+
+        request_cancel(self._store, self._folder, timeout)
+
+    def complete(self, _set_status: bool = True) -> None:
+        self._finish(RunStatus.COMPLETED, None)
+
+    def fail(self, error_details: Any = None, error_code: Any = None, _set_status: bool = True) -> None:
+        self._finish(RunStatus.FAILED, str(error_details) if error_details is not None else "marked failed")
+
+    def _finish(self, status: RunStatus, error: str | None) -> None:
+        self.flush()
+        self._store.set_status(self._id, status, time.time(), error)
+
+    # -- logging (the script's side) ------------------------------------------------------------
+    def _sink(self) -> SpoolWriter:
+        if self._writer is None:  # a handle outside the script: its own spool file in the run folder
+            self._writer = SpoolWriter(self._folder.spool_dir, 0, name=f"client-{os.getpid()}-{uuid.uuid4().hex[:6]}.jsonl")
+        return self._writer
+
+    def log(self, name: str, value: Any, description: str = "", step: int | None = None) -> None:
+        if type(name) is not str or not name:
+            check.check_name(name)
+        value = check.check_scalar(name, value)
+        if step is not None and (type(step) is not int or step < 0):
+            raise InvalidValueError("step", step, "must be an integer >= 0", "pass step=epoch or leave it out")
+        (self._writer or self._sink()).append("scalar", name, value, step, description)
+
+    def log_list(self, name: str, value: Any, description: str = "") -> None:
+        self._sink().append(MetricKind.LIST.value, check.check_name(name), check.check_list(name, value), None,
+                            description)
+
+    def log_row(self, name: str, description: str | None = None, **kwargs: Any) -> None:
+        if not kwargs:
+            raise InvalidValueError(f"log_row({name!r})", kwargs, "has no columns", "pass columns: log_row(name, x=1)")
+        self._sink().append(MetricKind.ROW.value, check.check_name(name), kwargs, None, description or "")
+
+    def log_table(self, name: str, value: dict[str, Any], description: str = "") -> None:
+        self._sink().append(MetricKind.TABLE.value, check.check_name(name), check.check_table(name, value), None,
+                            description)
+
+    def log_image(self, name: str, path: str | os.PathLike[str] | None = None, plot: Any = None,
+                  description: str = "") -> None:
+        check.check_name(name)
+        if (path is None) == (plot is None):
+            raise InvalidValueError(f"log_image({name!r})", (path, plot), "needs exactly one of path and plot",
+                                    "pass path='chart.png' or plot=<matplotlib figure or pyplot>")
+        file_name = f"outputs/images/{_safe(name)}_{uuid.uuid4().hex[:8]}.png"
+        target = self._folder.upload_target(file_name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if path is not None:
+            if not Path(path).is_file():
+                raise InvalidValueError(f"log_image({name!r}) path", str(path), "is not an existing file",
+                                        "save the image first, or pass plot=")
+            shutil.copyfile(path, target)
+        else:
+            plot.savefig(target, format="png")
+        self._sink().append(MetricKind.IMAGE.value, name, file_name, None, description)
+
+    def tag(self, key: str, value: Any = None) -> None:
+        self.set_tags({key: value})
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        if not isinstance(tags, dict):
+            raise InvalidTypeError("tags", tags, "must be a dict", "pass {'key': 'value'}")
+        for k, v in tags.items():
+            self._sink().append("tag", check.check_name(k), None if v is None else str(v))
+        self.flush()
+
+    def remove_tags(self, tags: list[str] | str) -> None:
+        self._store.remove_tags(self._id, [tags] if isinstance(tags, str) else list(tags))
+
+    def get_tags(self) -> dict[str, str | None]:
+        self._catch_up()
+        return self._store.get_tags(self._id)
+
+    def add_properties(self, properties: dict[str, Any]) -> None:
+        if not isinstance(properties, dict):
+            raise InvalidTypeError("properties", properties, "must be a dict", "pass {'key': 'value'}")
+        self._catch_up()
+        self._store.add_properties(self._id, {str(k): str(v) for k, v in properties.items()})
+
+    def get_properties(self) -> dict[str, str]:
+        self._catch_up()
+        return self._record().properties
+
+    def flush(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+
+    def _catch_up(self) -> None:
+        """Store whatever the spools hold now, so a read sees everything logged before it."""
+        from runyard.tracking.ingest import ingest_once
+
+        self.flush()
+        ingest_once(self._store, self._id, self._folder.spool_dir)
+
+    # -- reading metrics --------------------------------------------------------------------------
+    def get_metrics(self, name: str | None = None, recursive: bool = False, run_type: str | None = None,
+                    populate: bool = False, all_ranks: bool = False) -> dict[str, Any]:
+        from runyard.tracking.metrics_view import shape_metrics
+
+        self._catch_up()
+        keys = None if name is None else [name]
+        return shape_metrics(self._store.metric_points(self._id, keys), all_ranks=all_ranks)
+
+    # -- files ----------------------------------------------------------------------------------
+    def get_file_names(self) -> list[str]:
+        return [name for name, _ in self._folder.files()]
+
+    def download_file(self, name: str, output_file_path: str | os.PathLike[str] | None = None,
+                      _validate_checksum: bool = False) -> None:
+        source = self._folder.file_path(name)
+        target = Path(output_file_path) if output_file_path else Path(Path(name).name)
+        if target.is_dir():
+            target = target / Path(name).name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+
+    def download_files(self, prefix: str | None = None, output_directory: str | os.PathLike[str] | None = None,
+                       output_paths: list[str] | None = None, batch_size: int = 100,
+                       append_prefix: bool = True) -> None:
+        out = Path(output_directory or ".")
+        for name, path in self._folder.files():
+            if prefix and not name.startswith(prefix):
+                continue
+            rel = name if append_prefix or not prefix else name[len(prefix):].lstrip("/")
+            target = out / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+
+    def upload_file(self, name: str, path_or_stream: str | os.PathLike[str] | IO[bytes]) -> None:
+        target = self._folder.upload_target(name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(path_or_stream, (str, os.PathLike)):
+            if not Path(path_or_stream).is_file():
+                raise InvalidValueError("path_or_stream", str(path_or_stream), "is not an existing file",
+                                        "pass the path of a file to upload")
+            shutil.copyfile(path_or_stream, target)
+        else:
+            with open(target, "wb") as f:
+                shutil.copyfileobj(path_or_stream, f)
+
+    def upload_files(self, names: list[str], paths: list[str]) -> None:
+        for n, p in zip(names, paths, strict=True):
+            self.upload_file(n, p)
+
+    def upload_folder(self, name: str, path: str | os.PathLike[str]) -> None:
+        for p in sorted(Path(path).rglob("*")):
+            if p.is_file():
+                self.upload_file(f"{name.rstrip('/')}/{p.relative_to(path).as_posix()}", p)
+
+    def get_children(self, recursive: bool = False, tags: Any = None, properties: Any = None,
+                     type: Any = None, status: Any = None) -> list[Run]:
+        return []
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:64]
+
+
+def _run_definition(spec: dict[str, Any], target: str) -> dict[str, Any]:
+    resources = spec.get("resources", {})
+    return {
+        "script": spec.get("entry_script"),
+        "arguments": spec.get("arguments", []),
+        "Arguments": spec.get("arguments", []),
+        "target": target,
+        "framework": spec.get("framework"),
+        "communicator": (spec.get("backend") or "None"),
+        "nodeCount": resources.get("node_count", 1),
+        "processCountPerNode": resources.get("process_count_per_node", 1),
+        "useGpu": resources.get("use_gpu", False),
+        "maxRunDurationSeconds": spec.get("limits", {}).get("max_run_duration_seconds"),
+        "environment": spec.get("environment", {}),
+        "environmentVariables": dict(spec.get("environment_variables", [])),
+        "dataReferences": {b["name"]: b for b in spec.get("inputs", [])},
+    }
+
+
+class _OfflineRun(Run):
+    """What get_context() returns outside runyard: everything logged is printed, nothing stored."""
+
+    def __init__(self) -> None:  # noqa: D107 - no workspace, no store
+        self._id = f"OfflineRun_{uuid.uuid4()}"
+        self._writer = None
+        self.experiment = None  # type: ignore[assignment]
+
+    def _print(self, what: str, name: str, value: Any) -> None:
+        print(f"Attempted to log {what} metric {name}:\n{value}")
+
+    def log(self, name: str, value: Any, description: str = "", step: int | None = None) -> None:
+        self._print("scalar", check.check_name(name), check.check_scalar(name, value))
+
+    def log_list(self, name: str, value: Any, description: str = "") -> None:
+        self._print("list", name, value)
+
+    def log_row(self, name: str, description: str | None = None, **kwargs: Any) -> None:
+        self._print("row", name, kwargs)
+
+    def log_table(self, name: str, value: dict[str, Any], description: str = "") -> None:
+        self._print("table", name, value)
+
+    def log_image(self, name: str, path: Any = None, plot: Any = None, description: str = "") -> None:
+        self._print("image", name, path or plot)
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        print(f"Attempted to set tags {tags}")
+
+    def add_properties(self, properties: dict[str, Any]) -> None:
+        print(f"Attempted to add properties {properties}")
+
+    def get_tags(self) -> dict[str, str | None]:
+        return {}
+
+    def get_properties(self) -> dict[str, str]:
+        return {}
+
+    def get_metrics(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return {}
+
+    def get_status(self) -> str:
+        return RunStatus.RUNNING.value
+
+    def upload_file(self, name: str, path_or_stream: Any) -> None:
+        print(f"Attempted to upload file {name}")
+
+    def complete(self, _set_status: bool = True) -> None:
+        pass
+
+    def fail(self, error_details: Any = None, error_code: Any = None, _set_status: bool = True) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return f"_OfflineRun(id={self._id!r})"

@@ -1,0 +1,123 @@
+"""wait_for_completion: follow a run's logs live, then print its execution summary."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from runyard.errors import ActivityFailedException
+from runyard.status import RunStatus
+
+if TYPE_CHECKING:
+    from runyard.launch.run_folder import RunFolder
+    from runyard.run import Run
+
+_RANK_LOG = re.compile(r"std_log_rank_(\d+)(?:_attempt_(\d+))?\.txt$")
+
+
+class LogFollower:
+    """Prints the new complete lines of a run's logs: the preparation log, then rank 0 (or every rank,
+    each line prefixed by its rank)."""
+
+    def __init__(self, folder: RunFolder, all_ranks: bool = False) -> None:
+        self.folder, self.all_ranks = folder, all_ranks
+        self._offsets: dict[Path, int] = {}
+
+    def _files(self) -> list[tuple[str, Path]]:
+        files = [("", self.folder.prepare_log)]
+        if self.folder.user_logs.is_dir():
+            for p in sorted(self.folder.user_logs.iterdir(), key=_rank_order):
+                m = _RANK_LOG.search(p.name)
+                if m and (self.all_ranks or m.group(1) == "0"):
+                    files.append((f"[rank {m.group(1)}] " if self.all_ranks else "", p))
+        return files
+
+    def pump(self, out: IO[str], final: bool = False) -> None:
+        for prefix, path in self._files():
+            start = self._offsets.get(path, 0)
+            try:
+                with open(path, "rb") as f:
+                    f.seek(start)
+                    data = f.read()
+            except FileNotFoundError:
+                continue
+            if not final:
+                cut = data.rfind(b"\n") + 1
+                data = data[:cut]
+            if not data:
+                continue
+            self._offsets[path] = start + len(data)
+            text = data.decode("utf-8", errors="replace")
+            if prefix:
+                text = "".join(prefix + line for line in text.splitlines(keepends=True))
+            out.write(text if text.endswith("\n") else text + "\n")
+        out.flush()
+
+
+def _rank_order(p: Path) -> tuple[int, int]:
+    m = _RANK_LOG.search(p.name)
+    return (int(m.group(2) or 0), int(m.group(1))) if m else (1 << 30, 0)
+
+
+def _duration(details: dict[str, Any], run: Run) -> str:
+    record = run._record()
+    if record.start_time and record.end_time:
+        return f"{record.end_time - record.start_time:.1f} s running, {record.end_time - record.created_time:.1f} s " \
+               "since submit"
+    return "-"
+
+
+def _last_values(metrics: dict[str, Any]) -> str:
+    parts = []
+    for key, value in metrics.items():
+        if isinstance(value, list) and value and not isinstance(value[-1], (list, dict)):
+            value = value[-1]
+        if isinstance(value, float):
+            parts.append(f"{key}={value:.4g}")
+        elif isinstance(value, (int, str)):
+            parts.append(f"{key}={value}")
+    return ", ".join(parts) or "(none)"
+
+
+def print_summary(run: Run, details: dict[str, Any], out: IO[str]) -> None:
+    outputs = [n for n in run.get_file_names() if n.startswith("outputs/")]
+    lines = [
+        "", "Execution Summary", "=================",
+        f"RunId: {run.id}",
+        f"Status: {details['status']}",
+        f"Duration: {_duration(details, run)}",
+        f"Metrics (last values): {_last_values(run.get_metrics())}",
+        f"Output files: {', '.join(outputs) if outputs else '(none)'}",
+        f"Run folder: {details['runFolder']}",
+        f"Open it: runyard show {run.id}   runyard logs {run.id}   runyard metrics {run.id}",
+    ]
+    if details.get("error"):
+        lines.insert(5, f"Error: {details['error']['error']['message'].splitlines()[0]}")
+    out.write("\n".join(lines) + "\n\n")
+    out.flush()
+
+
+def wait_and_stream(run: Run, show_output: bool, raise_on_error: bool, poll_interval: float = 0.1,
+                    all_ranks: bool = False, out: IO[str] | None = None) -> dict[str, Any]:
+    out = out or sys.stdout
+    follower = LogFollower(run.folder, all_ranks) if show_output else None
+    if follower:
+        out.write(f"RunId: {run.id}\nRun folder: {run.folder.path}\n\nStreaming the run's output:\n")
+    while True:
+        status = run._status()
+        if follower:
+            follower.pump(out)
+        if status.is_terminal():
+            break
+        time.sleep(poll_interval)
+    details = run.get_details()
+    if follower:
+        follower.pump(out, final=True)
+        print_summary(run, details, out)
+    if status is RunStatus.FAILED and raise_on_error:
+        message = details.get("error", {}).get("error", {}).get("message", "unknown error")
+        raise ActivityFailedException(f"run {run.id} failed: {message}", run_id=run.id, error_details=message)
+    return details

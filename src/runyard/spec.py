@@ -1,0 +1,221 @@
+"""JobSpec: the one description of a job that crosses process and machine boundaries.
+
+Frozen dataclasses, validated when built, serialisable to JSON. This module imports nothing
+of runyard's runtime, so a supervisor or node agent can load a spec cheaply.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+from runyard.errors import InvalidTypeError, InvalidValueError
+
+SPEC_VERSION = 1
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class Backend(str, Enum):
+    """How ranks are started and find each other."""
+
+    MPI = "mpi"
+    GLOO = "gloo"
+    NCCL = "nccl"
+
+    @classmethod
+    def parse(cls, value: Any, field_name: str = "distributed_backend") -> Backend | None:
+        if value is None:
+            return None
+        if isinstance(value, Backend):
+            return value
+        if not isinstance(value, str):
+            raise InvalidTypeError(field_name, value, "must be a string or None",
+                                   "use one of 'mpi', 'gloo', 'nccl', or None for a single process")
+        try:
+            return cls(value.strip().lower())
+        except ValueError:
+            raise InvalidValueError(field_name, value, "is not a supported backend",
+                                    "use one of 'mpi', 'gloo', 'nccl'") from None
+
+
+class DataMode(str, Enum):
+    MOUNT = "mount"
+    DOWNLOAD = "download"
+    UPLOAD = "upload"
+
+
+@dataclass(frozen=True)
+class DataBinding:
+    """A data reference the compute resolves to a local path before (or after) the script runs."""
+
+    name: str
+    datastore: str
+    datastore_root: str
+    path_on_datastore: str
+    mode: DataMode
+    path_on_compute: str | None = None
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        if not _ENV_NAME.match(self.name):
+            raise InvalidValueError("data_reference_name", self.name,
+                                    "must be usable as an environment variable name",
+                                    "use letters, digits and underscores, not starting with a digit")
+
+    @property
+    def token(self) -> str:
+        return f"$AZUREML_DATAREFERENCE_{self.name}"
+
+    @property
+    def env_var(self) -> str:
+        return f"AZUREML_DATAREFERENCE_{self.name}"
+
+
+@dataclass(frozen=True)
+class EnvironmentSpec:
+    """What the script's Python environment must contain. Its digest names the cached environment."""
+
+    name: str | None = None
+    pip_packages: tuple[str, ...] = ()
+    conda_packages: tuple[str, ...] = ()
+    pip_requirements: str | None = None      # contents of the requirements file, not its path
+    conda_specification: str | None = None   # contents of the conda yaml
+    framework_version: str | None = None
+    python_version: str | None = None
+    variables: tuple[tuple[str, str], ...] = ()
+    user_managed: bool = False
+    interpreter: str | None = None           # for user_managed: the python to run
+
+    def needs_build(self) -> bool:
+        return not self.user_managed and bool(
+            self.pip_packages or self.conda_packages or self.pip_requirements or self.conda_specification
+        )
+
+    def digest(self) -> str:
+        """Hash of what gets installed (variables don't change the built environment)."""
+        content = {k: v for k, v in asdict(self).items() if k not in ("name", "variables")}
+        raw = json.dumps(content, sort_keys=True).encode()
+        return hashlib.sha256(raw).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Resources:
+    node_count: int = 1
+    process_count_per_node: int = 1
+    use_gpu: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("node_count", "process_count_per_node"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InvalidTypeError(name, value, "must be an integer", f"pass {name}=1 or more")
+            if value < 1:
+                raise InvalidValueError(name, value, "must be at least 1", f"pass {name}=1 or more")
+        if not isinstance(self.use_gpu, bool):
+            raise InvalidTypeError("use_gpu", self.use_gpu, "must be True or False", "pass use_gpu=True or False")
+
+    @property
+    def world_size(self) -> int:
+        return self.node_count * self.process_count_per_node
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_run_duration_seconds: float | None = None
+    max_restarts: int = 0
+
+    def __post_init__(self) -> None:
+        d = self.max_run_duration_seconds
+        if d is not None and (isinstance(d, bool) or not isinstance(d, (int, float)) or d <= 0):
+            raise InvalidValueError("max_run_duration_seconds", d, "must be a positive number of seconds",
+                                    "pass e.g. max_run_duration_seconds=3600, or None for no limit")
+        r = self.max_restarts
+        if isinstance(r, bool) or not isinstance(r, int) or r < 0:
+            raise InvalidValueError("max_restarts", r, "must be an integer >= 0", "pass max_restarts=0 or more")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    experiment: str
+    entry_script: str
+    snapshot_digest: str
+    compute_target: str = "local"
+    arguments: tuple[str, ...] = ()
+    environment: EnvironmentSpec = field(default_factory=EnvironmentSpec)
+    resources: Resources = field(default_factory=Resources)
+    backend: Backend | None = None
+    inputs: tuple[DataBinding, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+    environment_variables: tuple[tuple[str, str], ...] = ()
+    framework: str = "Python"
+    version: int = SPEC_VERSION
+
+    def __post_init__(self) -> None:
+        if self.resources.world_size > 1 and self.backend is None:
+            raise InvalidValueError(
+                "distributed_backend", None,
+                f"node_count={self.resources.node_count} x process_count_per_node="
+                f"{self.resources.process_count_per_node} needs a distributed backend",
+                "pass distributed_backend='gloo' (CPU), 'nccl' (GPU) or 'mpi' (Horovod)")
+        if self.backend is Backend.NCCL and not self.resources.use_gpu:
+            raise InvalidValueError("distributed_backend", "nccl", "needs GPUs but use_gpu=False",
+                                    "pass use_gpu=True, or use distributed_backend='gloo' on CPU")
+        if not all(isinstance(a, str) for a in self.arguments):
+            raise InvalidTypeError("arguments", self.arguments, "must all be strings", "convert each to str")
+        names = [b.name for b in self.inputs]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise InvalidValueError("data_reference_name", dupes[0], "is used by two different data references",
+                                    "give each DataReference its own data_reference_name")
+        for key, _ in self.environment_variables:
+            if not _ENV_NAME.match(key):
+                raise InvalidValueError("environment_variables", key, "is not a valid variable name",
+                                        "use letters, digits and underscores, not starting with a digit")
+
+    # -- JSON -------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(asdict(self))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> JobSpec:
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> JobSpec:
+        env = d.get("environment") or {}
+        env = {**env, "pip_packages": tuple(env.get("pip_packages", ())),
+               "conda_packages": tuple(env.get("conda_packages", ())),
+               "variables": tuple(tuple(p) for p in env.get("variables", ()))}
+        return cls(
+            experiment=d["experiment"],
+            entry_script=d["entry_script"],
+            snapshot_digest=d["snapshot_digest"],
+            compute_target=d.get("compute_target", "local"),
+            arguments=tuple(d.get("arguments", ())),
+            environment=EnvironmentSpec(**env),
+            resources=Resources(**d.get("resources", {})),
+            backend=Backend.parse(d.get("backend")),
+            inputs=tuple(DataBinding(**{**b, "mode": DataMode(b["mode"])}) for b in d.get("inputs", ())),
+            limits=Limits(**d.get("limits", {})),
+            environment_variables=tuple(tuple(p) for p in d.get("environment_variables", ())),  # type: ignore[misc]
+            framework=d.get("framework", "Python"),
+            version=d.get("version", SPEC_VERSION),
+        )
+
+
+def _plain(value: Any) -> Any:
+    """asdict() leaves Enums and tuples; JSON wants their plain forms."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,259 @@
+"""The embedded store: one SQLite file in WAL mode, shared by every process of the workspace."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from runyard.errors import InvalidValueError, RunNotFoundError, StoreError
+from runyard.status import RunStatus
+from runyard.store.base import MetricKind, MetricPoint, RunRecord, SpoolEvent, StatusEvent, Store
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS experiments (
+    name TEXT PRIMARY KEY, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, experiment TEXT NOT NULL REFERENCES experiments(name),
+    number INTEGER NOT NULL, status TEXT NOT NULL, target TEXT NOT NULL,
+    created REAL NOT NULL, start_time REAL, end_time REAL,
+    snapshot_digest TEXT NOT NULL DEFAULT '', spec_json TEXT NOT NULL DEFAULT '{}',
+    error TEXT, properties TEXT NOT NULL DEFAULT '{}', display_name TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment, created);
+CREATE TABLE IF NOT EXISTS status_events (
+    run_id TEXT NOT NULL, status TEXT NOT NULL, time REAL NOT NULL, detail TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS status_events_by_run ON status_events(run_id, time);
+CREATE TABLE IF NOT EXISTS tags (
+    run_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT, PRIMARY KEY (run_id, key));
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id TEXT NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL, step INTEGER, rank INTEGER NOT NULL,
+    time REAL NOT NULL, value REAL, data TEXT, description TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS metrics_by_run_key ON metrics(run_id, key, rank);
+CREATE TABLE IF NOT EXISTS spool_offsets (
+    run_id TEXT NOT NULL, source TEXT NOT NULL, offset INTEGER NOT NULL, PRIMARY KEY (run_id, source));
+"""
+_TERMINAL_VALUES = tuple(s.value for s in RunStatus if s.is_terminal())
+
+
+class SqliteStore(Store):
+    """Thread-safe (one connection, one lock); process-safe through SQLite's own locking."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        try:
+            self._db = sqlite3.connect(str(self.path), timeout=60.0, isolation_level=None,
+                                       check_same_thread=False)
+            self._db.execute("PRAGMA busy_timeout=60000")
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            if self._db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                # CREATE ... IF NOT EXISTS is idempotent, so two processes racing here is harmless.
+                self._db.executescript(_SCHEMA)
+                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open the workspace database {self.path}: {e}. "
+                             "Fix: check the folder is writable and not on a network filesystem "
+                             "without locking") from e
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction taken up front (BEGIN IMMEDIATE), so readers never upgrade and deadlock."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    # -- experiments --------------------------------------------------------------------------
+    def ensure_experiment(self, name: str) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO experiments(name, created) VALUES (?,?)", (name, time.time()))
+
+    def list_experiments(self) -> list[str]:
+        return [r[0] for r in self._query("SELECT name FROM experiments ORDER BY name")]
+
+    # -- runs ---------------------------------------------------------------------------------
+    def create_run(self, record: RunRecord) -> RunRecord:
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO experiments(name, created) VALUES (?,?)",
+                       (record.experiment, record.created_time))
+            (number,) = db.execute("SELECT COUNT(*) + 1 FROM runs WHERE experiment=?",
+                                   (record.experiment,)).fetchone()
+            record.number = number
+            db.execute(
+                "INSERT INTO runs(run_id, experiment, number, status, target, created, snapshot_digest,"
+                " spec_json, properties, display_name) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (record.run_id, record.experiment, number, record.status.value, record.target,
+                 record.created_time, record.snapshot_digest, record.spec_json,
+                 json.dumps(record.properties), record.display_name))
+            db.execute("INSERT INTO status_events(run_id, status, time) VALUES (?,?,?)",
+                       (record.run_id, record.status.value, record.created_time))
+        return record
+
+    _RUN_COLUMNS = ("run_id, experiment, number, status, target, created, start_time, end_time,"
+                    " snapshot_digest, spec_json, error, properties, display_name")
+
+    @staticmethod
+    def _record(row: tuple) -> RunRecord:
+        return RunRecord(run_id=row[0], experiment=row[1], number=row[2], status=RunStatus(row[3]),
+                         target=row[4], created_time=row[5], start_time=row[6], end_time=row[7],
+                         snapshot_digest=row[8], spec_json=row[9], error=row[10],
+                         properties=json.loads(row[11]), display_name=row[12])
+
+    def get_run(self, run_id: str) -> RunRecord:
+        rows = self._query(f"SELECT {self._RUN_COLUMNS} FROM runs WHERE run_id=?", (run_id,))
+        if not rows:
+            raise RunNotFoundError(f"run_id={run_id!r}: no such run in workspace {self.path.parent}. "
+                                   "Fix: list runs with `runyard runs` and pass one of their ids")
+        return self._record(rows[0])
+
+    def resolve_run_id(self, prefix: str) -> str:
+        if self._query("SELECT 1 FROM runs WHERE run_id=?", (prefix,)):
+            return prefix
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self._query("SELECT run_id FROM runs WHERE run_id LIKE ? ESCAPE '\\' LIMIT 3",
+                           (escaped + "%",))
+        if len(rows) == 1:
+            return str(rows[0][0])
+        if not rows:
+            return self.get_run(prefix).run_id  # raises the not-found error
+        raise InvalidValueError("run_id", prefix, f"matches several runs ({rows[0][0]}, {rows[1][0]}, ...)",
+                                "pass more characters of the run id")
+
+    def list_runs(self, experiment: str | None = None, status: RunStatus | None = None,
+                  limit: int | None = None) -> list[RunRecord]:
+        sql, params = f"SELECT {self._RUN_COLUMNS} FROM runs WHERE 1=1", []
+        if experiment is not None:
+            sql += " AND experiment=?"
+            params.append(experiment)
+        if status is not None:
+            sql += " AND status=?"
+            params.append(status.value)
+        sql += " ORDER BY created DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [self._record(r) for r in self._query(sql, params)]
+
+    def set_status(self, run_id: str, status: RunStatus, time: float, error: str | None = None,
+                   only_if_not_terminal: bool = True) -> bool:
+        with self._tx() as db:
+            row = db.execute("SELECT status FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            if row is None:
+                raise RunNotFoundError(f"run_id={run_id!r}: no such run")
+            if only_if_not_terminal and row[0] in _TERMINAL_VALUES:
+                return False
+            db.execute("INSERT INTO status_events(run_id, status, time, detail) VALUES (?,?,?,?)",
+                       (run_id, status.value, time, error or ""))
+            db.execute("UPDATE runs SET status=? WHERE run_id=?", (status.value, run_id))
+            if status is RunStatus.RUNNING:
+                db.execute("UPDATE runs SET start_time=COALESCE(start_time, ?) WHERE run_id=?", (time, run_id))
+            if status.is_terminal():
+                db.execute("UPDATE runs SET end_time=?, error=COALESCE(?, error) WHERE run_id=?",
+                           (time, error, run_id))
+        return True
+
+    def status_events(self, run_id: str) -> list[StatusEvent]:
+        rows = self._query("SELECT status, time, detail FROM status_events WHERE run_id=? ORDER BY time, rowid",
+                           (run_id,))
+        return [StatusEvent(RunStatus(s), t, d) for s, t, d in rows]
+
+    def add_properties(self, run_id: str, properties: dict[str, str]) -> None:
+        with self._tx() as db:
+            row = db.execute("SELECT properties FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            if row is None:
+                raise RunNotFoundError(f"run_id={run_id!r}: no such run")
+            current = json.loads(row[0])
+            _merge_properties(current, properties)
+            db.execute("UPDATE runs SET properties=? WHERE run_id=?", (json.dumps(current), run_id))
+
+    # -- tags ---------------------------------------------------------------------------------
+    def set_tags(self, run_id: str, tags: dict[str, str | None]) -> None:
+        with self._tx() as db:
+            db.executemany("INSERT OR REPLACE INTO tags(run_id, key, value) VALUES (?,?,?)",
+                           [(run_id, k, v) for k, v in tags.items()])
+
+    def remove_tags(self, run_id: str, keys: Iterable[str]) -> None:
+        with self._tx() as db:
+            db.executemany("DELETE FROM tags WHERE run_id=? AND key=?", [(run_id, k) for k in keys])
+
+    def get_tags(self, run_id: str) -> dict[str, str | None]:
+        return dict(self._query("SELECT key, value FROM tags WHERE run_id=? ORDER BY key", (run_id,)))
+
+    # -- metrics ------------------------------------------------------------------------------
+    def spool_offsets(self, run_id: str) -> dict[str, int]:
+        return dict(self._query("SELECT source, offset FROM spool_offsets WHERE run_id=?", (run_id,)))
+
+    def ingest(self, run_id: str, events: Sequence[SpoolEvent], source: str, start: int, end: int) -> bool:
+        with self._tx() as db:
+            row = db.execute("SELECT offset FROM spool_offsets WHERE run_id=? AND source=?",
+                             (run_id, source)).fetchone()
+            if (row[0] if row else 0) != start:
+                return False
+            metric_rows, tags, props = [], {}, {}
+            for e in events:
+                if e.kind == "tag":
+                    tags[e.key] = e.value
+                elif e.kind == "property":
+                    props[e.key] = e.value
+                else:
+                    numeric = e.kind == MetricKind.SCALAR.value and isinstance(e.value, (int, float)) \
+                        and not isinstance(e.value, bool)
+                    metric_rows.append((run_id, e.key, e.kind, e.step, e.rank, e.time,
+                                        float(e.value) if numeric else None,
+                                        None if numeric else json.dumps(e.value), e.description))
+            db.executemany("INSERT INTO metrics(run_id, key, kind, step, rank, time, value, data, description)"
+                           " VALUES (?,?,?,?,?,?,?,?,?)", metric_rows)
+            if tags:
+                db.executemany("INSERT OR REPLACE INTO tags(run_id, key, value) VALUES (?,?,?)",
+                               [(run_id, k, v) for k, v in tags.items()])
+            if props:
+                (current,) = db.execute("SELECT properties FROM runs WHERE run_id=?", (run_id,)).fetchone()
+                merged = json.loads(current)
+                merged.update({k: v for k, v in props.items() if k not in merged})  # first write wins
+                db.execute("UPDATE runs SET properties=? WHERE run_id=?", (json.dumps(merged), run_id))
+            db.execute("INSERT OR REPLACE INTO spool_offsets(run_id, source, offset) VALUES (?,?,?)",
+                       (run_id, source, end))
+        return True
+
+    def metric_points(self, run_id: str, keys: Sequence[str] | None = None,
+                      rank: int | None = None) -> list[MetricPoint]:
+        sql = "SELECT key, kind, step, rank, time, value, data, description FROM metrics WHERE run_id=?"
+        params: list[object] = [run_id]
+        if keys is not None:
+            sql += f" AND key IN ({','.join('?' * len(keys))})"
+            params.extend(keys)
+        if rank is not None:
+            sql += " AND rank=?"
+            params.append(rank)
+        sql += " ORDER BY rowid"
+        return [MetricPoint(key=k, kind=MetricKind(kind), value=v if v is not None else json.loads(d),
+                            step=step, rank=r, time=t, description=desc)
+                for k, kind, step, r, t, v, d, desc in self._query(sql, params)]
+
+
+def _merge_properties(current: dict[str, str], new: dict[str, str]) -> None:
+    """Properties are write-once, as in the service: a key may be set again only to the same value."""
+    for key, value in new.items():
+        if key in current and current[key] != value:
+            raise InvalidValueError(f"properties[{key!r}]", value,
+                                    f"is already set to {current[key]!r} and properties cannot change",
+                                    "use a tag (run.tag) for values that change")
+        current[key] = value

@@ -1,0 +1,1 @@
+"""Metric transport (spool writer, ingester) and metric shaping."""

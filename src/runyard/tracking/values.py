@@ -1,0 +1,53 @@
+"""Checking what a script logs, on the training thread: cheap checks only, no conversion."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+from runyard.errors import InvalidTypeError, InvalidValueError
+
+_FAST = (float, int)
+
+
+def check_name(name: Any) -> str:
+    if type(name) is not str or not name:
+        raise InvalidTypeError("name", name, "must be a non-empty string", "pass a metric name such as 'loss'")
+    return name
+
+
+def check_scalar(name: str, value: Any) -> Any:
+    """Numbers, numpy scalars, one-element tensors and strings pass; the tensor is not read here."""
+    t = type(value)
+    if t in _FAST or t is str:
+        return value
+    if t is bool or isinstance(value, numbers.Number):
+        return value
+    module = t.__module__
+    if module == "torch" or module.startswith("torch."):
+        if value.numel() != 1:  # metadata only: no device sync
+            raise InvalidValueError(f"log({name!r}) value", f"tensor of shape {tuple(value.shape)}",
+                                    "is not a single number", "log a scalar (loss.mean()) or use log_list")
+        return value.detach().clone()  # an in-place update after log() must not change what was logged
+    if module == "numpy" and getattr(value, "ndim", 1) == 0:
+        return value
+    if module == "numpy" and getattr(value, "size", 0) == 1:
+        return value
+    fix = ("use log_list for a sequence" if isinstance(value, (list, tuple)) else
+           "use log_row or log_table for columns" if isinstance(value, dict) else
+           "pass a number (int, float, numpy scalar or one-element tensor)")
+    raise InvalidTypeError(f"log({name!r}) value", value, f"has type {t.__name__}, not a number", fix)
+
+
+def check_list(name: str, values: Any) -> Any:
+    if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__len__"):
+        raise InvalidTypeError(f"log_list({name!r}) values", values, "is not a list of numbers",
+                               "pass a list such as [0.1, 0.2], or use log() for one value")
+    return list(values) if isinstance(values, (tuple, range)) else values
+
+
+def check_table(name: str, table: Any) -> dict[str, Any]:
+    if not isinstance(table, dict) or not all(isinstance(k, str) for k in table):
+        raise InvalidTypeError(f"log_table({name!r}) value", table, "is not a dict of columns",
+                               "pass {'column': [values...], ...}")
+    return table

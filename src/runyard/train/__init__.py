@@ -1,0 +1,1 @@
+"""Run builders (the service's `azureml.train`)."""

@@ -1,0 +1,69 @@
+"""What every run configuration (Estimator, PyTorch, ScriptRunConfig) compiles to before submit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runyard.errors import InvalidTypeError, InvalidValueError
+
+if TYPE_CHECKING:
+    from runyard.compute.base import ComputeTarget
+    from runyard.spec import JobSpec
+    from runyard.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class PreparedJob:
+    """A validated job: its spec (snapshot digest still empty), where its source is, where it runs."""
+
+    source_directory: Path
+    spec: JobSpec
+    compute: ComputeTarget
+
+
+def check_source(source_directory: Any, entry_script: Any, field: str = "entry_script") -> tuple[Path, str]:
+    """source_directory must exist; the entry script must be a file inside it."""
+    if source_directory is None:
+        source_directory = "."
+    if not isinstance(source_directory, (str, Path)):
+        raise InvalidTypeError("source_directory", source_directory, "must be a folder path",
+                               "pass the folder that holds your training code, e.g. './my-pytorch-proj'")
+    root = Path(source_directory).expanduser().resolve()
+    if not root.is_dir():
+        raise InvalidValueError("source_directory", str(source_directory), "is not an existing folder",
+                                "pass the folder that holds your training code")
+    if not isinstance(entry_script, (str, Path)) or not str(entry_script).strip():
+        raise InvalidTypeError(field, entry_script, "must name the script to run",
+                               f"pass {field}='train.py' (relative to source_directory)")
+    script = (root / entry_script).resolve()
+    if root not in script.parents:
+        raise InvalidValueError(field, str(entry_script), f"is outside source_directory {root}",
+                                "move the script into source_directory and pass its path relative to it")
+    if not script.is_file():
+        raise InvalidValueError(field, str(entry_script), f"does not exist in source_directory {root}",
+                                "check the file name, relative to source_directory")
+    return root, script.relative_to(root).as_posix()
+
+
+def check_environment_variables(value: Any) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise InvalidTypeError("environment_variables", value, "must be a dict", "pass {'NAME': 'value'}")
+    return tuple(sorted((str(k), str(v)) for k, v in value.items()))
+
+
+def resolve_compute(workspace: Workspace, compute_target: Any) -> ComputeTarget:
+    from runyard.compute.base import ComputeTarget
+    from runyard.compute.registry import get_target
+
+    if compute_target is None:
+        return get_target(workspace, "local")
+    if isinstance(compute_target, ComputeTarget):
+        return compute_target
+    if isinstance(compute_target, str):
+        return get_target(workspace, compute_target)
+    raise InvalidTypeError("compute_target", compute_target, "must be a compute target name or object",
+                           "pass 'local', or ComputeTarget(workspace=ws, name=...)")

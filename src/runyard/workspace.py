@@ -1,0 +1,214 @@
+"""Workspace: the folder where the store, blobs, datastores, compute targets and run folders live.
+
+    <root>/config.json      name, datastores, attached compute targets, snapshot limits
+    <root>/runyard.db       the SQLite store (WAL)
+    <root>/blobs/           snapshot files by content
+    <root>/runs/<run id>/   one folder per run (see launch/run_folder.py)
+    <root>/datastores/      the default datastores' folders
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runyard.errors import InvalidValueError, WorkspaceError
+from runyard.snapshot import BlobStore, SnapshotLimits
+
+if TYPE_CHECKING:
+    from runyard.compute.base import ComputeTarget
+    from runyard.data.datastore import Datastore
+    from runyard.experiment import Experiment
+    from runyard.run import Run
+    from runyard.store.base import Store
+
+CONFIG_NAME = "config.json"
+DEFAULT_DIR = ".runyard"
+DEFAULT_DATASTORE = "workspaceblobstore"
+WORKSPACE_ENV = "RUNYARD_WORKSPACE"
+
+
+class Workspace:
+    """A runyard workspace on this machine. `Workspace(path)` opens (or creates) the folder `path`."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, name: str | None = None,
+                 create: bool = True, **service_arguments: Any) -> None:
+        # The service's Workspace(subscription_id, resource_group, workspace_name) keyword form maps
+        # onto a local folder: there is no subscription here.
+        name = name or service_arguments.get("workspace_name")
+        unknown = set(service_arguments) - {"subscription_id", "resource_group", "workspace_name", "auth"}
+        if unknown:
+            raise InvalidValueError(sorted(unknown)[0], service_arguments[sorted(unknown)[0]],
+                                    "is not a Workspace parameter", "pass the workspace folder: Workspace(path)")
+        root = Path(path) if path is not None else Path.cwd() / DEFAULT_DIR
+        self.path = root.expanduser().resolve()
+        config = self.path / CONFIG_NAME
+        if not config.exists():
+            if not create:
+                raise WorkspaceError(f"path={str(self.path)!r}: no runyard workspace there. Fix: pass the folder "
+                                     "that holds config.json, or Workspace(path) to create one")
+            if self.path.exists() and not self.path.is_dir():
+                raise WorkspaceError(f"path={str(self.path)!r}: is a file, not a folder. Fix: pass a folder path")
+            self._create(name or self.path.parent.name or "workspace")
+        self._config = self._read_config()
+        if self._config.get("workspace_path"):  # a pointer written by write_config()
+            self.path = Path(self._config["workspace_path"])
+            self._config = self._read_config()
+
+    # -- construction ---------------------------------------------------------------------------
+    def _create(self, name: str) -> None:
+        (self.path / "runs").mkdir(parents=True, exist_ok=True)
+        (self.path / "blobs").mkdir(exist_ok=True)
+        (self.path / "datastores" / DEFAULT_DATASTORE).mkdir(parents=True, exist_ok=True)
+        with self._config_lock():
+            if not (self.path / CONFIG_NAME).exists():
+                self._write_config({"name": name, "version": 1, "datastores": {}, "compute_targets": {}})
+
+    @classmethod
+    def from_config(cls, path: str | os.PathLike[str] | None = None, _file_name: str | None = None,
+                    **_: Any) -> Workspace:
+        """Find a workspace: `path` (a folder or its config.json), $RUNYARD_WORKSPACE, a `.runyard`
+        folder in the cwd or any parent, else make `./.runyard`."""
+        if path is not None:
+            p = Path(path).expanduser()
+            if p.is_file():
+                p = p.parent
+            elif (p / DEFAULT_DIR / CONFIG_NAME).exists():
+                p = p / DEFAULT_DIR
+            return cls(p, create=not p.exists() or not any(p.iterdir()))
+        if os.environ.get(WORKSPACE_ENV):
+            return cls(os.environ[WORKSPACE_ENV], create=False)
+        here = Path.cwd().resolve()
+        for folder in (here, *here.parents):
+            if (folder / DEFAULT_DIR / CONFIG_NAME).exists():
+                return cls(folder / DEFAULT_DIR, create=False)
+        return cls(here / DEFAULT_DIR)
+
+    # The service's factory names, for code written against it.
+    @classmethod
+    def get(cls, name: str, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> Workspace:
+        return cls(path, name=name)
+
+    @classmethod
+    def create(cls, name: str, path: str | os.PathLike[str] | None = None, exist_ok: bool = True,
+               **kwargs: Any) -> Workspace:
+        return cls(path, name=name)
+
+    def write_config(self, path: str | os.PathLike[str] | None = None, file_name: str | None = None) -> None:
+        """Write `<path>/.runyard/config.json` pointing here, so from_config() finds this workspace."""
+        folder = Path(path or Path.cwd()) / DEFAULT_DIR
+        if folder.resolve() == self.path:
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / (file_name or CONFIG_NAME)).write_text(json.dumps({"workspace_path": str(self.path)}))
+
+    # -- config ---------------------------------------------------------------------------------
+    @contextmanager
+    def _config_lock(self) -> Iterator[None]:
+        with open(self.path / ".config.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    def _read_config(self) -> dict[str, Any]:
+        try:
+            return dict(json.loads((self.path / CONFIG_NAME).read_text()))
+        except (OSError, json.JSONDecodeError) as e:
+            raise WorkspaceError(f"cannot read {self.path / CONFIG_NAME}: {e}. "
+                                 "Fix: repair or remove that file") from e
+
+    def _write_config(self, config: dict[str, Any]) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".config-")
+        with os.fdopen(fd, "w") as f:
+            json.dump(config, f, indent=2)
+        os.replace(tmp, self.path / CONFIG_NAME)
+
+    def update_config(self, section: str, key: str, value: Any) -> None:
+        """Set config[section][key] = value under a lock (None removes it)."""
+        with self._config_lock():
+            config = self._read_config()
+            entries = config.setdefault(section, {})
+            if value is None:
+                entries.pop(key, None)
+            else:
+                entries[key] = value
+            self._write_config(config)
+            self._config = config
+
+    def config_section(self, section: str) -> dict[str, Any]:
+        return dict(self._read_config().get(section, {}))
+
+    # -- parts ----------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return str(self._config.get("name", "workspace"))
+
+    @cached_property
+    def store(self) -> Store:
+        from runyard.store.sqlite import SqliteStore
+
+        return SqliteStore(self.path / "runyard.db")
+
+    @cached_property
+    def blobs(self) -> BlobStore:
+        return BlobStore(self.path / "blobs")
+
+    @property
+    def runs_root(self) -> Path:
+        return self.path / "runs"
+
+    @property
+    def snapshot_limits(self) -> SnapshotLimits:
+        cfg = self._config.get("snapshot", {})
+        base = SnapshotLimits(
+            max_bytes=int(cfg.get("max_mb", 300) * 1024 * 1024),
+            max_files=int(cfg.get("max_files", 2000)),
+        )
+        return SnapshotLimits.from_env(base)
+
+    def get_default_datastore(self) -> Datastore:
+        return self.datastores[DEFAULT_DATASTORE]
+
+    @property
+    def datastores(self) -> dict[str, Datastore]:
+        from runyard.data.datastore import Datastore
+
+        stores = {DEFAULT_DATASTORE: Datastore(self, DEFAULT_DATASTORE, self.path / "datastores" / DEFAULT_DATASTORE)}
+        for name, entry in self.config_section("datastores").items():
+            stores[name] = Datastore(self, name, Path(entry["path"]))
+        return stores
+
+    @property
+    def compute_targets(self) -> dict[str, ComputeTarget]:
+        from runyard.compute import registry
+
+        return registry.all_targets(self)
+
+    @property
+    def experiments(self) -> dict[str, Experiment]:
+        from runyard.experiment import Experiment
+
+        return {name: Experiment(self, name) for name in self.store.list_experiments()}
+
+    def get_run(self, run_id: str) -> Run:
+        from runyard.run import Run
+
+        return Run.get(self, run_id)
+
+    def get_details(self) -> dict[str, Any]:
+        return {"name": self.name, "path": str(self.path), "id": str(self.path)}
+
+    def __repr__(self) -> str:
+        return f"Workspace(name={self.name!r}, path={str(self.path)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Workspace) and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash(self.path)
