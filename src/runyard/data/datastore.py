@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -102,7 +101,7 @@ class Datastore:
             rel = p.resolve().relative_to(base) if base else Path(p.name)
             copied += _copy(p, dest / rel, overwrite)
         if show_progress:
-            print(f"Uploaded {copied} of {len(paths)} files to datastore {self.name}", file=sys.stderr)
+            print(f"Uploaded {copied} of {len(paths)} files to datastore {self.name}")
         return self.path(target_path)
 
     def download(self, target_path: str | os.PathLike[str], prefix: str | None = None, overwrite: bool = False,
@@ -115,7 +114,7 @@ class Datastore:
             files = [p for p in sorted(source.rglob("*")) if p.is_file()] if source.exists() else []
         copied = sum(_copy(p, dest / p.relative_to(self.root), overwrite) for p in files)
         if show_progress:
-            print(f"Downloaded {copied} of {len(files)} files from datastore {self.name}", file=sys.stderr)
+            print(f"Downloaded {copied} of {len(files)} files from datastore {self.name}")
         return copied
 
     # -- references -----------------------------------------------------------------------------

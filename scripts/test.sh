@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite. pytest's "no tests collected" (exit 5) counts as a failure here.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh || exit 1
+.venv/bin/python -m pytest -p no:cacheprovider "$@"
+rc=$?
+if [ "$rc" -eq 5 ]; then
+  echo "scripts/test.sh: pytest collected no tests; that is a failure" >&2
+  exit 1
+fi
+exit "$rc"

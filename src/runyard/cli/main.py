@@ -1,0 +1,242 @@
+"""The `runyard` command.
+
+Exit codes: 0 success (or the run Completed); 1 a runyard error, or the run Failed; 2 a usage error;
+3 the run was Canceled; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from runyard.errors import RunyardError
+from runyard.status import RunStatus
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CANCELED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def _workspace(args: argparse.Namespace) -> Any:
+    from runyard.workspace import Workspace
+
+    return Workspace.from_config(args.workspace) if args.workspace else Workspace.from_config()
+
+
+def _run(args: argparse.Namespace) -> Any:
+    from runyard.run import Run
+
+    return Run.get(_workspace(args), args.run)
+
+
+def _exit_for(status: RunStatus) -> int:
+    return {RunStatus.COMPLETED: EXIT_OK, RunStatus.CANCELED: EXIT_CANCELED}.get(status, EXIT_ERROR)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from runyard.experiment import Experiment
+    from runyard.train.dnn import PyTorch
+
+    source = Path(args.source_dir or ".").resolve()
+    script = Path(args.script)
+    if (Path.cwd() / script).is_file() and (Path.cwd() / script).resolve().is_relative_to(source):
+        entry = (Path.cwd() / script).resolve().relative_to(source).as_posix()  # given relative to the cwd
+    else:
+        entry = args.script  # given relative to --source-dir; PyTorch() checks it exists there
+    est = PyTorch(source_directory=str(source), entry_script=entry, compute_target=args.target,
+                  node_count=args.nodes, process_count_per_node=args.procs_per_node, distributed_backend=args.backend,
+                  pip_packages=args.pip or None, use_gpu=args.gpu,
+                  max_run_duration_seconds=args.max_duration, max_restarts=args.max_restarts)
+    est.arguments = list(args.script_args)  # argv after `--`, passed through untouched
+    ws = _workspace(args)
+    run = Experiment(ws, args.experiment).submit(est)
+    print(f"Submitted {run.id} (experiment {args.experiment}, target {args.target or 'local'})")
+    if not args.wait:
+        print(f"Follow it: runyard logs {run.id} -f")
+        return EXIT_OK
+    run.wait_for_completion(show_output=True, raise_on_error=False, all_ranks=args.all_ranks)
+    return _exit_for(RunStatus(run.get_status()))
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from runyard.cli.render import console, runs_table
+    from runyard.run import Run
+    from runyard.experiment import Experiment
+
+    ws = _workspace(args)
+    status = RunStatus(args.status) if args.status else None
+    records = ws.store.list_runs(experiment=args.experiment, status=status, limit=args.limit)
+    metrics = {}
+    for r in records:
+        run = Run(Experiment(ws, r.experiment, _check=False), r.run_id)
+        metrics[r.run_id] = run.get_metrics() if not args.no_metrics else {}
+    if args.json:
+        print(json.dumps([{"runId": r.run_id, "experiment": r.experiment, "status": r.status.value,
+                           "target": r.target, "metrics": metrics[r.run_id]} for r in records], default=str))
+        return EXIT_OK
+    if not records:
+        print("No runs yet. Submit one: runyard submit train.py")
+        return EXIT_OK
+    console().print(runs_table(records, metrics))
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from runyard.cli.render import console, key_value_table
+
+    run = _run(args)
+    d = run.get_details()
+    if args.json:
+        print(json.dumps(d, indent=2, default=str))
+        return EXIT_OK
+    rd = d["runDefinition"]
+    rows: list[tuple[str, Any]] = [
+        ("Run", d["runId"]), ("Experiment", d["experiment"]), ("Status", d["status"]), ("Target", d["target"]),
+        ("Submitted", d["submittedTimeUtc"] or "-"), ("Started", d["startTimeUtc"] or "-"),
+        ("Ended", d["endTimeUtc"] or "-"), ("Script", rd["script"]), ("Arguments", " ".join(rd["arguments"]) or "-"),
+        ("Layout", f"{rd['nodeCount']} node(s) x {rd['processCountPerNode']} process(es), backend {rd['communicator']}"),
+        ("Snapshot", d["properties"].get("ContentSnapshotId", "")[:16]), ("Folder", d["runFolder"]),
+        ("Tags", ", ".join(f"{k}={v}" for k, v in d["tags"].items()) or "-"),
+        ("Status history", " -> ".join(f"{e['status']}" for e in d["statusHistory"])),
+    ]
+    for key, value in run.get_metrics().items():
+        rows.append((f"metric {key}", value))
+    rows.append(("Files", "\n".join(run.get_file_names()) or "-"))
+    if d.get("error"):
+        rows.append(("Error", d["error"]["error"]["message"]))
+    console().print(key_value_table(rows))
+    return EXIT_OK
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from runyard.run_output import LogFollower
+
+    run = _run(args)
+    follower = LogFollower(run.folder, all_ranks=args.all_ranks)
+    if not args.follow:
+        follower.pump(sys.stdout, final=True)
+        return EXIT_OK
+    while True:
+        status = run._status()
+        follower.pump(sys.stdout)
+        if status.is_terminal():
+            follower.pump(sys.stdout, final=True)
+            print(f"[runyard] run {run.id} ended {status.value}")
+            return _exit_for(status)
+        time.sleep(0.2)
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from runyard.cli.render import console, key_value_table
+
+    metrics = _run(args).get_metrics(name=args.name, all_ranks=False)
+    if args.json:
+        print(json.dumps(metrics, default=str))
+    elif not metrics:
+        print("No metrics logged (yet).")
+    else:
+        console().print(key_value_table(sorted(metrics.items())))
+    return EXIT_OK
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    run = _run(args)
+    before = run.get_status()
+    run.cancel()
+    after = run.get_status()
+    print(f"{run.id}: {before} -> {after}")
+    return EXIT_OK if after == RunStatus.CANCELED.value or before == after else EXIT_ERROR
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    run = _run(args)
+    out = Path(args.output or run.id)
+    names = [n for n in run.get_file_names() if not args.prefix or n.startswith(args.prefix)]
+    run.download_files(prefix=args.prefix, output_directory=str(out))
+    print(f"Downloaded {len(names)} file(s) to {out}")
+    return EXIT_OK
+
+
+def cmd_experiments(args: argparse.Namespace) -> int:
+    for name in _workspace(args).store.list_experiments():
+        print(name)
+    return EXIT_OK
+
+
+def cmd_targets(args: argparse.Namespace) -> int:
+    for name, target in sorted(_workspace(args).compute_targets.items()):
+        print(f"{name}\t{target.type}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="runyard", description="Run PyTorch training scripts as tracked runs.")
+    p.add_argument("-w", "--workspace", help="workspace folder (default: .runyard found upward from here)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("submit", help="submit a script as a run",
+                       usage="runyard submit SCRIPT [options] [-- SCRIPT ARGS...]")
+    s.add_argument("script")
+    s.add_argument("--source-dir", help="folder to snapshot (default: .)")
+    s.add_argument("--experiment", "-e", default="default")
+    s.add_argument("--target", default=None, help="compute target name (default: local)")
+    s.add_argument("--nodes", type=int, default=1)
+    s.add_argument("--procs-per-node", type=int, default=1)
+    s.add_argument("--backend", choices=["gloo", "nccl", "mpi"])
+    s.add_argument("--pip", action="append", help="a pip package the script needs (repeatable)")
+    s.add_argument("--gpu", action="store_true")
+    s.add_argument("--max-duration", type=float, default=None, help="seconds")
+    s.add_argument("--max-restarts", type=int, default=0)
+    s.add_argument("--wait", action="store_true", help="stream the output and exit with the run's outcome")
+    s.add_argument("--all-ranks", action="store_true")
+    s.set_defaults(func=cmd_submit)
+
+    r = sub.add_parser("runs", help="list runs")
+    r.add_argument("--experiment", "-e")
+    r.add_argument("--status", choices=[s.value for s in RunStatus])
+    r.add_argument("--limit", type=int, default=50)
+    r.add_argument("--json", action="store_true")
+    r.add_argument("--no-metrics", action="store_true")
+    r.set_defaults(func=cmd_runs)
+
+    for name, func, help_ in (("show", cmd_show, "details of a run"), ("logs", cmd_logs, "a run's output"),
+                              ("metrics", cmd_metrics, "a run's metrics"), ("cancel", cmd_cancel, "cancel a run"),
+                              ("download", cmd_download, "download a run's files")):
+        c = sub.add_parser(name, help=help_)
+        c.add_argument("run", help="run id (or a unique prefix)")
+        c.set_defaults(func=func)
+        if name in ("show", "metrics"):
+            c.add_argument("--json", action="store_true")
+        if name == "metrics":
+            c.add_argument("--name")
+        if name == "logs":
+            c.add_argument("-f", "--follow", action="store_true")
+            c.add_argument("--all-ranks", action="store_true")
+        if name == "download":
+            c.add_argument("prefix", nargs="?")
+            c.add_argument("-o", "--output")
+    sub.add_parser("experiments", help="list experiments").set_defaults(func=cmd_experiments)
+    sub.add_parser("targets", help="list compute targets").set_defaults(func=cmd_targets)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # everything after the first `--` belongs to the script, untouched
+    script_args = argv[argv.index("--") + 1:] if "--" in argv else []
+    argv = argv[: argv.index("--")] if "--" in argv else argv
+    args = build_parser().parse_args(argv)
+    args.script_args = script_args
+    try:
+        return int(args.func(args))
+    except RunyardError as e:
+        print(f"runyard: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Shared fixtures: a fresh workspace per test and a helper that writes a project folder."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith(("RUNYARD_", "AZUREML_")):
+            monkeypatch.delenv(key)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Iterator[object]:
+    from runyard import Workspace
+
+    # a shell-hostile path (spaces, quotes) catches quoting bugs in commands we build
+    ws = Workspace(tmp_path / "my work's space")
+    yield ws
+    leftovers = processes_of(ws.path)
+    for p in leftovers:
+        p.kill()
+    assert not leftovers, f"processes outlived the test: {[p.cmdline() for p in leftovers]}"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Callable[..., Path]:
+    """project("train.py", "print(1)", ...) -> a folder holding those files (dedented)."""
+
+    def make(*files: str, name: str = "proj") -> Path:
+        root = tmp_path / name
+        root.mkdir(exist_ok=True)
+        for rel, text in zip(files[::2], files[1::2]):
+            path = root / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(textwrap.dedent(text))
+        return root
+
+    return make
+
+
+def processes_of(workspace_path: Path) -> list[psutil.Process]:
+    """Every live process started for runs of this workspace (supervisors and ranks)."""
+    found = []
+    marker = str(workspace_path)
+    for p in psutil.process_iter(["pid", "cmdline", "environ", "status"]):
+        try:
+            if p.info["status"] == psutil.STATUS_ZOMBIE or p.pid == os.getpid():
+                continue
+            cmd = " ".join(p.info["cmdline"] or [])
+            env = p.info["environ"] or {}
+            if marker in cmd or marker in env.get("RUNYARD_RUN_DIR", ""):
+                found.append(p)
+        except (psutil.Error, OSError):
+            continue
+    return found
+
+
+PYTHON = sys.executable
