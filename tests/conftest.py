@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -28,7 +29,9 @@ def workspace(tmp_path: Path) -> Iterator[object]:
     # a shell-hostile path (spaces, quotes) catches quoting bugs in commands we build
     ws = Workspace(tmp_path / "my work's space")
     yield ws
-    leftovers = processes_of(ws.path)
+    deadline = time.time() + 3  # a supervisor exits a moment after writing the final status
+    while (leftovers := processes_of(ws.path)) and time.time() < deadline:
+        time.sleep(0.05)
     for p in leftovers:
         p.kill()
     assert not leftovers, f"processes outlived the test: {[p.cmdline() for p in leftovers]}"

@@ -83,8 +83,7 @@ class Datastore:
         if show_progress:
             print(f"Uploaded {copied} of {len(files)} files to datastore {self.name}"
                   f"{'/' + target_path if target_path else ''}"
-                  f"{' (existing files kept; pass overwrite=True to replace them)' if copied < len(files) else ''}",
-                  file=sys.stderr)
+                  f"{' (existing files kept; pass overwrite=True to replace them)' if copied < len(files) else ''}")
         return self.path(target_path)
 
     def upload_files(self, files: Iterable[str | os.PathLike[str]], relative_root: str | None = None,

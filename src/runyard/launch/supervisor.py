@@ -67,13 +67,14 @@ class Supervisor:
     def run(self) -> RunStatus:
         ingester = Ingester(self.store, self.folder.run_id, self.folder.spool_dir).start()
         try:
-            return self._run()
+            status, error = self._run()
         except Exception as e:  # noqa: BLE001 - any failure becomes the run's error, never a silent exit
-            self._status(RunStatus.FAILED, f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
-            return RunStatus.FAILED
-        finally:
-            ingester.stop()
-            self.folder.ranks_file.unlink(missing_ok=True)
+            status, error = RunStatus.FAILED, f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
+        # everything is stored before the final status, so a reader who sees it sees all metrics
+        ingester.stop()
+        self.folder.ranks_file.unlink(missing_ok=True)
+        self._status(status, error)
+        return status
 
     def _prepare(self) -> tuple[str, dict[str, str]]:
         from runyard import snapshot
@@ -93,17 +94,16 @@ class Supervisor:
             self.store.add_properties(self.folder.run_id, {"runyard.packages": json.dumps(packages)})
         return interpreter, data_env
 
-    def _run(self) -> RunStatus:
+    def _run(self) -> tuple[RunStatus, str | None]:
+        """Everything up to the final status, which run() writes."""
         self._status(RunStatus.PREPARING)
         try:
             interpreter, data_env = self._prepare()
         except Exception as e:  # noqa: BLE001
             self._plog(f"Preparing failed: {e}")
-            self._status(RunStatus.FAILED, f"Preparing failed: {e}")
-            return RunStatus.FAILED
+            return RunStatus.FAILED, f"Preparing failed: {e}"
         if self._canceled():
-            self._status(RunStatus.CANCELED, "canceled by the user")
-            return RunStatus.CANCELED
+            return RunStatus.CANCELED, "canceled by the user"
         self._status(RunStatus.STARTING)
         base_env = interpreter_env(self.spec, self.folder, data_env)
         attempt = 0
@@ -122,19 +122,15 @@ class Supervisor:
         for line in lines:
             self._plog(line)
         if outcome == "completed":
-            self._status(RunStatus.COMPLETED)
-            return RunStatus.COMPLETED
+            return RunStatus.COMPLETED, None
         if outcome == "canceled":
-            self._status(RunStatus.CANCELED, "canceled by the user")
-            return RunStatus.CANCELED
+            return RunStatus.CANCELED, "canceled by the user"
         if outcome == "timeout":
-            self._status(RunStatus.FAILED, f"the run exceeded max_run_duration_seconds="
-                         f"{self.spec.limits.max_run_duration_seconds} and was stopped")
-            return RunStatus.FAILED
+            return RunStatus.FAILED, (f"the run exceeded max_run_duration_seconds="
+                                      f"{self.spec.limits.max_run_duration_seconds} and was stopped")
         assert isinstance(outcome, RankExit)
         tail = traceback_tail(self.folder.rank_log(outcome.rank, attempt))
-        self._status(RunStatus.FAILED, f"{outcome.describe()}" + (f"\n{tail}" if tail else ""))
-        return RunStatus.FAILED
+        return RunStatus.FAILED, outcome.describe() + (f"\n{tail}" if tail else "")
 
     def _attempt(self, interpreter: str, base_env: dict[str, str], attempt: int) -> str | RankExit:
         port = free_port()

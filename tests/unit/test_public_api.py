@@ -1,0 +1,40 @@
+"""The public surface: explicit, sorted, importable, and reachable under the service's module paths."""
+
+import importlib
+import subprocess
+import sys
+
+import runyard
+
+
+def test_all_is_sorted_and_every_name_imports():
+    assert runyard.__all__ == sorted(runyard.__all__)
+    for name in runyard.__all__:
+        assert getattr(runyard, name) is not None
+
+
+def test_service_module_paths():
+    paths = {
+        "runyard.core": ["Workspace", "Experiment", "Run", "ScriptRunConfig", "Environment", "ComputeTarget",
+                         "Datastore", "RunConfiguration"],
+        "runyard.core.run": ["Run"],
+        "runyard.core.compute": ["ComputeTarget", "AmlCompute"],
+        "runyard.core.compute_target": ["ComputeTargetException"],
+        "runyard.core.runconfig": ["MpiConfiguration", "PyTorchConfiguration", "RunConfiguration"],
+        "runyard.core.conda_dependencies": ["CondaDependencies"],
+        "runyard.train.dnn": ["PyTorch", "Mpi", "Gloo", "Nccl"],
+        "runyard.train.estimator": ["Estimator"],
+        "runyard.data.data_reference": ["DataReference"],
+        "runyard.exceptions": ["ActivityFailedException", "UserErrorException", "ComputeTargetException"],
+    }
+    for module, names in paths.items():
+        mod = importlib.import_module(module)
+        for name in names:
+            assert hasattr(mod, name), f"{module}.{name}"
+
+
+def test_importing_run_in_a_script_stays_light():
+    code = "import sys; from runyard import Run; Run.get_context(); print(' '.join(sorted(sys.modules)))"
+    modules = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    for heavy in ("torch", "numpy", "rich", "sqlite3", "yaml", "pathspec"):
+        assert heavy not in modules, f"`from runyard import Run` imported {heavy}"
