@@ -268,12 +268,14 @@ class Run:
 
     # -- reading metrics --------------------------------------------------------------------------
     def get_metrics(self, name: str | None = None, recursive: bool = False, run_type: str | None = None,
-                    populate: bool = False, all_ranks: bool = False) -> dict[str, Any]:
+                    populate: bool = False, all_ranks: bool = False, rank: int | None = None) -> dict[str, Any]:
+        """Each key shows rank 0's values (or the lowest rank that logged it); `rank=` picks a rank,
+        `all_ranks=True` merges every rank's points."""
         from runyard.tracking.metrics_view import shape_metrics
 
         self._catch_up()
         keys = None if name is None else [name]
-        return shape_metrics(self._store.metric_points(self._id, keys), all_ranks=all_ranks)
+        return shape_metrics(self._store.metric_points(self._id, keys, rank=rank), all_ranks=all_ranks)
 
     # -- files ----------------------------------------------------------------------------------
     def get_file_names(self) -> list[str]:

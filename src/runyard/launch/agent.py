@@ -8,28 +8,24 @@ Unlike torchrun, the agent never imports torch, so ranks start without that seco
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from runyard.launch.expand import JOB_VARIABLES, expand, expandable
 from runyard.launch.procs import die_with_parent, terminate_groups
 from runyard.launch.run_folder import RunFolder
 from runyard.spec import JobSpec
-
-_VAR = re.compile(r"\$(\{)?([A-Za-z_][A-Za-z0-9_]*)(?(1)\})")
-
-
-def expand(argument: str, values: Mapping[str, str]) -> str:
-    """Replace $NAME / ${NAME} for the names runyard defines; leave any other $ text alone."""
-    return _VAR.sub(lambda m: values.get(m.group(2), m.group(0)), argument)
 
 
 @dataclass(frozen=True)
 class RankExit:
     rank: int
     returncode: int
+    at: float = 0.0  # time.monotonic() when the exit was seen: the earliest failure is the cause
 
     def describe(self) -> str:
         if self.returncode < 0:
@@ -48,6 +44,7 @@ class NodeAgent:
         self.master_addr, self.master_port = master_addr, master_port
         self.interpreter, self.base_env, self.attempt = interpreter, base_env, attempt
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self._exits: dict[int, RankExit] = {}
 
     def rank_env(self, local_rank: int) -> dict[str, str]:
         res = self.spec.resources
@@ -65,7 +62,8 @@ class NodeAgent:
         return env
 
     def command(self, env: Mapping[str, str]) -> list[str]:
-        return [self.interpreter, self.spec.entry_script, *(expand(a, env) for a in self.spec.arguments)]
+        values = expandable(env)
+        return [self.interpreter, self.spec.entry_script, *(expand(a, values) for a in self.spec.arguments)]
 
     def dry_run(self) -> list[list[str]]:
         return [self.command(self.rank_env(lr)) for lr in range(self.spec.resources.process_count_per_node)]
@@ -75,20 +73,29 @@ class NodeAgent:
             env = self.rank_env(local_rank)
             rank = int(env["RANK"])
             with open(self.folder.rank_log(rank, self.attempt), "ab") as log:
-                self.procs[rank] = subprocess.Popen(
+                proc = subprocess.Popen(
                     self.command(env), cwd=self.folder.working_dir, env=env, stdin=subprocess.DEVNULL,
                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent)
+            self.procs[rank] = proc
+            # a waiter thread per rank timestamps its exit the moment it happens, so the rank that
+            # failed first (the cause) is told apart from the peers that failed because of it
+            threading.Thread(target=self._wait, args=(rank, proc), daemon=True).start()
+
+    def _wait(self, rank: int, proc: subprocess.Popen[bytes]) -> None:
+        code = proc.wait()
+        self._exits[rank] = RankExit(rank, code, time.monotonic())
 
     @property
     def pgids(self) -> list[int]:
         return [p.pid for p in self.procs.values()]  # each rank leads its own session/group
 
-    def poll(self) -> list[RankExit]:
-        """Ranks that have exited so far."""
-        return [RankExit(r, p.returncode) for r, p in self.procs.items() if p.poll() is not None]
+    def failure(self) -> RankExit | None:
+        failed = [e for e in list(self._exits.values()) if e.returncode != 0]
+        return min(failed, key=lambda e: e.at) if failed else None
 
-    def running(self) -> bool:
-        return any(p.poll() is None for p in self.procs.values())
+    def finished(self) -> bool:
+        exits = list(self._exits.values())
+        return len(exits) == len(self.procs) and all(e.returncode == 0 for e in exits)
 
     def stop(self, grace: float = 10.0) -> None:
         terminate_groups(self.pgids, grace, children=list(self.procs.values()))
@@ -102,8 +109,9 @@ class NodeAgent:
 def interpreter_env(spec: JobSpec, folder: RunFolder, extra: Mapping[str, str]) -> dict[str, str]:
     """What every rank of a run sees, before its rank-specific variables."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNYARD_", "AZUREML_"))}
-    env.update(dict(spec.environment.variables))
-    env.update(dict(spec.environment_variables))
+    job_variables = {**dict(spec.environment.variables), **dict(spec.environment_variables)}
+    env.update(job_variables)
+    env[JOB_VARIABLES] = ",".join(sorted(job_variables))
     env.update({
         "PYTHONUNBUFFERED": "1",
         "RUNYARD_RUN_ID": folder.run_id, "RUNYARD_RUN_DIR": str(folder.path),

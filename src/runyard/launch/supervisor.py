@@ -14,10 +14,11 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 from runyard.launch.agent import NodeAgent, RankExit, interpreter_env
 from runyard.launch.run_folder import RunFolder
-from runyard.spec import JobSpec
+from runyard.spec import Backend, JobSpec
 from runyard.status import RunStatus
 from runyard.store.base import Store
 from runyard.tracking.ingest import Ingester
@@ -132,34 +133,41 @@ class Supervisor:
         tail = traceback_tail(self.folder.rank_log(outcome.rank, attempt))
         return RunStatus.FAILED, outcome.describe() + (f"\n{tail}" if tail else "")
 
-    def _attempt(self, interpreter: str, base_env: dict[str, str], attempt: int) -> str | RankExit:
+    def _launchers(self, interpreter: str, base_env: dict[str, str], attempt: int) -> list[Any]:
         port = free_port()
-        agents = [NodeAgent(self.spec, self.folder, node, "127.0.0.1", port, interpreter, base_env, attempt)
-                  for node in range(self.spec.resources.node_count)]
+        if self.spec.backend is Backend.MPI:
+            from runyard.launch.mpi import MpiLauncher
+
+            return [MpiLauncher(self.spec, self.folder, "127.0.0.1", port, interpreter, base_env, attempt)]
+        # one agent per node, all on this machine for the local target: one rendezvous, distinct NODE_RANKs
+        return [NodeAgent(self.spec, self.folder, node, "127.0.0.1", port, interpreter, base_env, attempt)
+                for node in range(self.spec.resources.node_count)]
+
+    def _attempt(self, interpreter: str, base_env: dict[str, str], attempt: int) -> str | RankExit:
+        launchers = self._launchers(interpreter, base_env, attempt)
         try:
-            for agent in agents:
-                agent.start()
+            for launcher in launchers:
+                launcher.start()
         finally:
-            self.folder.write_json(self.folder.ranks_file, {"pgids": [g for a in agents for g in a.pgids]})
+            self.folder.write_json(self.folder.ranks_file, {"pgids": [g for x in launchers for g in x.pgids]})
         if attempt == 0:
             self._status(RunStatus.RUNNING)
         limit = self.spec.limits.max_run_duration_seconds
         deadline = time.monotonic() + limit if limit else None
         while True:
-            exits = [e for a in agents for e in a.poll()]
-            failed = [e for e in exits if e.returncode != 0]
+            failures = [f for x in launchers if (f := x.failure()) is not None]
             outcome: str | RankExit | None = None
-            if failed:
-                outcome = failed[0]
-            elif len(exits) == self.spec.resources.world_size:
+            if failures:
+                outcome = min(failures, key=lambda f: f.at)
+            elif all(x.finished() for x in launchers):
                 return "completed"
             elif self._canceled():
                 outcome = "canceled"
             elif deadline is not None and time.monotonic() > deadline:
                 outcome = "timeout"
             if outcome is not None:
-                for agent in agents:
-                    agent.stop(STOP_GRACE_SECONDS)
+                for launcher in launchers:
+                    launcher.stop(STOP_GRACE_SECONDS)
                 return outcome
             time.sleep(POLL_SECONDS)
 

@@ -1,0 +1,38 @@
+"""What mpirun starts for each rank: `python -m runyard.launch.mpi_rank RUN_DIR ATTEMPT PPN USE_GPU -- CMD...`.
+
+It maps Open MPI's variables onto the torch.distributed contract (RANK, LOCAL_RANK, NODE_RANK, ...),
+sends the rank's output to its own log file, then exec()s the script: no extra process stays behind.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main(argv: list[str]) -> None:
+    from runyard.launch.expand import expand, expandable
+
+    run_dir, attempt, ppn, use_gpu = argv[1], int(argv[2]), int(argv[3]), argv[4] == "1"
+    command = argv[argv.index("--") + 1:]
+    rank = int(os.environ["OMPI_COMM_WORLD_RANK"])
+    env = dict(os.environ)
+    env.update({"RANK": str(rank), "LOCAL_RANK": str(rank % ppn), "NODE_RANK": str(rank // ppn),
+                "GROUP_RANK": str(rank // ppn), "RUNYARD_RANK": str(rank),
+                "WORLD_SIZE": os.environ["OMPI_COMM_WORLD_SIZE"]})
+    if use_gpu:
+        env["CUDA_VISIBLE_DEVICES"] = env["LOCAL_RANK"]
+    suffix = f"_attempt_{attempt}" if attempt else ""
+    log = os.path.join(run_dir, "user_logs", f"std_log_rank_{rank}{suffix}.txt")
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    os.chdir(os.path.join(run_dir, "wd"))
+    values = expandable(env)
+    command = [expand(a, values) for a in command]
+    os.execvpe(command[0], command, env)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

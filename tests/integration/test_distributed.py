@@ -1,0 +1,141 @@
+"""Several ranks for real: gloo on CPU through runyard's agent, and Open MPI's mpirun."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import pytest
+
+from runyard import Experiment, ScriptRunConfig
+from runyard.compute.local import gpu_count
+from runyard.runconfig import MpiConfiguration, PyTorchConfiguration
+from runyard.train.dnn import PyTorch
+from tests.conftest import ROOT, processes_of
+
+pytestmark = pytest.mark.integration
+DDP = ROOT / "examples" / "ddp"
+needs_mpi = pytest.mark.skipif(shutil.which("mpirun") is None, reason="Open MPI (mpirun) is not installed")
+
+
+def ddp(workspace, nodes, ppn, backend="gloo", **params):
+    script_params = {"--steps": 8, **{f"--{k}": v for k, v in params.items()}}
+    est = PyTorch(str(DDP), entry_script="train.py", node_count=nodes, process_count_per_node=ppn,
+                  distributed_backend=backend, script_params=script_params)
+    return Experiment(workspace, "ddp").submit(est)
+
+
+def rank_reports(run, world):
+    reports = [json.loads(run.folder.file_path(f"outputs/rank_{r}.json").read_text()) for r in range(world)]
+    assert [r["rank"] for r in reports] == list(range(world))
+    return reports
+
+
+def test_2x2_ddp_ends_with_identical_parameters(workspace):
+    run = ddp(workspace, 2, 2)
+    assert run.wait_for_completion()["status"] == "Completed"
+    reports = rank_reports(run, 4)
+    assert all(r["params"] == reports[0]["params"] for r in reports)
+    assert [(r["node_rank"], r["local_rank"]) for r in reports] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert {f"user_logs/std_log_rank_{r}.txt" for r in range(4)} <= set(run.get_file_names())
+    # every rank logged; rank 0's values by default, any rank on request
+    assert len(run.get_metrics()["loss"]) == 8
+    assert run.get_metrics(rank=3)["loss"] != run.get_metrics()["loss"]
+    assert run.get_details()["runDefinition"]["nodeCount"] == 2
+
+
+@needs_mpi
+def test_same_script_under_mpi(workspace):
+    run = ddp(workspace, 1, 2, backend="mpi")
+    details = run.wait_for_completion(raise_on_error=False)
+    assert details["status"] == "Completed", details.get("error")
+    reports = rank_reports(run, 2)
+    assert reports[0]["params"] == reports[1]["params"]
+    assert [r["ompi_rank"] for r in reports] == ["0", "1"]
+
+
+@needs_mpi
+def test_mpi_ranks_see_the_services_variables(workspace, project):
+    src = project("env.py", """
+        import json, os
+        keys = ["OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK",
+                "OMPI_COMM_WORLD_LOCAL_SIZE", "AZ_BATCH_MASTER_NODE", "AZ_BATCHAI_MPI_MASTER_NODE",
+                "MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "LOCAL_RANK", "NODE_RANK"]
+        os.makedirs("outputs", exist_ok=True)
+        json.dump({k: os.environ.get(k) for k in keys}, open(f"outputs/{os.environ['RANK']}.json", "w"))
+    """)
+    cfg = ScriptRunConfig(str(src), "env.py", distributed_job_config=MpiConfiguration(process_count_per_node=2,
+                                                                                        node_count=2))
+    run = Experiment(workspace, "mpienv").submit(cfg)
+    assert run.wait_for_completion(raise_on_error=False)["status"] == "Completed"
+    seen = [json.loads(run.folder.file_path(f"outputs/{r}.json").read_text()) for r in range(4)]
+    assert [s["OMPI_COMM_WORLD_RANK"] for s in seen] == ["0", "1", "2", "3"]
+    assert {s["OMPI_COMM_WORLD_SIZE"] for s in seen} == {"4"} and {s["WORLD_SIZE"] for s in seen} == {"4"}
+    assert [s["NODE_RANK"] for s in seen] == ["0", "0", "1", "1"]
+    assert all(s["AZ_BATCH_MASTER_NODE"] == f"{s['MASTER_ADDR']}:{s['MASTER_PORT']}" for s in seen)
+
+
+def test_failing_rank_stops_the_others_and_is_named(workspace):
+    start = time.time()
+    run = ddp(workspace, 1, 4, fail_rank=2, fail_step=5)
+    details = run.wait_for_completion(raise_on_error=False)
+    assert time.time() - start < 30
+    message = details["error"]["error"]["message"]
+    assert details["status"] == "Failed"
+    assert message.startswith("rank 2 exited with code 1"), message
+    assert "rank 2 failing on purpose at step 5" in message
+    time.sleep(0.5)
+    assert processes_of(workspace.path) == []
+
+
+@needs_mpi
+def test_failing_rank_under_mpi_is_named(workspace):
+    run = ddp(workspace, 1, 2, backend="mpi", fail_rank=1, fail_step=2)
+    details = run.wait_for_completion(raise_on_error=False)
+    assert details["status"] == "Failed"
+    assert details["error"]["error"]["message"].startswith("rank 1 exited with code 1")
+
+
+def test_cancel_a_2x2_job_leaves_no_process(workspace):
+    run = ddp(workspace, 2, 2, steps=100000)
+    deadline = time.time() + 60
+    while "loss" not in run.get_metrics() and time.time() < deadline:
+        time.sleep(0.2)
+    run.cancel()
+    assert run.get_status() == "Canceled"
+    time.sleep(0.5)
+    assert processes_of(workspace.path) == []
+
+
+def test_max_restarts_restarts_all_ranks(workspace):
+    est = PyTorch(str(DDP), entry_script="train.py", process_count_per_node=2, distributed_backend="gloo",
+                  script_params={"--steps": 4, "--fail_rank": 1, "--fail_step": 1, "--fail_first_attempt": ""},
+                  max_restarts=1)
+    run = Experiment(workspace, "restart").submit(est)
+    assert run.wait_for_completion(raise_on_error=False)["status"] == "Completed"
+    assert all(r["attempt"] == 1 for r in rank_reports(run, 2))
+    names = set(run.get_file_names())
+    assert {"user_logs/std_log_rank_1.txt", "user_logs/std_log_rank_1_attempt_1.txt"} <= names
+    assert "failing on purpose" in run.folder.file_path("user_logs/std_log_rank_1.txt").read_text()
+
+
+def test_local_rank_tokens_expand_per_process(workspace, project):
+    src = project("echo.py", "import sys, os\nos.makedirs('outputs', exist_ok=True)\n"
+                             "open(f'outputs/{os.environ[\"RANK\"]}.txt', 'w').write(' '.join(sys.argv[1:]))\n")
+    cfg = ScriptRunConfig(str(src), "echo.py", arguments=["--local_rank", "$LOCAL_RANK", "--tag", "${RANK}-x", "$HOME"],
+                          distributed_job_config=PyTorchConfiguration("Gloo", process_count=2))
+    run = Experiment(workspace, "tokens").submit(cfg)
+    run.wait_for_completion()
+    assert run.folder.file_path("outputs/1.txt").read_text() == "--local_rank 1 --tag 1-x $HOME"
+
+
+@pytest.mark.skipif(gpu_count() == 0, reason="no GPU on this machine")
+def test_nccl_on_gpus(workspace):
+    ppn = min(gpu_count(), 2)
+    est = PyTorch(str(DDP), entry_script="train.py", process_count_per_node=ppn, distributed_backend="nccl",
+                  use_gpu=True, script_params={"--steps": 8})
+    run = Experiment(workspace, "nccl").submit(est)
+    assert run.wait_for_completion(raise_on_error=False)["status"] == "Completed"
+    reports = rank_reports(run, ppn)
+    assert all(r["params"] == reports[0]["params"] for r in reports)
