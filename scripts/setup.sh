@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-$(command -v python3.11 || command -v python3)}
 stamp=.venv/.setup-stamp
-want=$(cat scripts/setup.sh pyproject.toml | sha256sum | cut -c1-16)
+want=$(cat scripts/setup.sh scripts/build_horovod.sh pyproject.toml | sha256sum | cut -c1-16)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x .venv/bin/python ]; then
   exit 0
 fi
@@ -17,5 +17,20 @@ echo "[setup] creating .venv with $PY"
 # would pull a multi-GB CUDA build.
 .venv/bin/pip install --quiet --disable-pip-version-check "torch==2.13.0"
 .venv/bin/pip install --quiet --disable-pip-version-check -e ".[test]"
+
+# Open MPI for distributed_backend='mpi' (Debian's package; needs root, as on CI and dev machines here)
+if ! command -v mpirun >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "[setup] installing Open MPI (openmpi-bin)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openmpi-bin libopenmpi-dev >/dev/null
+  else
+    echo "[setup] warning: mpirun not found and not root: install openmpi-bin for distributed_backend='mpi'" >&2
+  fi
+fi
+# Horovod built for this torch (cached wheel after the first build)
+if command -v mpirun >/dev/null 2>&1; then
+  bash scripts/build_horovod.sh
+fi
 echo "$want" > "$stamp"
 echo "[setup] done: $(.venv/bin/python -c 'import torch, runyard; print("torch", torch.__version__, "runyard", runyard.__version__)')"

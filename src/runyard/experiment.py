@@ -69,7 +69,8 @@ class Experiment:
                                       target=prepared.compute.name, created_time=time.time(),
                                       spec_json=spec.to_json(), snapshot_digest=manifest.digest,
                                       properties={"runyard.entryScript": spec.entry_script,
-                                                  "runyard.snapshotFiles": str(len(manifest.files))}))
+                                                  "runyard.snapshotFiles": str(len(manifest.files)),
+                                                  "runyard.placement": prepared.compute.placement(spec)}))
         if tags:
             ws.store.set_tags(run_id, {str(k): None if v is None else str(v) for k, v in tags.items()})
         try:

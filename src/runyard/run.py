@@ -275,7 +275,7 @@ class Run:
 
         self._catch_up()
         keys = None if name is None else [name]
-        return shape_metrics(self._store.metric_points(self._id, keys, rank=rank), all_ranks=all_ranks)
+        return shape_metrics(self._store.metric_values(self._id, keys, rank=rank), all_ranks=all_ranks)
 
     # -- files ----------------------------------------------------------------------------------
     def get_file_names(self) -> list[str]:

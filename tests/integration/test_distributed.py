@@ -42,7 +42,9 @@ def test_2x2_ddp_ends_with_identical_parameters(workspace):
     # every rank logged; rank 0's values by default, any rank on request
     assert len(run.get_metrics()["loss"]) == 8
     assert run.get_metrics(rank=3)["loss"] != run.get_metrics()["loss"]
-    assert run.get_details()["runDefinition"]["nodeCount"] == 2
+    details = run.get_details()
+    assert details["runDefinition"]["nodeCount"] == 2
+    assert "2 nodes simulated on this machine" in details["properties"]["runyard.placement"]
 
 
 @needs_mpi
@@ -139,3 +141,23 @@ def test_nccl_on_gpus(workspace):
     assert run.wait_for_completion(raise_on_error=False)["status"] == "Completed"
     reports = rank_reports(run, ppn)
     assert all(r["params"] == reports[0]["params"] for r in reports)
+
+
+def _has_horovod() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("horovod") is not None
+
+
+@needs_mpi
+@pytest.mark.skipif(not _has_horovod(), reason="Horovod is not built (scripts/build_horovod.sh)")
+def test_horovod_averages_gradients_under_mpi(workspace):
+    est = PyTorch(str(ROOT / "examples" / "horovod"), entry_script="train.py", node_count=2,
+                  process_count_per_node=1, distributed_backend="mpi")
+    run = Experiment(workspace, "horovod").submit(est)
+    details = run.wait_for_completion(raise_on_error=False)
+    assert details["status"] == "Completed", details.get("error")
+    reports = [json.loads(run.folder.file_path(f"outputs/rank_{r}.json").read_text()) for r in range(2)]
+    assert all(r["size"] == 2 for r in reports)
+    assert all(r["averaged_gradient"] == [1.5, 1.5, 1.5] for r in reports)  # mean of 1 and 2
+    assert reports[0]["weight"] == reports[1]["weight"] == [-1.5, -1.5, -1.5]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from runyard.store import MetricKind, MetricPoint, RunRecord, SqliteStore
+from runyard.store import KeyValues, MetricKind, RunRecord, SqliteStore
 from runyard.status import RunStatus
 from runyard.tracking.ingest import ingest_once
 from runyard.tracking.metrics_view import shape_metrics
@@ -20,11 +20,10 @@ from runyard.tracking.values import check_scalar
 
 
 def test_shapes_follow_the_service():
-    pts = [MetricPoint("acc", MetricKind.SCALAR, 0.9), MetricPoint("loss", MetricKind.SCALAR, 1.0),
-           MetricPoint("loss", MetricKind.SCALAR, 0.5), MetricPoint("l", MetricKind.LIST, [1, 2]),
-           MetricPoint("row", MetricKind.ROW, {"x": 1, "y": 2}), MetricPoint("row", MetricKind.ROW, {"x": 3, "y": 4}),
-           MetricPoint("t", MetricKind.TABLE, {"c": [1, 2]}),
-           MetricPoint("r", MetricKind.SCALAR, 5.0, rank=1), MetricPoint("r", MetricKind.SCALAR, 7.0, rank=2)]
+    S, L, R, T = MetricKind.SCALAR, MetricKind.LIST, MetricKind.ROW, MetricKind.TABLE
+    pts = [KeyValues("acc", 0, S, [0.9]), KeyValues("loss", 0, S, [1.0, 0.5]), KeyValues("l", 0, L, [[1, 2]]),
+           KeyValues("row", 0, R, [{"x": 1, "y": 2}, {"x": 3, "y": 4}]), KeyValues("t", 0, T, [{"c": [1, 2]}]),
+           KeyValues("r", 1, S, [5.0]), KeyValues("r", 2, S, [7.0])]
     assert shape_metrics(pts) == {"acc": 0.9, "loss": [1.0, 0.5], "l": [1, 2], "row": {"x": [1, 3], "y": [2, 4]},
                                   "t": {"c": [1, 2]}, "r": 5.0}
 
@@ -97,6 +96,6 @@ def test_ingestion_resumes_without_duplicates_or_gaps(tmp_path):
     with open(w.path, "a") as f:
         f.write(',501,1.0,""]\n')
     assert ingest_once(second_store, "r", spool) == 1
-    values = [p.value for p in store.metric_points("r")]
-    assert values == list(range(502)) and {p.rank for p in store.metric_points("r")} == {1}
+    (found,) = store.metric_values("r")
+    assert found.values == list(range(502)) and found.rank == 1
     w.close()

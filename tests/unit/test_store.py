@@ -51,7 +51,7 @@ def test_ingest_is_exactly_once_per_offset(store):
     assert store.ingest("r1", events, "rank-0.1.jsonl", 0, 100)
     assert not store.ingest("r1", events, "rank-0.1.jsonl", 0, 100)  # a second ingester lost the race
     assert store.spool_offsets("r1") == {"rank-0.1.jsonl": 100}
-    assert [p.value for p in store.metric_points("r1")] == [0.5]
+    assert [kv.values for kv in store.metric_values("r1")] == [[0.5]]
     assert store.get_tags("r1") == {"k": "v"}
 
 

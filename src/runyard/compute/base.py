@@ -42,6 +42,10 @@ class ComputeTarget:
     def check(self, spec: JobSpec) -> None:
         """Raise ComputeTargetException if this target cannot run `spec`. Writes nothing."""
 
+    def placement(self, spec: JobSpec) -> str:
+        """One line for the run's details: where its nodes and ranks run."""
+        return f"{spec.resources.node_count} node(s) of compute target {self.name!r}"
+
     def dry_run(self, folder: RunFolder, spec: JobSpec) -> list[str]:
         raise NotImplementedError
 

@@ -67,6 +67,12 @@ class LocalCompute(ComputeTarget):
                 "distributed_backend='mpi': Open MPI's mpirun is not on PATH. "
                 "Fix: install it (apt-get install openmpi-bin), or use distributed_backend='gloo'")
 
+    def placement(self, spec: JobSpec) -> str:
+        res = spec.resources
+        where = "this machine" if res.node_count == 1 else \
+            f"{res.node_count} nodes simulated on this machine (one node agent each, one rendezvous)"
+        return f"{where}, {res.process_count_per_node} process(es) per node"
+
     def dry_run(self, folder: RunFolder, spec: JobSpec) -> list[str]:
         return [sys.executable, "-m", "runyard.launch.supervisor", str(folder.path)]
 

@@ -2,9 +2,10 @@
 
 from typing import Any
 
-from runyard.store.base import MetricKind, MetricPoint, RunRecord, SpoolEvent, StatusEvent, Store
+from runyard.store.base import KeyValues, MetricKind, MetricSummary, RunRecord, Series, SpoolEvent, StatusEvent, Store
 
-__all__ = ["MetricKind", "MetricPoint", "RunRecord", "SpoolEvent", "SqliteStore", "StatusEvent", "Store"]
+__all__ = ["KeyValues", "MetricKind", "MetricSummary", "RunRecord", "Series", "SpoolEvent", "SqliteStore", "StatusEvent",
+           "Store"]
 
 
 def __getattr__(name: str) -> Any:

@@ -23,15 +23,43 @@ class MetricKind(str, Enum):
     IMAGE = "image"
 
 
-@dataclass(frozen=True)
-class MetricPoint:
+@dataclass
+class KeyValues:
+    """Everything one rank logged under one key, in logging order."""
+
     key: str
+    rank: int
     kind: MetricKind
-    value: Any
-    step: int | None = None
-    rank: int = 0
-    time: float = 0.0
-    description: str = ""
+    values: list[Any]
+    first_time: float = 0.0
+
+
+@dataclass(frozen=True)
+class Series:
+    """A numeric series as arrays (numpy): steps (-1 where none was given), times, values."""
+
+    steps: Any
+    times: Any
+    values: Any
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    """Kept up to date at ingest, so run tables never read points."""
+
+    run_id: str
+    key: str
+    rank: int
+    kind: MetricKind
+    count: int
+    last_step: int | None
+    last_time: float | None
+    last: float | None
+    min: float | None
+    max: float | None
 
 
 @dataclass
@@ -125,5 +153,12 @@ class Store(abc.ABC):
         ingester got there first. That is what makes ingestion safe to run from several processes."""
 
     @abc.abstractmethod
-    def metric_points(self, run_id: str, keys: Sequence[str] | None = None,
-                      rank: int | None = None) -> list[MetricPoint]: ...
+    def metric_values(self, run_id: str, keys: Sequence[str] | None = None,
+                      rank: int | None = None) -> list[KeyValues]: ...
+
+    @abc.abstractmethod
+    def metric_series(self, run_id: str, key: str, rank: int = 0) -> Series: ...
+
+    @abc.abstractmethod
+    def metric_summaries(self, run_ids: Sequence[str] | None = None, experiment: str | None = None,
+                         rank: int | None = None) -> list[MetricSummary]: ...

@@ -12,9 +12,11 @@ from pathlib import Path
 
 from runyard.errors import InvalidValueError, RunNotFoundError, StoreError
 from runyard.status import RunStatus
-from runyard.store.base import MetricKind, MetricPoint, RunRecord, SpoolEvent, StatusEvent, Store
+from runyard.store import sqlite_metrics
+from runyard.store.base import (KeyValues, MetricSummary, RunRecord, Series, SpoolEvent, StatusEvent, Store)
+from runyard.store.sqlite_metrics import METRICS_SCHEMA
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS experiments (
     name TEXT PRIMARY KEY, created REAL NOT NULL);
@@ -30,13 +32,9 @@ CREATE TABLE IF NOT EXISTS status_events (
 CREATE INDEX IF NOT EXISTS status_events_by_run ON status_events(run_id, time);
 CREATE TABLE IF NOT EXISTS tags (
     run_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT, PRIMARY KEY (run_id, key));
-CREATE TABLE IF NOT EXISTS metrics (
-    run_id TEXT NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL, step INTEGER, rank INTEGER NOT NULL,
-    time REAL NOT NULL, value REAL, data TEXT, description TEXT NOT NULL DEFAULT '');
-CREATE INDEX IF NOT EXISTS metrics_by_run_key ON metrics(run_id, key, rank);
 CREATE TABLE IF NOT EXISTS spool_offsets (
     run_id TEXT NOT NULL, source TEXT NOT NULL, offset INTEGER NOT NULL, PRIMARY KEY (run_id, source));
-"""
+""" + METRICS_SCHEMA
 _TERMINAL_VALUES = tuple(s.value for s in RunStatus if s.is_terminal())
 
 
@@ -207,20 +205,15 @@ class SqliteStore(Store):
                              (run_id, source)).fetchone()
             if (row[0] if row else 0) != start:
                 return False
-            metric_rows, tags, props = [], {}, {}
+            tags, props, metrics = {}, {}, []
             for e in events:
                 if e.kind == "tag":
                     tags[e.key] = e.value
                 elif e.kind == "property":
                     props[e.key] = e.value
                 else:
-                    numeric = e.kind == MetricKind.SCALAR.value and isinstance(e.value, (int, float)) \
-                        and not isinstance(e.value, bool)
-                    metric_rows.append((run_id, e.key, e.kind, e.step, e.rank, e.time,
-                                        float(e.value) if numeric else None,
-                                        None if numeric else json.dumps(e.value), e.description))
-            db.executemany("INSERT INTO metrics(run_id, key, kind, step, rank, time, value, data, description)"
-                           " VALUES (?,?,?,?,?,?,?,?,?)", metric_rows)
+                    metrics.append(e)
+            sqlite_metrics.write_events(db, run_id, metrics)
             if tags:
                 db.executemany("INSERT OR REPLACE INTO tags(run_id, key, value) VALUES (?,?,?)",
                                [(run_id, k, v) for k, v in tags.items()])
@@ -233,20 +226,19 @@ class SqliteStore(Store):
                        (run_id, source, end))
         return True
 
-    def metric_points(self, run_id: str, keys: Sequence[str] | None = None,
-                      rank: int | None = None) -> list[MetricPoint]:
-        sql = "SELECT key, kind, step, rank, time, value, data, description FROM metrics WHERE run_id=?"
-        params: list[object] = [run_id]
-        if keys is not None:
-            sql += f" AND key IN ({','.join('?' * len(keys))})"
-            params.extend(keys)
-        if rank is not None:
-            sql += " AND rank=?"
-            params.append(rank)
-        sql += " ORDER BY rowid"
-        return [MetricPoint(key=k, kind=MetricKind(kind), value=v if v is not None else json.loads(d),
-                            step=step, rank=r, time=t, description=desc)
-                for k, kind, step, r, t, v, d, desc in self._query(sql, params)]
+    def metric_values(self, run_id: str, keys: Sequence[str] | None = None,
+                      rank: int | None = None) -> list[KeyValues]:
+        with self._lock:
+            return sqlite_metrics.read_values(self._db, run_id, keys, rank)
+
+    def metric_series(self, run_id: str, key: str, rank: int = 0) -> Series:
+        with self._lock:
+            return sqlite_metrics.read_series(self._db, run_id, key, rank)
+
+    def metric_summaries(self, run_ids: Sequence[str] | None = None, experiment: str | None = None,
+                         rank: int | None = None) -> list[MetricSummary]:
+        with self._lock:
+            return sqlite_metrics.read_summaries(self._db, run_ids, experiment, rank)
 
 
 def _merge_properties(current: dict[str, str], new: dict[str, str]) -> None:

@@ -1,8 +1,8 @@
-"""Shaping stored points into what `Run.get_metrics()` returns, as the service did.
+"""Shaping stored values into what `Run.get_metrics()` returns, as the service did.
 
 scalar logged once -> the value; logged several times -> a list; log_list -> the list;
 log_row -> {column: [values...]}; log_table -> {column: [values...]}; log_image -> the file name.
-By default each key shows rank 0's points (or the lowest rank that logged the key).
+By default each key shows rank 0's values (or the lowest rank that logged the key).
 """
 
 from __future__ import annotations
@@ -11,36 +11,35 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from runyard.store.base import MetricKind, MetricPoint
+from runyard.store.base import KeyValues, MetricKind
 
 
-def _one_rank(points: list[MetricPoint]) -> list[MetricPoint]:
-    lowest = min(p.rank for p in points)
-    return [p for p in points if p.rank == lowest]
+def _columns(rows: Iterable[dict[str, Any]], extend: bool) -> dict[str, list[Any]]:
+    columns: dict[str, list[Any]] = defaultdict(list)
+    for row in rows:
+        for col, v in row.items():
+            if extend and isinstance(v, list):
+                columns[col].extend(v)
+            else:
+                columns[col].append(v)
+    return dict(columns)
 
 
-def shape_metrics(points: Iterable[MetricPoint], all_ranks: bool = False) -> dict[str, Any]:
-    by_key: dict[str, list[MetricPoint]] = defaultdict(list)
-    for p in points:
-        by_key[p.key].append(p)
+def shape_metrics(found: Iterable[KeyValues], all_ranks: bool = False) -> dict[str, Any]:
+    by_key: dict[str, list[KeyValues]] = defaultdict(list)
+    for kv in found:
+        by_key[kv.key].append(kv)
     result: dict[str, Any] = {}
-    for key, pts in by_key.items():
-        if not all_ranks:
-            pts = _one_rank(pts)
-        kind = pts[0].kind
-        if kind is MetricKind.ROW:
-            columns: dict[str, list[Any]] = defaultdict(list)
-            for p in pts:
-                for col, v in p.value.items():
-                    columns[col].append(v)
-            result[key] = dict(columns)
-        elif kind is MetricKind.TABLE:
-            merged: dict[str, list[Any]] = defaultdict(list)
-            for p in pts:
-                for col, v in p.value.items():
-                    merged[col].extend(v if isinstance(v, list) else [v])
-            result[key] = dict(merged)
+    for key, per_rank in by_key.items():
+        if all_ranks:
+            values = [v for kv in sorted(per_rank, key=lambda kv: kv.rank) for v in kv.values]
         else:
-            values = [p.value for p in pts]
-            result[key] = values[0] if len(values) == 1 else values
+            values = min(per_rank, key=lambda kv: kv.rank).values
+        kind = per_rank[0].kind
+        if kind is MetricKind.ROW:
+            result[key] = _columns(values, extend=False)
+        elif kind is MetricKind.TABLE:
+            result[key] = _columns(values, extend=True)
+        else:
+            result[key] = values[0] if len(values) == 1 else list(values)
     return result
