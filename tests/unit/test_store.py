@@ -79,3 +79,36 @@ def test_two_connections_write_concurrently(tmp_path):
     new_run(a, "x")
     new_run(b, "y")
     assert {r.run_id for r in a.list_runs()} == {"x", "y"}
+
+
+def test_numeric_series_are_chunked_with_summaries(store):
+    import math
+
+    from runyard.tracking.query import downsample_indices, get_series, ranks_of, run_table
+
+    new_run(store)
+    batch1 = [SpoolEvent("scalar", "loss", float(10 - i), i, 0, 100.0 + i) for i in range(10)]
+    batch2 = [SpoolEvent("scalar", "loss", v, 10 + i, 0, 200.0 + i) for i, v in enumerate([50.0, math.nan, -3.0])]
+    other_rank = [SpoolEvent("scalar", "loss", 7, 0, 1, 1.0), SpoolEvent("scalar", "count", 3, None, 0, 1.0)]
+    store.ingest("r1", batch1, "a", 0, 1)
+    store.ingest("r1", batch2 + other_rank, "a", 1, 2)
+    (summary,) = [s for s in store.metric_summaries(["r1"], rank=0) if s.key == "loss"]
+    assert (summary.count, summary.last, summary.min, summary.max, summary.last_step) == (13, -3.0, -3.0, 50.0, 12)
+    assert run_table(store, ["r1"])["r1"].latest() == {"loss": -3.0, "count": 3}
+    assert ranks_of(store, "r1", "loss") == [0, 1]
+    series = get_series(store, "r1", "loss", step_range=(5, 11))
+    assert series.steps == [5, 6, 7, 8, 9, 10, 11] and series.values[-1] is None  # NaN -> None for JSON
+    by_key = {kv.key: kv for kv in store.metric_values("r1", rank=0)}
+    assert by_key["count"].values == [3] and isinstance(by_key["count"].values[0], int)
+
+
+def test_downsampling_keeps_extremes():
+    import numpy as np
+
+    from runyard.tracking.query import downsample_indices
+
+    values = np.sin(np.linspace(0, 20, 1_000_000))
+    values[123_457] = 99.0
+    values[765_432] = -99.0
+    keep = downsample_indices(values, 2000)
+    assert len(keep) <= 2000 and 123_457 in keep and 765_432 in keep and keep[0] == 0 and keep[-1] == 999_999
