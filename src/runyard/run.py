@@ -277,6 +277,15 @@ class Run:
         keys = None if name is None else [name]
         return shape_metrics(self._store.metric_values(self._id, keys, rank=rank), all_ranks=all_ranks)
 
+    def get_metric_series(self, name: str, rank: int = 0, max_points: int | None = 2000,
+                          step_range: tuple[float, float] | None = None) -> Any:
+        """A numeric metric as a chart series (runyard's own): steps, values, times, downsampled
+        to at most max_points keeping every bucket's min and max."""
+        from runyard.tracking.query import get_series
+
+        self._catch_up()
+        return get_series(self._store, self._id, name, rank=rank, step_range=step_range, max_points=max_points)
+
     # -- files ----------------------------------------------------------------------------------
     def get_file_names(self) -> list[str]:
         return [name for name, _ in self._folder.files()]

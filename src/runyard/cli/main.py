@@ -62,16 +62,13 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from runyard.cli.render import console, runs_table
-    from runyard.run import Run
-    from runyard.experiment import Experiment
+    from runyard.tracking.query import run_table
 
     ws = _workspace(args)
     status = RunStatus(args.status) if args.status else None
     records = ws.store.list_runs(experiment=args.experiment, status=status, limit=args.limit)
-    metrics = {}
-    for r in records:
-        run = Run(Experiment(ws, r.experiment, _check=False), r.run_id)
-        metrics[r.run_id] = run.get_metrics() if not args.no_metrics else {}
+    table = run_table(ws.store, run_ids=[r.run_id for r in records]) if records and not args.no_metrics else {}
+    metrics = {r.run_id: table[r.run_id].latest() if r.run_id in table else {} for r in records}
     if args.json:
         print(json.dumps([{"runId": r.run_id, "experiment": r.experiment, "status": r.status.value,
                            "target": r.target, "metrics": metrics[r.run_id]} for r in records], default=str))
@@ -81,6 +78,22 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return EXIT_OK
     console().print(runs_table(records, metrics))
     return EXIT_OK
+
+
+def cmd_tensorboard(args: argparse.Namespace) -> int:
+    from runyard.cli.tensorboard import tensorboard_command
+
+    ws = _workspace(args)
+    from runyard.run import Run
+
+    command = tensorboard_command([Run.get(ws, r) for r in args.runs], args.port)
+    if args.dry_run:
+        print(" ".join(command))
+        return EXIT_OK
+    print(f"TensorBoard on http://127.0.0.1:{args.port}/ (Ctrl-C to stop)", flush=True)
+    import os
+
+    os.execv(command[0], command)  # becomes TensorBoard: stopping this process stops it
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -217,6 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "download":
             c.add_argument("prefix", nargs="?")
             c.add_argument("-o", "--output")
+    tb = sub.add_parser("tensorboard", help="open TensorBoard on the event files of runs")
+    tb.add_argument("runs", nargs="+")
+    tb.add_argument("--port", type=int, default=6006)
+    tb.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
+    tb.set_defaults(func=cmd_tensorboard)
     sub.add_parser("experiments", help="list experiments").set_defaults(func=cmd_experiments)
     sub.add_parser("targets", help="list compute targets").set_defaults(func=cmd_targets)
     return p
