@@ -84,6 +84,7 @@ __all__ = [
     "ActivityFailedException",
     "AzureMLException",
     "ComputeTargetException",
+    "EnvironmentBuildError",
     "ExperimentExecutionException",
     "InvalidTypeError",
     "InvalidValueError",
@@ -108,3 +109,11 @@ def warn_ignored(field: str, value: object, what_runyard_does: str) -> None:
     import warnings
 
     warnings.warn(f"{field}={value!r} is ignored: {what_runyard_does}", RunyardWarning, stacklevel=4)
+
+
+class EnvironmentBuildError(RunyardError):
+    """Installing a run's packages failed; the message is the installer's own, with the package named."""
+
+    def __init__(self, message: str, packages: tuple[str, ...] = ()) -> None:
+        self.packages = packages
+        super().__init__(message)

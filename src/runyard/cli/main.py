@@ -235,6 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     tb.add_argument("--port", type=int, default=6006)
     tb.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
     tb.set_defaults(func=cmd_tensorboard)
+    from runyard.cli import env as env_cli
+
+    env_cli.add_parser(sub)
+    sub.choices["env"].set_defaults(func=lambda a: env_cli.cmd_env(a, _workspace(a)))
     sub.add_parser("experiments", help="list experiments").set_defaults(func=cmd_experiments)
     sub.add_parser("targets", help="list compute targets").set_defaults(func=cmd_targets)
     return p

@@ -88,11 +88,14 @@ class Supervisor:
         self._plog(f"snapshot {self.spec.snapshot_digest[:12]}: {len(manifest.files)} files")
         lines: list[str] = []
         data_env = resolve_inputs(self.spec.inputs, self.folder.working_dir, lines)
-        interpreter, packages = prepare_interpreter(self.spec.environment, lines)
         for line in lines:
             self._plog(line)
-        if packages:
-            self.store.add_properties(self.folder.run_id, {"runyard.packages": json.dumps(packages)})
+        interpreter, packages = prepare_interpreter(self.spec.environment, self.workspace_root,
+                                                    self.folder.prepare_log, self._plog)
+        if packages:  # the exact set, so the environment can be rebuilt
+            self.store.add_properties(self.folder.run_id, {
+                "runyard.packages": json.dumps([f"{n}=={v}" for n, v in sorted(packages.items())]),
+                "runyard.interpreter": interpreter})
         return interpreter, data_env
 
     def _run(self) -> tuple[RunStatus, str | None]:

@@ -78,6 +78,13 @@ class Estimator:
                                               not all(p.isdigit() for p in framework_version.split("."))):
             raise InvalidValueError("framework_version", framework_version, "is not a version such as '2.1'",
                                     f"pass one of {self.get_supported_versions()} or None for the installed one")
+        if framework_version is not None and not any(
+                v == framework_version or v.startswith(framework_version + ".") or framework_version.startswith(v)
+                for v in self.get_supported_versions()):
+            # another torch would be a multi-GB download: runyard reuses the base interpreter's torch
+            raise InvalidValueError("framework_version", framework_version,
+                                    f"is not available here (available: {self.get_supported_versions() or 'none'})",
+                                    "pass one of the available versions, or None for the installed torch")
         if not isinstance(user_managed, bool):
             raise InvalidTypeError("user_managed", user_managed, "must be True or False", "pass user_managed=True")
         if definition is not None:
