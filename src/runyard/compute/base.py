@@ -49,6 +49,11 @@ class ComputeTarget:
     def dry_run(self, folder: RunFolder, spec: JobSpec) -> list[str]:
         raise NotImplementedError
 
+    def launchers(self, spec: JobSpec, folder: RunFolder, interpreter: str, base_env: dict[str, str],
+                  attempt: int) -> list[Any]:
+        """What the run's supervisor starts and watches (see launch/launcher.py)."""
+        raise NotImplementedError
+
     def launch(self, folder: RunFolder, spec: JobSpec) -> None:
         raise NotImplementedError
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -23,6 +25,12 @@ from runyard.compute.base import ComputeTarget
 from runyard.errors import ComputeTargetException
 from runyard.launch.run_folder import RunFolder
 from runyard.spec import Backend, JobSpec
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def gpu_count() -> int:
@@ -72,6 +80,19 @@ class LocalCompute(ComputeTarget):
         where = "this machine" if res.node_count == 1 else \
             f"{res.node_count} nodes simulated on this machine (one node agent each, one rendezvous)"
         return f"{where}, {res.process_count_per_node} process(es) per node"
+
+    def launchers(self, spec: JobSpec, folder: RunFolder, interpreter: str, base_env: dict[str, str],
+                  attempt: int) -> list[Any]:
+        port = free_port()
+        if spec.backend is Backend.MPI:
+            from runyard.launch.mpi import MpiLauncher
+
+            return [MpiLauncher(spec, folder, "127.0.0.1", port, interpreter, base_env, attempt)]
+        from runyard.launch.agent import NodeAgent
+
+        # one agent per node, all on this machine: one rendezvous, distinct NODE_RANKs
+        return [NodeAgent(spec, folder, node, "127.0.0.1", port, interpreter, base_env, attempt)
+                for node in range(spec.resources.node_count)]
 
     def dry_run(self, folder: RunFolder, spec: JobSpec) -> list[str]:
         return [sys.executable, "-m", "runyard.launch.supervisor", str(folder.path)]

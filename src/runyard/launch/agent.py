@@ -89,6 +89,15 @@ class NodeAgent:
     def pgids(self) -> list[int]:
         return [p.pid for p in self.procs.values()]  # each rank leads its own session/group
 
+    def started(self) -> bool:
+        return bool(self.procs)
+
+    def canceled(self) -> bool:
+        return False
+
+    def progress(self) -> str | None:
+        return None
+
     def failure(self) -> RankExit | None:
         failed = [e for e in list(self._exits.values()) if e.returncode != 0]
         return min(failed, key=lambda e: e.at) if failed else None

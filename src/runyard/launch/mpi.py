@@ -79,6 +79,15 @@ class MpiLauncher:
     def pgids(self) -> list[int]:
         return [self.proc.pid] if self.proc else []
 
+    def started(self) -> bool:
+        return self.proc is not None
+
+    def canceled(self) -> bool:
+        return False
+
+    def progress(self) -> str | None:
+        return None
+
     def failure(self) -> RankExit | None:
         if self._exit is None or self._exit[0] == 0:
             return None

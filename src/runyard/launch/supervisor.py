@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import sys
 import time
 import traceback
 from pathlib import Path
 from typing import Any
 
-from runyard.launch.agent import NodeAgent, RankExit, interpreter_env
+from runyard.launch.agent import RankExit, interpreter_env
+from runyard.launch.launcher import JobFailure
 from runyard.launch.run_folder import RunFolder
-from runyard.spec import Backend, JobSpec
+from runyard.spec import JobSpec
 from runyard.status import RunStatus
 from runyard.store.base import Store
 from runyard.tracking.ingest import Ingester
@@ -26,12 +26,6 @@ from runyard.tracking.ingest import Ingester
 POLL_SECONDS = 0.05
 STOP_GRACE_SECONDS = 10.0
 TRACEBACK_LINES = 40
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def traceback_tail(log_file: Path, max_lines: int = TRACEBACK_LINES) -> str:
@@ -46,8 +40,9 @@ def traceback_tail(log_file: Path, max_lines: int = TRACEBACK_LINES) -> str:
 
 
 class Supervisor:
-    def __init__(self, store: Store, folder: RunFolder, spec: JobSpec, workspace_root: Path) -> None:
+    def __init__(self, store: Store, folder: RunFolder, spec: JobSpec, workspace_root: Path, target: Any) -> None:
         self.store, self.folder, self.spec, self.workspace_root = store, folder, spec, workspace_root
+        self.target = target  # the ComputeTarget: it hands out the launchers
         self._cancel = False
         self._prepare_lines: list[str] = []
 
@@ -132,39 +127,30 @@ class Supervisor:
         if outcome == "timeout":
             return RunStatus.FAILED, (f"the run exceeded max_run_duration_seconds="
                                       f"{self.spec.limits.max_run_duration_seconds} and was stopped")
+        if isinstance(outcome, JobFailure):
+            return RunStatus.FAILED, outcome.describe()
         assert isinstance(outcome, RankExit)
         tail = traceback_tail(self.folder.rank_log(outcome.rank, attempt))
         return RunStatus.FAILED, outcome.describe() + (f"\n{tail}" if tail else "")
 
-    def _launchers(self, interpreter: str, base_env: dict[str, str], attempt: int) -> list[Any]:
-        port = free_port()
-        if self.spec.backend is Backend.MPI:
-            from runyard.launch.mpi import MpiLauncher
-
-            return [MpiLauncher(self.spec, self.folder, "127.0.0.1", port, interpreter, base_env, attempt)]
-        # one agent per node, all on this machine for the local target: one rendezvous, distinct NODE_RANKs
-        return [NodeAgent(self.spec, self.folder, node, "127.0.0.1", port, interpreter, base_env, attempt)
-                for node in range(self.spec.resources.node_count)]
-
-    def _attempt(self, interpreter: str, base_env: dict[str, str], attempt: int) -> str | RankExit:
-        launchers = self._launchers(interpreter, base_env, attempt)
+    def _attempt(self, interpreter: str, base_env: dict[str, str], attempt: int) -> str | RankExit | JobFailure:
+        launchers = self.target.launchers(self.spec, self.folder, interpreter, base_env, attempt)
         try:
             for launcher in launchers:
                 launcher.start()
         finally:
             self.folder.write_json(self.folder.ranks_file, {"pgids": [g for x in launchers for g in x.pgids]})
-        if attempt == 0:
-            self._status(RunStatus.RUNNING)
         limit = self.spec.limits.max_run_duration_seconds
         deadline = time.monotonic() + limit if limit else None
+        running, last_progress = attempt > 0, ""
         while True:
             failures = [f for x in launchers if (f := x.failure()) is not None]
-            outcome: str | RankExit | None = None
+            outcome: str | RankExit | JobFailure | None = None
             if failures:
                 outcome = min(failures, key=lambda f: f.at)
             elif all(x.finished() for x in launchers):
                 return "completed"
-            elif self._canceled():
+            elif self._canceled() or any(x.canceled() for x in launchers):
                 outcome = "canceled"
             elif deadline is not None and time.monotonic() > deadline:
                 outcome = "timeout"
@@ -172,6 +158,15 @@ class Supervisor:
                 for launcher in launchers:
                     launcher.stop(STOP_GRACE_SECONDS)
                 return outcome
+            if not running and all(x.started() for x in launchers):
+                running = True
+                self._status(RunStatus.RUNNING)
+            progress = "; ".join(p for x in launchers if (p := x.progress()))
+            if progress and progress != last_progress:  # e.g. a cluster job waiting in its queue
+                last_progress = progress
+                self.store.set_status(self.folder.run_id, RunStatus.STARTING if not running else RunStatus.RUNNING,
+                                      time.time(), progress)
+                print(f"[runyard] {progress}", flush=True)
             time.sleep(POLL_SECONDS)
 
 
@@ -181,7 +176,11 @@ def main(argv: list[str]) -> int:
     folder = RunFolder(argv[1])
     spec = JobSpec.from_json(folder.spec_file.read_text())
     workspace_root = folder.path.parent.parent
-    supervisor = Supervisor(SqliteStore(workspace_root / "runyard.db"), folder, spec, workspace_root)
+    from runyard.compute.registry import get_target
+    from runyard.workspace import Workspace
+
+    target = get_target(Workspace(workspace_root, create=False), spec.compute_target)
+    supervisor = Supervisor(SqliteStore(workspace_root / "runyard.db"), folder, spec, workspace_root, target)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, supervisor.request_cancel)
     status = supervisor.run()

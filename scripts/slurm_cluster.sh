@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# A real two-node Slurm cluster on this machine, for runyard's tests and for trying the Slurm target:
+# munged, slurmctld and two slurmd (n1, n2) sharing this host, configured under $RUNYARD_SLURM_DIR.
+#   bash scripts/slurm_cluster.sh up     # prints: export SLURM_CONF=...
+#   bash scripts/slurm_cluster.sh down
+# Needs Debian's slurm-wlm and munge (scripts/setup.sh installs them) and root.
+set -euo pipefail
+dir=${RUNYARD_SLURM_DIR:-/tmp/runyard-slurm}
+conf="$dir/slurm.conf"
+
+down() {
+  for pid in "$dir"/slurmd-n1.pid "$dir"/slurmd-n2.pid "$dir"/slurmctld.pid; do
+    [ -f "$pid" ] && kill "$(cat "$pid")" 2>/dev/null || true
+  done
+  sleep 0.5
+  for pid in "$dir"/slurmd-n1.pid "$dir"/slurmd-n2.pid "$dir"/slurmctld.pid; do
+    [ -f "$pid" ] && kill -9 "$(cat "$pid")" 2>/dev/null || true
+    rm -f "$pid"
+  done
+}
+
+up() {
+  down
+  mkdir -p "$dir/state" "$dir/spool" "$dir/log"
+  cat > "$conf" <<CONF
+ClusterName=runyard
+SlurmctldHost=localhost
+SlurmctldPort=${RUNYARD_SLURMCTLD_PORT:-16817}
+SlurmUser=root
+AuthType=auth/munge
+StateSaveLocation=$dir/state
+SlurmdSpoolDir=$dir/spool/%n
+SlurmctldPidFile=$dir/slurmctld.pid
+SlurmdPidFile=$dir/slurmd-%n.pid
+SlurmctldLogFile=$dir/log/slurmctld.log
+SlurmdLogFile=$dir/log/slurmd-%n.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+MpiDefault=none
+ReturnToService=2
+SchedulerType=sched/backfill
+KillWait=5
+MinJobAge=600
+InactiveLimit=0
+NodeName=n1 NodeHostname=localhost NodeAddr=127.0.0.1 Port=17001 CPUs=1 State=UNKNOWN
+NodeName=n2 NodeHostname=localhost NodeAddr=127.0.0.1 Port=17002 CPUs=1 State=UNKNOWN
+PartitionName=debug Nodes=n1,n2 Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4
+CONF
+  # munged, as the munge user, with its run directory
+  if ! pgrep -x munged >/dev/null; then
+    mkdir -p /run/munge && chown munge:munge /run/munge && chmod 755 /run/munge
+    [ -f /etc/munge/munge.key ] || { dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 2>/dev/null;
+                                     chown munge:munge /etc/munge/munge.key; chmod 400 /etc/munge/munge.key; }
+    runuser -u munge -- /usr/sbin/munged
+  fi
+  SLURM_CONF="$conf" /usr/sbin/slurmctld -f "$conf" -i
+  SLURM_CONF="$conf" /usr/sbin/slurmd -f "$conf" -N n1
+  SLURM_CONF="$conf" /usr/sbin/slurmd -f "$conf" -N n2
+  for _ in $(seq 1 100); do
+    if SLURM_CONF="$conf" sinfo -h -o '%T' 2>/dev/null | grep -q idle; then
+      n=$(SLURM_CONF="$conf" sinfo -h -N -o '%N %T' | grep -c idle || true)
+      [ "$n" -ge 2 ] && { echo "export SLURM_CONF=$conf"; return 0; }
+    fi
+    sleep 0.1
+  done
+  echo "slurm did not come up; see $dir/log" >&2
+  SLURM_CONF="$conf" sinfo >&2 || true
+  return 1
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+esac
