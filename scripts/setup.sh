@@ -28,6 +28,12 @@ if ! command -v mpirun >/dev/null 2>&1; then
     echo "[setup] warning: mpirun not found and not root: install openmpi-bin for distributed_backend='mpi'" >&2
   fi
 fi
+# Slurm and munge for the Slurm target's tests (scripts/slurm_cluster.sh starts a two-node cluster)
+if ! command -v slurmctld >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "[setup] installing Slurm (slurm-wlm, munge)"
+  [ -n "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ] || apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null
+fi
 # Horovod built for this torch (cached wheel after the first build)
 if command -v mpirun >/dev/null 2>&1; then
   bash scripts/build_horovod.sh

@@ -46,6 +46,7 @@ SchedulerType=sched/backfill
 KillWait=5
 MinJobAge=600
 InactiveLimit=0
+EnforcePartLimits=ALL
 NodeName=n1 NodeHostname=localhost NodeAddr=127.0.0.1 Port=17001 CPUs=1 State=UNKNOWN
 NodeName=n2 NodeHostname=localhost NodeAddr=127.0.0.1 Port=17002 CPUs=1 State=UNKNOWN
 PartitionName=debug Nodes=n1,n2 Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4

@@ -63,7 +63,7 @@ class Experiment:
         run_id = new_run_id(self.name)
         # -- from here on, things are written --
         snapshot.store(manifest, sources, ws.blobs)
-        folder = RunFolder(ws.runs_root / run_id)
+        folder = prepared.compute.run_folder(ws.runs_root, run_id)
         folder.create(spec.to_json())
         ws.store.create_run(RunRecord(run_id=run_id, experiment=self.name, status=RunStatus.QUEUED,
                                       target=prepared.compute.name, created_time=time.time(),

@@ -67,11 +67,16 @@ class Run:
                                         "submit it with exp.submit(...) or `runyard submit`, or allow_offline=True")
             _context = _OfflineRun()
             return _context
+        from runyard.errors import WorkspaceError
         from runyard.experiment import Experiment
-        from runyard.workspace import Workspace
+        from runyard.workspace import UnreachableWorkspace, Workspace
 
         folder = RunFolder(run_dir)
-        workspace = Workspace(folder.path.parent.parent, create=False)
+        workspace_path = os.environ.get("RUNYARD_WORKSPACE") or folder.path.parent.parent
+        try:
+            workspace = Workspace(workspace_path, create=False)
+        except WorkspaceError:
+            workspace = UnreachableWorkspace(workspace_path)
         experiment = Experiment(workspace, os.environ.get("RUNYARD_EXPERIMENT", "default"), _check=False)
         writer = SpoolWriter(folder.spool_dir, int(os.environ.get(ENV_RANK, "0")))
         _context = cls(experiment, run_id, _writer=writer)

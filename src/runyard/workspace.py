@@ -212,3 +212,18 @@ class Workspace:
 
     def __hash__(self) -> int:
         return hash(self.path)
+
+
+class UnreachableWorkspace(Workspace):
+    """What a script on a cluster node gets when the workspace folder is not visible there: logging
+    (through the run's spool, in the shared folder) works; reading the store says why it cannot."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:  # noqa: D107 - nothing to open
+        self.path = Path(path)
+        self._config = {"name": self.path.name}
+
+    @property
+    def store(self) -> Store:  # type: ignore[override]
+        raise WorkspaceError(f"the workspace {self.path} is not reachable from this node, so its store cannot be "
+                             "read here. Fix: put the workspace on the shared filesystem to read runs from nodes "
+                             "(logging works either way)")

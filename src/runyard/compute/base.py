@@ -7,6 +7,7 @@ target up by name, as in the service.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runyard.errors import ComputeTargetException
@@ -48,6 +49,16 @@ class ComputeTarget:
 
     def dry_run(self, folder: RunFolder, spec: JobSpec) -> list[str]:
         raise NotImplementedError
+
+    def run_folder(self, runs_root: Path, run_id: str) -> RunFolder:
+        """Where a run's folder lives (a cluster target puts it where every node sees it)."""
+        from runyard.launch.run_folder import RunFolder
+
+        return RunFolder(runs_root / run_id)
+
+    def environment_root(self, workspace_root: Path) -> Path:
+        """Where built environments are cached for this target."""
+        return workspace_root / "environments"
 
     def launchers(self, spec: JobSpec, folder: RunFolder, interpreter: str, base_env: dict[str, str],
                   attempt: int) -> list[Any]:

@@ -98,16 +98,21 @@ class LocalCompute(ComputeTarget):
         return [sys.executable, "-m", "runyard.launch.supervisor", str(folder.path)]
 
     def launch(self, folder: RunFolder, spec: JobSpec) -> None:
-        env = dict(os.environ)
-        package_root = str(Path(__file__).resolve().parents[2])  # so the supervisor imports this runyard
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-        with open(folder.supervisor_log, "ab") as log:
-            proc = subprocess.Popen(self.dry_run(folder, spec), cwd=folder.path, env=env, stdin=subprocess.DEVNULL,
-                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
-        try:
-            created = psutil.Process(proc.pid).create_time()
-        except psutil.Error:
-            created = None
-        folder.write_json(folder.supervisor_file, {"pid": proc.pid, "create_time": created})
-        # reap it when it ends, so a long-lived submitting process collects no zombies
-        threading.Thread(target=proc.wait, name=f"runyard-reap-{proc.pid}", daemon=True).start()
+        spawn_supervisor(folder, spec, self.dry_run(folder, spec))
+
+
+def spawn_supervisor(folder: RunFolder, spec: JobSpec, command: list[str]) -> None:
+    """Start the run's supervisor detached (its own session), so it outlives the submitting process."""
+    env = dict(os.environ)
+    package_root = str(Path(__file__).resolve().parents[2])  # so the supervisor imports this runyard
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    with open(folder.supervisor_log, "ab") as log:
+        proc = subprocess.Popen(command, cwd=folder.path, env=env, stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+    try:
+        created = psutil.Process(proc.pid).create_time()
+    except psutil.Error:
+        created = None
+    folder.write_json(folder.supervisor_file, {"pid": proc.pid, "create_time": created})
+    # reap it when it ends, so a long-lived submitting process collects no zombies
+    threading.Thread(target=proc.wait, name=f"runyard-reap-{proc.pid}", daemon=True).start()

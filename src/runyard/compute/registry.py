@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from runyard.workspace import Workspace
 
 # backend type -> "module:Class", loaded lazily so an unused backend costs nothing
-BACKENDS = {"local": "runyard.compute.local:LocalCompute"}
+BACKENDS = {"local": "runyard.compute.local:LocalCompute", "slurm": "runyard.compute.slurm:SlurmCompute"}
 
 
 def _backend(kind: str) -> type[ComputeTarget]:

@@ -128,3 +128,51 @@ def interpreter_env(spec: JobSpec, folder: RunFolder, extra: Mapping[str, str]) 
     })
     env.update(extra)
     return env
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m runyard.launch.agent RUN_DIR ...`: one node's agent on a cluster node (srun starts one
+    per node). It starts the node's ranks, and exits non-zero when one fails (srun then stops the other
+    nodes' agents) after writing which rank failed to nodes/node_<r>.json."""
+    import argparse
+    import json
+    import sys
+
+    parser = argparse.ArgumentParser(prog="runyard.launch.agent")
+    parser.add_argument("run_dir")
+    parser.add_argument("--interpreter", default=sys.executable)
+    parser.add_argument("--attempt", type=int, default=0)
+    parser.add_argument("--node-rank", type=int, default=int(os.environ.get("SLURM_NODEID", "0")))
+    parser.add_argument("--master-addr", default=os.environ.get("MASTER_ADDR", "127.0.0.1"))
+    parser.add_argument("--master-port", type=int, default=int(os.environ.get("MASTER_PORT", "29500")))
+    args = parser.parse_args(argv)
+
+    folder = RunFolder(args.run_dir)
+    spec = JobSpec.from_json(folder.spec_file.read_text())
+    agent = NodeAgent(spec, folder, args.node_rank, args.master_addr, args.master_port, args.interpreter,
+                      dict(os.environ), args.attempt)
+    stop_requested = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop_requested.set())
+    signal.signal(signal.SIGINT, lambda *_: stop_requested.set())
+    agent.start()
+    while not stop_requested.is_set():
+        failed = agent.failure()
+        if failed is not None or agent.finished():
+            break
+        stop_requested.wait(0.05)
+    failed = agent.failure()
+    if failed is None and agent.finished():
+        return 0
+    agent.stop()
+    report = folder.path / "nodes" / f"node_{args.node_rank}.json"
+    report.parent.mkdir(exist_ok=True)
+    if failed is not None:
+        folder.write_json(report, {"rank": failed.rank, "returncode": failed.returncode, "time": time.time()})
+        return 1
+    return 143
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

@@ -9,7 +9,7 @@ from pathlib import Path
 from runyard.spec import EnvironmentSpec
 
 
-def prepare_interpreter(env: EnvironmentSpec, workspace_root: Path, log_file: Path,
+def prepare_interpreter(env: EnvironmentSpec, cache_root: Path, log_file: Path,
                         log: Callable[[str], None]) -> tuple[str, dict[str, str]]:
     """Returns (interpreter path, resolved packages name -> version)."""
     if env.user_managed:
@@ -22,5 +22,5 @@ def prepare_interpreter(env: EnvironmentSpec, workspace_root: Path, log_file: Pa
     from runyard.envbuild.build import ensure_environment
     from runyard.envbuild.cache import EnvironmentCache
 
-    built = ensure_environment(env, EnvironmentCache(workspace_root / "environments"), log_file, log)
+    built = ensure_environment(env, EnvironmentCache(cache_root), log_file, log)
     return str(built.interpreter), built.resolved

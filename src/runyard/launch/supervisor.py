@@ -85,8 +85,8 @@ class Supervisor:
         data_env = resolve_inputs(self.spec.inputs, self.folder.working_dir, lines)
         for line in lines:
             self._plog(line)
-        interpreter, packages = prepare_interpreter(self.spec.environment, self.workspace_root,
-                                                    self.folder.prepare_log, self._plog)
+        interpreter, packages = prepare_interpreter(self.spec.environment, self.target.environment_root(
+            self.workspace_root), self.folder.prepare_log, self._plog)
         if packages:  # the exact set, so the environment can be rebuilt
             self.store.add_properties(self.folder.run_id, {
                 "runyard.packages": json.dumps([f"{n}=={v}" for n, v in sorted(packages.items())]),
@@ -104,7 +104,7 @@ class Supervisor:
         if self._canceled():
             return RunStatus.CANCELED, "canceled by the user"
         self._status(RunStatus.STARTING)
-        base_env = interpreter_env(self.spec, self.folder, data_env)
+        base_env = interpreter_env(self.spec, self.folder, {**data_env, "RUNYARD_WORKSPACE": str(self.workspace_root)})
         attempt = 0
         while True:
             outcome = self._attempt(interpreter, base_env, attempt)

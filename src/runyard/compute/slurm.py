@@ -1,0 +1,162 @@
+"""The Slurm target: a run becomes one sbatch job; srun starts one runyard node agent per node.
+
+| feature                    | how                                                                    |
+|----------------------------|------------------------------------------------------------------------|
+| node_count                 | `--nodes`, one agent per node (`srun --ntasks-per-node=1`)             |
+| process_count_per_node     | the agent starts that many ranks (torchrun's contract)                 |
+| use_gpu                    | `--gres=gpu:<gpus_per_node>`, one GPU per local rank                   |
+| 'mpi'                      | mpirun inside the allocation                                           |
+| status                     | squeue, then scontrol / sacct; Slurm's state and reason on the run     |
+| cancel                     | scancel                                                                |
+| files                      | the run folder lives in `shared_folder`, which every node must see     |
+
+`ComputeTarget.attach(ws, "cluster", SlurmCompute.attach_configuration(partition="gpu", shared_folder=...))`.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runyard.compute.base import ComputeTarget
+from runyard.errors import ComputeTargetException, InvalidValueError
+from runyard.launch.run_folder import RunFolder
+from runyard.spec import Backend, JobSpec
+
+
+@dataclass(frozen=True)
+class SlurmAttachConfiguration:
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    time_limit: str | None = None          # sbatch --time syntax, e.g. "02:00:00"
+    gpus_per_node: int = 0
+    sbatch_options: tuple[str, ...] = field(default_factory=tuple)
+    shared_folder: str | None = None       # seen by every node; run folders and environments go here
+    python: str | None = None              # the base interpreter on the nodes (default: this one)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.gpus_per_node, bool) or not isinstance(self.gpus_per_node, int) or self.gpus_per_node < 0:
+            raise InvalidValueError("gpus_per_node", self.gpus_per_node, "must be an integer >= 0",
+                                    "pass the number of GPUs each node has, e.g. gpus_per_node=8")
+        for option in self.sbatch_options:
+            if not str(option).startswith("--"):
+                raise InvalidValueError("sbatch_options", option, "is not a long sbatch option",
+                                        "pass options such as '--constraint=a100' or '--mem=64G'")
+        if self.shared_folder is not None and not Path(self.shared_folder).is_dir():
+            raise InvalidValueError("shared_folder", self.shared_folder, "is not an existing folder",
+                                    "create it on the shared filesystem first")
+
+    def to_config(self) -> dict[str, Any]:
+        config = {k: v for k, v in self.__dict__.items() if v not in (None, (), 0)}
+        config["sbatch_options"] = list(self.sbatch_options)
+        return {"type": "slurm", **config}
+
+
+class SlurmCompute(ComputeTarget):
+    type = "slurm"
+
+    @staticmethod
+    def attach_configuration(partition: str | None = None, account: str | None = None, qos: str | None = None,
+                             time_limit: str | None = None, gpus_per_node: int = 0,
+                             sbatch_options: list[str] | tuple[str, ...] = (), shared_folder: str | None = None,
+                             python: str | None = None) -> SlurmAttachConfiguration:
+        return SlurmAttachConfiguration(partition, account, qos, time_limit, gpus_per_node, tuple(sbatch_options),
+                                        str(Path(shared_folder).resolve()) if shared_folder else None, python)
+
+    # -- protocol ---------------------------------------------------------------------------------
+    def check(self, spec: JobSpec) -> None:
+        gpus = int(self.config.get("gpus_per_node", 0))
+        if spec.resources.use_gpu and gpus == 0:
+            raise ComputeTargetException(
+                f"use_gpu=True: Slurm target {self.name!r} was attached without gpus_per_node. "
+                "Fix: attach it again with gpus_per_node=N, or pass use_gpu=False")
+        if spec.resources.use_gpu and spec.resources.process_count_per_node > gpus:
+            raise ComputeTargetException(
+                f"process_count_per_node={spec.resources.process_count_per_node}: Slurm target {self.name!r} has "
+                f"{gpus} GPU(s) per node and each rank needs its own. Fix: pass process_count_per_node<={gpus}")
+
+    def placement(self, spec: JobSpec) -> str:
+        partition = self.config.get("partition") or "the default partition"
+        return (f"{spec.resources.node_count} Slurm node(s) in {partition}, "
+                f"{spec.resources.process_count_per_node} process(es) per node")
+
+    def run_folder(self, runs_root: Path, run_id: str) -> RunFolder:
+        """In the shared folder (linked from the workspace), so every node sees it."""
+        shared = self.config.get("shared_folder")
+        if not shared:
+            return RunFolder(runs_root / run_id)
+        real = Path(shared) / "runs" / run_id
+        real.mkdir(parents=True, exist_ok=True)
+        runs_root.mkdir(parents=True, exist_ok=True)
+        (runs_root / run_id).symlink_to(real, target_is_directory=True)
+        return RunFolder(runs_root / run_id)
+
+    def environment_root(self, workspace_root: Path) -> Path:
+        shared = self.config.get("shared_folder")
+        return Path(shared) / "environments" if shared else workspace_root / "environments"
+
+    def sbatch_script(self, folder: RunFolder, spec: JobSpec, interpreter: str, attempt: int = 0) -> str:
+        run_dir = folder.path.resolve()
+        res = spec.resources
+        python = self.config.get("python") or sys.executable
+        q = shlex.quote
+        lines = ["#!/bin/bash",
+                 f"#SBATCH --job-name=runyard-{folder.run_id}",
+                 f"#SBATCH --nodes={res.node_count}",
+                 "#SBATCH --ntasks-per-node=1",
+                 f"#SBATCH --output={run_dir}/system_logs/slurm-%j.txt",
+                 "#SBATCH --open-mode=append",
+                 f"#SBATCH --chdir={run_dir}/wd"]
+        for option, key in (("partition", "partition"), ("account", "account"), ("qos", "qos"),
+                            ("time", "time_limit")):
+            if self.config.get(key):
+                lines.append(f"#SBATCH --{option}={self.config[key]}")
+        if res.use_gpu:
+            lines.append(f"#SBATCH --gres=gpu:{self.config['gpus_per_node']}")
+        lines += [f"#SBATCH {option}" for option in self.config.get("sbatch_options", [])]
+        lines += [
+            "set -euo pipefail",
+            'first_node=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
+            "# NodeAddr, not the node name: the name need not resolve (it does not on a test cluster)",
+            'export MASTER_ADDR=$(scontrol show node "$first_node" -o | sed -n \'s/.* NodeAddr=\\([^ ]*\\).*/\\1/p\')',
+            "export MASTER_PORT=$((29500 + SLURM_JOB_ID % 1000))",
+        ]
+        if spec.backend is Backend.MPI:
+            lines.append(
+                f"exec mpirun -np {res.world_size} --map-by ppr:{res.process_count_per_node}:node --bind-to none "
+                f"{q(python)} -m runyard.launch.mpi_rank {q(str(run_dir))} {attempt} {res.process_count_per_node} "
+                f"{1 if res.use_gpu else 0} -- {q(interpreter)} {q(spec.entry_script)} "
+                + " ".join(q(a) for a in spec.arguments))
+        else:
+            lines.append(f"exec srun --ntasks-per-node=1 --kill-on-bad-exit=1 {q(python)} -m runyard.launch.agent "
+                         f"{q(str(run_dir))} --interpreter {q(interpreter)} --attempt {attempt}")
+        return "\n".join(lines) + "\n"
+
+    def dry_run(self, folder: RunFolder, spec: JobSpec) -> list[str]:
+        return [sys.executable, "-m", "runyard.launch.supervisor", str(folder.path)]
+
+    def launch(self, folder: RunFolder, spec: JobSpec) -> None:
+        from runyard.compute.local import spawn_supervisor
+
+        spawn_supervisor(folder, spec, self.dry_run(folder, spec))  # it runs here; the ranks on the cluster
+
+    def launchers(self, spec: JobSpec, folder: RunFolder, interpreter: str, base_env: dict[str, str],
+                  attempt: int) -> list[Any]:
+        from runyard.launch.slurm_job import SlurmJob
+
+        real = RunFolder(folder.path.resolve())
+        env = {**base_env, "RUNYARD_RUN_DIR": str(real.path)}
+        env.pop("SLURM_JOB_ID", None)
+        return [SlurmJob(real, self.sbatch_script(real, spec, interpreter, attempt), env, attempt)]
+
+    def list_nodes(self) -> list[dict[str, Any]]:
+        import subprocess
+
+        out = subprocess.run(["sinfo", "-h", "-N", "-o", "%N|%T|%c"], capture_output=True, text=True,
+                             env={**os.environ}).stdout
+        return [dict(zip(("name", "state", "cpus"), line.split("|"))) for line in out.splitlines() if line]

@@ -1,0 +1,129 @@
+"""A run's Slurm job, watched from the supervisor: sbatch, then squeue / scontrol / sacct, scancel."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+
+from runyard.launch.agent import RankExit
+from runyard.launch.launcher import JobFailure
+from runyard.launch.run_folder import RunFolder
+
+POLL_SECONDS = 0.5
+_PENDING = {"PENDING", "CONFIGURING", "REQUEUED", "RESIZING", "SUSPENDED"}
+_RUNNING = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING"}
+_FAILED_STATES = {"FAILED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE"}
+# a job pending for one of these reasons can never start as submitted
+_HOPELESS = {"PartitionConfig", "PartitionNodeLimit", "PartitionTimeLimit", "BadConstraints", "AccountNotAllowed",
+             "QOSMaxNodePerJobLimit", "QOSMaxWallDurationPerJobLimit", "InvalidAccount", "InvalidQOS",
+             "ReqNodeNotAvail, UnavailableNodes"}
+_EXPLAIN = {"TIMEOUT": "hit its time limit", "NODE_FAIL": "lost a node", "PREEMPTED": "was preempted",
+            "OUT_OF_MEMORY": "ran out of memory", "BOOT_FAIL": "could not boot a node",
+            "DEADLINE": "missed its deadline", "FAILED": "failed"}
+
+
+class SlurmJob:
+    def __init__(self, folder: RunFolder, script: str, env: dict[str, str], attempt: int) -> None:
+        self.folder, self.script, self.env, self.attempt = folder, script, env, attempt
+        self.job_id: str | None = None
+        self.state, self.reason = "", ""
+        self._refused: JobFailure | None = None
+        self._polled = 0.0
+        self._stopping = False
+
+    @property
+    def pgids(self) -> list[int]:
+        return []  # nothing of the job runs in this machine's process groups
+
+    def start(self) -> None:
+        path = self.folder.path / f"sbatch_attempt_{self.attempt}.sh"
+        path.write_text(self.script)
+        done = subprocess.run(["sbatch", "--parsable", str(path)], capture_output=True, text=True, env=self.env)
+        if done.returncode != 0:
+            # the cluster's own words: bad partition, too many nodes, a limit...
+            self._refused = JobFailure(f"sbatch refused the job: {(done.stderr or done.stdout).strip()}",
+                                       time.monotonic())
+            return
+        self.job_id = done.stdout.strip().split(";")[0]
+        self._poll(force=True)
+
+    # -- state --------------------------------------------------------------------------------------
+    def _query(self) -> tuple[str, str]:
+        assert self.job_id is not None
+        out = subprocess.run(["squeue", "-h", "-j", self.job_id, "-o", "%T|%r"], capture_output=True, text=True,
+                             env=self.env).stdout.strip()
+        if out:
+            state, _, reason = out.partition("|")
+            return state, reason
+        out = subprocess.run(["scontrol", "show", "job", self.job_id, "-o"], capture_output=True, text=True,
+                             env=self.env).stdout
+        if m := re.search(r"JobState=(\S+)", out):
+            reason = re.search(r"Reason=(\S+)", out)
+            return m.group(1), reason.group(1) if reason else ""
+        out = subprocess.run(["sacct", "-n", "-X", "-P", "-j", self.job_id, "-o", "State,Reason"],
+                             capture_output=True, text=True, env=self.env).stdout.strip()
+        if out:
+            state, _, reason = out.splitlines()[0].partition("|")
+            return state.split()[0], reason
+        return "UNKNOWN", "the job is no longer known to squeue, scontrol or sacct"
+
+    def _poll(self, force: bool = False) -> None:
+        if self.job_id is None or (not force and time.monotonic() - self._polled < POLL_SECONDS):
+            return
+        self._polled = time.monotonic()
+        self.state, self.reason = self._query()
+
+    def started(self) -> bool:
+        self._poll()
+        return self.state in _RUNNING or self.state == "COMPLETED"
+
+    def progress(self) -> str | None:
+        self._poll()
+        if self.state in _PENDING:
+            return f"slurm job {self.job_id} {self.state} ({self.reason})"
+        return None
+
+    def finished(self) -> bool:
+        self._poll()
+        return self.state == "COMPLETED"
+
+    def canceled(self) -> bool:
+        self._poll()
+        return self.state == "CANCELLED" and not self._stopping
+
+    def failure(self) -> RankExit | JobFailure | None:
+        if self._refused is not None:
+            return self._refused
+        self._poll()
+        if self.state in _PENDING and self.reason in _HOPELESS:
+            return JobFailure(f"slurm job {self.job_id} can never start as submitted: {self.state} ({self.reason})",
+                              time.monotonic())
+        if self.state not in _FAILED_STATES and self.state != "UNKNOWN":
+            return None
+        ranks = self._failed_ranks()
+        if ranks and self.state == "FAILED":
+            return min(ranks, key=lambda e: e.at)
+        reason = f" ({self.reason})" if self.reason and self.reason != "None" else ""
+        return JobFailure(f"slurm job {self.job_id} {_EXPLAIN.get(self.state, self.state)}: {self.state}{reason}",
+                          time.monotonic())
+
+    def _failed_ranks(self) -> list[RankExit]:
+        found = []
+        for report in sorted((self.folder.path / "nodes").glob("node_*.json")):
+            data = json.loads(report.read_text())
+            found.append(RankExit(int(data["rank"]), int(data["returncode"]), float(data["time"])))
+        return found
+
+    def stop(self, grace: float) -> None:
+        if self.job_id is None:
+            return
+        self._stopping = True
+        subprocess.run(["scancel", self.job_id], capture_output=True, env=self.env)
+        deadline = time.monotonic() + grace + 10
+        while time.monotonic() < deadline:
+            self._poll(force=True)
+            if self.state not in _PENDING | _RUNNING:
+                return
+            time.sleep(0.2)

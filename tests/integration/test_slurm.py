@@ -1,0 +1,164 @@
+"""The Slurm target on a real cluster: munged, slurmctld and two slurmd on this machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from runyard import ComputeTarget, Experiment
+from runyard.compute.slurm import SlurmCompute
+from runyard.train.dnn import PyTorch
+from tests.conftest import ROOT, processes_of
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(shutil.which("slurmctld") is None, reason="slurm-wlm is not installed")]
+DDP = ROOT / "examples" / "ddp"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    state = tmp_path_factory.mktemp("slurm")
+    env = {**os.environ, "RUNYARD_SLURM_DIR": str(state)}
+    up = subprocess.run(["bash", str(ROOT / "scripts" / "slurm_cluster.sh"), "up"], env=env, capture_output=True,
+                        text=True, timeout=120)
+    assert up.returncode == 0, up.stdout + up.stderr
+    conf = up.stdout.strip().split("=", 1)[1]
+    previous = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = conf
+    yield conf
+    subprocess.run(["bash", str(ROOT / "scripts" / "slurm_cluster.sh"), "down"], env=env, timeout=60)
+    if previous is None:
+        os.environ.pop("SLURM_CONF", None)
+    else:
+        os.environ["SLURM_CONF"] = previous
+
+
+@pytest.fixture
+def target(cluster, workspace, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+
+    def attach(name="cluster", **config):
+        config.setdefault("partition", "debug")
+        return ComputeTarget.attach(workspace, name, SlurmCompute.attach_configuration(shared_folder=str(shared),
+                                                                                        **config))
+    return attach
+
+
+def submit(workspace, target, nodes, ppn, **params):
+    est = PyTorch(str(DDP), entry_script="train.py", compute_target=target, node_count=nodes,
+                  process_count_per_node=ppn, distributed_backend="gloo",
+                  script_params={"--steps": 6, **{f"--{k}": v for k, v in params.items()}})
+    return Experiment(workspace, "slurm").submit(est)
+
+
+def reports(run, world):
+    return [json.loads(run.folder.file_path(f"outputs/rank_{r}.json").read_text()) for r in range(world)]
+
+
+def test_2_nodes_ddp_on_the_cluster(workspace, target):
+    cluster = target()
+    assert "cluster" in workspace.compute_targets and workspace.compute_targets["cluster"].type == "slurm"
+    run = submit(workspace, cluster, 2, 1)
+    details = run.wait_for_completion(raise_on_error=False)
+    assert details["status"] == "Completed", details.get("error")
+    seen = reports(run, 2)
+    assert seen[0]["params"] == seen[1]["params"]
+    assert [s["node_rank"] for s in seen] == [0, 1]
+    assert run.folder.path.is_symlink()  # the run folder lives in the shared folder
+    assert "2 Slurm node(s) in debug" in details["properties"]["runyard.placement"]
+    assert len(run.get_metrics()["loss"]) == 6  # spools in the shared folder were ingested
+
+
+def test_2x2_layout(workspace, target):
+    run = submit(workspace, target(), 2, 2)
+    assert run.wait_for_completion(raise_on_error=False)["status"] == "Completed"
+    seen = reports(run, 4)
+    assert all(s["params"] == seen[0]["params"] for s in seen)
+    assert [(s["node_rank"], s["local_rank"]) for s in seen] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+
+
+def test_failing_rank_is_named(workspace, target):
+    run = submit(workspace, target(), 2, 1, fail_rank=1, fail_step=2)
+    details = run.wait_for_completion(raise_on_error=False)
+    assert details["status"] == "Failed"
+    assert details["error"]["error"]["message"].startswith("rank 1 exited with code 1")
+    assert "failing on purpose" in details["error"]["error"]["message"]
+
+
+def test_cancel_runs_scancel(workspace, target):
+    run = submit(workspace, target(), 2, 1, steps=1_000_000)
+    deadline = time.time() + 60
+    while run.get_status() != "Running" and time.time() < deadline:
+        time.sleep(0.2)
+    run.cancel()
+    assert run.get_status() == "Canceled"
+    time.sleep(1)
+    assert subprocess.run(["squeue", "-h"], capture_output=True, text=True).stdout.strip() == ""
+    assert processes_of(workspace.path) == [] and processes_of(run.folder.path.resolve()) == []
+
+
+@pytest.mark.parametrize("config,nodes,expected", [
+    ({"partition": "nope"}, 1, "sbatch refused the job: sbatch: error: invalid partition specified: nope\n"
+                               "sbatch: error: Batch job submission failed: Invalid partition name specified"),
+    ({}, 3, "sbatch refused the job: sbatch: error: Batch job submission failed: "
+            "More processors requested than permitted"),
+    ({"partition": "debug", "sbatch_options": ["--constraint=a100"]}, 1,
+     "sbatch refused the job: sbatch: error: Batch job submission failed: Invalid feature specification"),
+])
+def test_refused_sbatch_is_the_runs_error_word_for_word(workspace, target, config, nodes, expected):
+    run = submit(workspace, target(name="refusing", **config), nodes, 1)
+    details = run.wait_for_completion(raise_on_error=False)
+    assert details["status"] == "Failed"
+    assert details["error"]["error"]["message"] == expected
+
+
+def test_job_over_its_time_limit(workspace, target):
+    run = submit(workspace, target(name="short", time_limit="0:03"), 1, 1, steps=10_000_000)
+    details = run.wait_for_completion(raise_on_error=False)
+    assert details["status"] == "Failed"
+    assert "hit its time limit: TIMEOUT" in details["error"]["error"]["message"]
+
+
+def test_dry_run_sbatch_script(workspace, tmp_path):
+    from runyard.launch.run_folder import RunFolder
+    from runyard.spec import Backend, JobSpec, Resources
+
+    shared = tmp_path / "s"
+    shared.mkdir()
+    config = SlurmCompute.attach_configuration(partition="gpu", account="ml", qos="high", time_limit="02:00:00",
+                                               gpus_per_node=4, sbatch_options=["--mem=64G"], shared_folder=str(shared))
+    cluster = ComputeTarget.attach(workspace, "gpus", config)
+    spec = JobSpec("e", "train.py", "digest", "gpus", ("--lr", "0.1 x"), resources=Resources(2, 4, True),
+                   backend=Backend.NCCL)
+    script = cluster.sbatch_script(RunFolder(tmp_path / "run 1"), spec, "/envs/py")
+    for line in ("#SBATCH --nodes=2", "#SBATCH --ntasks-per-node=1", "#SBATCH --partition=gpu", "#SBATCH --account=ml",
+                 "#SBATCH --qos=high", "#SBATCH --time=02:00:00", "#SBATCH --gres=gpu:4", "#SBATCH --mem=64G",
+                 f"exec srun --ntasks-per-node=1 --kill-on-bad-exit=1 "):
+        assert line in script, line
+    assert f"'{tmp_path}/run 1' --interpreter /envs/py --attempt 0" in script
+    mpi = cluster.sbatch_script(RunFolder(tmp_path / "r"), JobSpec("e", "t.py", "d", "gpus", resources=Resources(2, 2),
+                                                                    backend=Backend.MPI), "/envs/py")
+    assert "exec mpirun -np 4 --map-by ppr:2:node" in mpi
+
+
+def test_attach_from_the_cli(workspace, tmp_path):
+    import sys
+
+    cli = [sys.executable, "-m", "runyard.cli.main", "-w", str(workspace.path), "compute"]
+    done = subprocess.run([*cli, "attach-slurm", "hpc", "--partition", "gpu", "--gpus-per-node", "8",
+                           "--sbatch-option=--mem=64G", "--shared-folder", str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    listed = subprocess.run([*cli, "list"], capture_output=True, text=True).stdout
+    assert "hpc\tslurm" in listed and '"gpus_per_node": 8' in listed and "--mem=64G" in listed
+    target = workspace.compute_targets["hpc"]
+    assert target.config["partition"] == "gpu"
+    bad = subprocess.run([*cli, "attach-slurm", "x", "--sbatch-option=mem"], capture_output=True, text=True)
+    assert bad.returncode == 1 and "sbatch_options='mem'" in bad.stderr
+    assert subprocess.run([*cli, "detach", "hpc"], capture_output=True).returncode == 0
+    assert "hpc" not in workspace.compute_targets
