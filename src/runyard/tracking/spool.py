@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 FLUSH_INTERVAL = 0.25
+YIELD_EVERY = 32
 _dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
@@ -96,6 +97,10 @@ class SpoolWriter:
                 if type(value) is not float and type(value) is not int:
                     value = to_plain(value)
                 lines.append(_dumps([kind, key, value, step, ts, desc]))
+                if len(lines) % YIELD_EVERY == 0:
+                    # hand the GIL back: the training thread re-acquires it after every op that
+                    # released it, and must not wait a whole switch interval behind this loop
+                    time.sleep(0)
             if lines:
                 self.spool_dir.mkdir(parents=True, exist_ok=True)
                 with open(self._path, "a", encoding="utf-8") as f:

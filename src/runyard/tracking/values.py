@@ -28,7 +28,11 @@ def check_scalar(name: str, value: Any) -> Any:
         if value.numel() != 1:  # metadata only: no device sync
             raise InvalidValueError(f"log({name!r}) value", f"tensor of shape {tuple(value.shape)}",
                                     "is not a single number", "log a scalar (loss.mean()) or use log_list")
-        return value.detach().clone()  # an in-place update after log() must not change what was logged
+        if value.device.type == "cpu":
+            return value.item()  # reading host memory syncs nothing and is cheaper than a copy
+        # on an accelerator: an async copy (no sync) that the spool thread reads later; the copy keeps an
+        # in-place update made after log() from changing what was logged
+        return value.detach().clone()
     if module == "numpy" and getattr(value, "ndim", 1) == 0:
         return value
     if module == "numpy" and getattr(value, "size", 0) == 1:
