@@ -39,6 +39,7 @@ for _ in range(steps):
 rate = steps / (time.perf_counter() - t0)
 with open(os.path.join(out, f"{dist.get_rank()}.json"), "w") as f:
     json.dump({"inside": inside, "steps_per_s": rate}, f)
+dist.barrier()  # rank 0 hosts the rendezvous store: nobody leaves before all are done
 dist.destroy_process_group()
 """
 
@@ -51,12 +52,17 @@ def collect(out: Path, world: int) -> tuple[float, float]:
 def run_torchrun(src: Path, out: Path, nodes: int, ppn: int, steps: int) -> tuple[float, float]:
     torchrun = str(Path(sys.executable).parent / "torchrun")
     env = {**os.environ, "BENCH_OUT": str(out), "BENCH_STEPS": str(steps)}
+    from runyard.compute.local import free_port
+
+    port = free_port()
     t0 = time.time()
     procs = [subprocess.Popen([torchrun, f"--nnodes={nodes}", f"--node_rank={n}", f"--nproc_per_node={ppn}",
-                               "--master_addr=127.0.0.1", "--master_port=29533", str(src / "bench_ddp.py")],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for n in range(nodes)]
+                               "--master_addr=127.0.0.1", f"--master_port={port}", str(src / "bench_ddp.py")],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for n in range(nodes)]
     for p in procs:
-        assert p.wait() == 0
+        _, err = p.communicate()
+        if p.returncode != 0:
+            raise SystemExit(f"torchrun failed: {err.decode()[-2000:]}")
     inside, rate = collect(out, nodes * ppn)
     return inside - t0, rate
 
@@ -68,7 +74,9 @@ def run_runyard(exp, src: Path, out: Path, nodes: int, ppn: int, steps: int) -> 
                   distributed_backend="gloo", environment_variables={"BENCH_OUT": str(out), "BENCH_STEPS": str(steps)})
     t0 = time.time()
     run = exp.submit(est)
-    assert run.wait_for_completion(raise_on_error=False)["status"] == "Completed"
+    details = run.wait_for_completion(raise_on_error=False)
+    if details["status"] != "Completed":
+        raise SystemExit(f"runyard run {run.id} {details['status']}: {details.get('error')}")
     inside, rate = collect(out, nodes * ppn)
     return inside - t0, rate
 

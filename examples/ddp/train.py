@@ -54,6 +54,8 @@ def main() -> None:
         json.dump({"rank": rank, "world": world, "node_rank": int(os.environ.get("NODE_RANK", 0)),
                    "local_rank": int(os.environ.get("LOCAL_RANK", 0)), "attempt": attempt,
                    "ompi_rank": os.environ.get("OMPI_COMM_WORLD_RANK"), "params": params}, f)
+    # rank 0 hosts the rendezvous store: leaving before the others are done can abort them at exit
+    dist.barrier()
     dist.destroy_process_group()
 
 

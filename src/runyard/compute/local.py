@@ -89,10 +89,18 @@ class LocalCompute(ComputeTarget):
 
             return [MpiLauncher(spec, folder, "127.0.0.1", port, interpreter, base_env, attempt)]
         from runyard.launch.agent import NodeAgent
+        from runyard.launch.store_host import AGENT_STORE_ENV, StoreHost
 
+        launchers: list[Any] = []
+        if spec.resources.node_count > 1:
+            # several agents: the store lives outside every rank (as under torchrun), so no node's rank 0
+            # takes it away from the others. One node keeps rank 0 as host: no extra torch import at start.
+            log = folder.system_logs / (f"store_attempt_{attempt}.txt" if attempt else "store.txt")
+            launchers.append(StoreHost(interpreter, "127.0.0.1", port, log))
+            base_env = {**base_env, **AGENT_STORE_ENV}
         # one agent per node, all on this machine: one rendezvous, distinct NODE_RANKs
-        return [NodeAgent(spec, folder, node, "127.0.0.1", port, interpreter, base_env, attempt)
-                for node in range(spec.resources.node_count)]
+        return launchers + [NodeAgent(spec, folder, node, "127.0.0.1", port, interpreter, base_env, attempt)
+                            for node in range(spec.resources.node_count)]
 
     def dry_run(self, folder: RunFolder, spec: JobSpec) -> list[str]:
         return [sys.executable, "-m", "runyard.launch.supervisor", str(folder.path)]

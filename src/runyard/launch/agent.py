@@ -57,6 +57,11 @@ class NodeAgent:
             "RUNYARD_ATTEMPT": str(self.attempt), "TORCHELASTIC_RESTART_COUNT": str(self.attempt),
         }
         env = {**self.base_env, **contract}
+        if res.process_count_per_node > 1 and "OMP_NUM_THREADS" not in env:
+            # as torchrun does: several ranks each running a full-size thread pool oversubscribe the
+            # cores and crawl; give each rank its share of this node's cores
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+            env["OMP_NUM_THREADS"] = str(max(1, cores // res.process_count_per_node))
         if res.use_gpu:
             env["CUDA_VISIBLE_DEVICES"] = str(local_rank)
         return env
@@ -149,8 +154,18 @@ def main(argv: list[str] | None = None) -> int:
 
     folder = RunFolder(args.run_dir)
     spec = JobSpec.from_json(folder.spec_file.read_text())
+    env = dict(os.environ)
+    store = None
+    if spec.resources.node_count > 1:  # node 0's agent hosts the job's rendezvous store, as torchrun's does
+        from runyard.launch.store_host import AGENT_STORE_ENV, StoreHost
+
+        env.update(AGENT_STORE_ENV)
+        if args.node_rank == 0:
+            store = StoreHost(args.interpreter, "0.0.0.0", args.master_port, folder.system_logs /
+                              (f"store_attempt_{args.attempt}.txt" if args.attempt else "store.txt"))
+            store.start()
     agent = NodeAgent(spec, folder, args.node_rank, args.master_addr, args.master_port, args.interpreter,
-                      dict(os.environ), args.attempt)
+                      env, args.attempt)
     stop_requested = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop_requested.set())
     signal.signal(signal.SIGINT, lambda *_: stop_requested.set())
@@ -162,8 +177,12 @@ def main(argv: list[str] | None = None) -> int:
         stop_requested.wait(0.05)
     failed = agent.failure()
     if failed is None and agent.finished():
+        if store is not None:
+            store.stop(5.0)
         return 0
     agent.stop()
+    if store is not None:
+        store.stop(5.0)
     report = folder.path / "nodes" / f"node_{args.node_rank}.json"
     report.parent.mkdir(exist_ok=True)
     if failed is not None:
