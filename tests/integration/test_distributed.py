@@ -161,3 +161,31 @@ def test_horovod_averages_gradients_under_mpi(workspace):
     assert all(r["size"] == 2 for r in reports)
     assert all(r["averaged_gradient"] == [1.5, 1.5, 1.5] for r in reports)  # mean of 1 and 2
     assert reports[0]["weight"] == reports[1]["weight"] == [-1.5, -1.5, -1.5]
+
+
+def test_nccl_with_more_ranks_than_gpus_is_refused_before_launch(workspace, monkeypatch):
+    from runyard.errors import ComputeTargetException
+
+    monkeypatch.setattr("runyard.compute.local.gpu_count", lambda: 1)  # a one-GPU machine, at the boundary
+    est = PyTorch(str(DDP), entry_script="train.py", process_count_per_node=2, distributed_backend="nccl",
+                  use_gpu=True)
+    with pytest.raises(ComputeTargetException, match="process_count_per_node=2.*1 GPU.*Duplicate GPU detected"):
+        Experiment(workspace, "nccl").submit(est)
+    assert workspace.store.list_runs() == []
+
+
+def test_show_output_streams_every_rank_on_request(workspace, project):
+    import io
+
+    from runyard.run_output import wait_and_stream
+
+    src = project("hello.py", "import os\nprint('hello from', os.environ['RANK'])\n")
+    run = Experiment(workspace, "ranks").submit(
+        ScriptRunConfig(str(src), "hello.py", distributed_job_config=PyTorchConfiguration("Gloo", process_count=3)))
+    out = io.StringIO()
+    wait_and_stream(run, show_output=True, raise_on_error=True, all_ranks=True, out=out)
+    for rank in range(3):
+        assert f"[rank {rank}] hello from {rank}" in out.getvalue()
+    only_rank0 = io.StringIO()
+    wait_and_stream(run, show_output=True, raise_on_error=True, out=only_rank0)
+    assert "hello from 0" in only_rank0.getvalue() and "hello from 1" not in only_rank0.getvalue()
