@@ -10,7 +10,6 @@ each variant's ratio to the loop that logs nothing.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -19,17 +18,8 @@ from pathlib import Path
 
 import torch
 
-
-def make_context(tmp: Path):
-    import runyard.run as run_module
-    from runyard import Experiment, Workspace
-
-    ws = Workspace(tmp / "ws")
-    handle = Experiment(ws, "gpubench").start_logging()
-    os.environ["RUNYARD_RUN_ID"] = handle.id
-    os.environ["RUNYARD_RUN_DIR"] = str(ws.runs_root / handle.id)
-    run_module._context = None
-    return run_module.Run.get_context()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tracking_log import runyard_context as make_context  # noqa: E402
 
 
 def loop(device: torch.device, steps: int, variant: str, run) -> float:

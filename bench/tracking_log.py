@@ -22,7 +22,7 @@ def jsonl(tmp: Path, n: int) -> float:
 
 
 def runyard_float(tmp: Path, n: int) -> float:
-    run = _runyard_context(tmp)
+    run = runyard_context(tmp)
     t0 = time.perf_counter()
     for i in range(n):
         run.log("loss", 1.0 / (i + 1), step=i)
@@ -33,7 +33,7 @@ def runyard_float(tmp: Path, n: int) -> float:
 def runyard_tensor(tmp: Path, n: int) -> float:
     import torch
 
-    run = _runyard_context(tmp)
+    run = runyard_context(tmp)
     values = [torch.tensor(1.0 / (i + 1)) for i in range(n)]  # made before timing: a training step makes its loss
     t0 = time.perf_counter()
     for i in range(n):
@@ -42,7 +42,8 @@ def runyard_tensor(tmp: Path, n: int) -> float:
     return time.perf_counter() - t0
 
 
-def _runyard_context(tmp: Path):
+def runyard_context(tmp: Path):
+    """A real in-script run context (Run.get_context()) on a fresh workspace."""
     import runyard.run as run_module
     from runyard import Experiment, Workspace
 
