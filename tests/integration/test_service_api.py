@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 
 import pytest
 
-from runyard import Experiment, Run, Workspace
+from runyard import Experiment, Workspace
 from runyard.core.compute import AmlCompute, ComputeTarget
 from runyard.core.compute_target import ComputeTargetException
 from runyard.errors import RunyardWarning

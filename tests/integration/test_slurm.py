@@ -139,7 +139,7 @@ def test_dry_run_sbatch_script(workspace, tmp_path):
     script = cluster.sbatch_script(RunFolder(tmp_path / "run 1"), spec, "/envs/py")
     for line in ("#SBATCH --nodes=2", "#SBATCH --ntasks-per-node=1", "#SBATCH --partition=gpu", "#SBATCH --account=ml",
                  "#SBATCH --qos=high", "#SBATCH --time=02:00:00", "#SBATCH --gres=gpu:4", "#SBATCH --mem=64G",
-                 f"exec srun --ntasks-per-node=1 --kill-on-bad-exit=1 "):
+                 "exec srun --ntasks-per-node=1 --kill-on-bad-exit=1 "):
         assert line in script, line
     assert f"'{tmp_path}/run 1' --interpreter /envs/py --attempt 0" in script
     mpi = cluster.sbatch_script(RunFolder(tmp_path / "r"), JobSpec("e", "t.py", "d", "gpus", resources=Resources(2, 2),

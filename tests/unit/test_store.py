@@ -84,7 +84,7 @@ def test_two_connections_write_concurrently(tmp_path):
 def test_numeric_series_are_chunked_with_summaries(store):
     import math
 
-    from runyard.tracking.query import downsample_indices, get_series, ranks_of, run_table
+    from runyard.tracking.query import get_series, ranks_of, run_table
 
     new_run(store)
     batch1 = [SpoolEvent("scalar", "loss", float(10 - i), i, 0, 100.0 + i) for i in range(10)]

@@ -140,7 +140,6 @@ def main(argv: list[str] | None = None) -> int:
     per node). It starts the node's ranks, and exits non-zero when one fails (srun then stops the other
     nodes' agents) after writing which rank failed to nodes/node_<r>.json."""
     import argparse
-    import json
     import sys
 
     parser = argparse.ArgumentParser(prog="runyard.launch.agent")
