@@ -24,6 +24,7 @@ _EXPORTS = {
     "Estimator": "runyard.train.estimator",
     "Experiment": "runyard.experiment",
     "Gloo": "runyard.runconfig",
+    "Model": "runyard.models.registry",
     "Mpi": "runyard.runconfig",
     "MpiConfiguration": "runyard.runconfig",
     "Nccl": "runyard.runconfig",
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
     from runyard.environments import CondaDependencies, Environment
     from runyard.errors import ActivityFailedException, ComputeTargetException, RunyardError
     from runyard.experiment import Experiment
+    from runyard.models.registry import Model
     from runyard.run import Run
     from runyard.runconfig import Gloo, Mpi, MpiConfiguration, Nccl, PyTorchConfiguration, RunConfiguration
     from runyard.script_run_config import ScriptRunConfig

@@ -337,6 +337,20 @@ class Run:
             if p.is_file():
                 self.upload_file(f"{name.rstrip('/')}/{p.relative_to(path).as_posix()}", p)
 
+    def register_model(self, model_name: str, model_path: str | None = None, tags: dict[str, Any] | None = None,
+                       properties: dict[str, Any] | None = None, description: str | None = None,
+                       **_: Any) -> Any:
+        """Register a file or folder of this run (e.g. 'outputs/model.pt') as a new model version."""
+        from runyard.models.registry import Model
+
+        source = self._folder.path_of(model_path or "outputs")
+        if source is None:
+            raise InvalidValueError("model_path", model_path, f"is not a file or folder of run {self._id}",
+                                    "pick a path from run.get_file_names(), e.g. 'outputs/model.pt'")
+        return Model.register(self.experiment.workspace, source, model_name, tags=tags,
+                              properties={**(properties or {}), "runId": self._id}, description=description,
+                              _run_id=self._id)
+
     def get_children(self, recursive: bool = False, tags: Any = None, properties: Any = None,
                      type: Any = None, status: Any = None) -> list[Run]:
         return []

@@ -118,6 +118,17 @@ class RunFolder:
         raise InvalidValueError("name", name, f"is not a file of run {self.run_id}",
                                 "pick one of run.get_file_names()")
 
+    def path_of(self, name: str) -> Path | None:
+        """The file or folder on disk behind a run file name or folder prefix ('outputs/model')."""
+        clean = name.strip("/")
+        for prefix, rel in _VISIBLE:
+            if clean == prefix or clean.startswith(prefix + "/"):
+                candidate = self.path / rel / clean[len(prefix):].lstrip("/")
+                if candidate.exists():
+                    return candidate
+        candidate = self.uploads / clean
+        return candidate if clean and candidate.exists() else None
+
     def upload_target(self, name: str) -> Path:
         """Where run.upload_file(name, ...) stores a file, confined to the run."""
         clean = Path(name)

@@ -1,0 +1,5 @@
+"""`azureml.core.model`."""
+
+from runyard.models.registry import Model
+
+__all__ = ["Model"]

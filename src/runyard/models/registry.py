@@ -1,0 +1,139 @@
+"""Model registration: versioned copies of model files in the workspace (the service's `Model`).
+
+    <workspace>/models/<name>/<version>/   the registered files
+    <workspace>/models/<name>/versions.json   version -> tags, properties, description, source run
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runyard.errors import InvalidValueError, WorkspaceError
+
+if TYPE_CHECKING:
+    from runyard.workspace import Workspace
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
+MODEL_DIR_ENV = "AZUREML_MODEL_DIR"
+
+
+def _root(workspace: Workspace, name: str) -> Path:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InvalidValueError("model_name", name, "is not a valid model name",
+                                "use letters, digits, '_', '-' or '.', starting with a letter or digit")
+    return workspace.path / "models" / name
+
+
+def _copy_in(source: Path, target: Path) -> None:
+    if source.is_dir():
+        shutil.copytree(source, target / source.name)
+    else:
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target / source.name)
+
+
+class Model:
+    """`Model(ws, name, version=None)` is a registered model (the latest version by default)."""
+
+    def __init__(self, workspace: Workspace, name: str | None = None, id: str | None = None,
+                 version: int | None = None, tags: Any = None, properties: Any = None, **_: Any) -> None:
+        if name is None and id:
+            name, _, v = id.partition(":")
+            version = int(v) if v else version
+        root = _root(workspace, name or "")
+        versions = _read(root)
+        if not versions:
+            raise WorkspaceError(f"model_name={name!r}: no model of that name in workspace {workspace.name!r}. "
+                                 "Fix: register it first (Model.register or run.register_model)")
+        chosen = str(version) if version is not None else max(versions, key=int)
+        if chosen not in versions:
+            raise InvalidValueError("version", version, f"does not exist (versions: {', '.join(sorted(versions))})",
+                                    "pass an existing version or None for the latest")
+        meta = versions[chosen]
+        self.workspace, self.name, self.version = workspace, name, int(chosen)
+        self.id = f"{name}:{chosen}"
+        self.tags: dict[str, str] = meta.get("tags", {})
+        self.properties: dict[str, str] = meta.get("properties", {})
+        self.description: str | None = meta.get("description")
+        self.run_id: str | None = meta.get("run_id")
+        self.created_time: float = meta.get("created", 0.0)
+        self.path = root / chosen
+
+    @staticmethod
+    def register(workspace: Workspace, model_path: str | os.PathLike[str], model_name: str,
+                 tags: dict[str, Any] | None = None, properties: dict[str, Any] | None = None,
+                 description: str | None = None, _run_id: str | None = None, **_: Any) -> Model:
+        source = Path(model_path)
+        if not source.exists():
+            raise InvalidValueError("model_path", str(model_path), "does not exist",
+                                    "pass the path of a model file or folder")
+        root = _root(workspace, model_name)
+        root.mkdir(parents=True, exist_ok=True)
+        with open(root / ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            versions = _read(root)
+            version = str(max((int(v) for v in versions), default=0) + 1)
+            staging = root / f".incoming-{version}"
+            shutil.rmtree(staging, ignore_errors=True)
+            _copy_in(source, staging)
+            os.replace(staging, root / version)
+            versions[version] = {"tags": {str(k): str(v) for k, v in (tags or {}).items()},
+                                 "properties": {str(k): str(v) for k, v in (properties or {}).items()},
+                                 "description": description, "run_id": _run_id, "created": time.time(),
+                                 "file": source.name}
+            tmp = root / "versions.json.tmp"
+            tmp.write_text(json.dumps(versions, indent=1))
+            os.replace(tmp, root / "versions.json")
+        return Model(workspace, model_name, version=int(version))
+
+    @staticmethod
+    def list(workspace: Workspace, name: str | None = None, **_: Any) -> list[Model]:
+        base = workspace.path / "models"
+        names = [name] if name else sorted(p.name for p in base.iterdir()) if base.is_dir() else []
+        return [Model(workspace, n, version=int(v)) for n in names for v in sorted(_read(base / n), key=int)]
+
+    @staticmethod
+    def get_model_path(model_name: str, version: int | None = None, _workspace: Workspace | None = None) -> str:
+        """Inside a scoring script (AZUREML_MODEL_DIR set) or with a workspace: the model's file path."""
+        model_dir = os.environ.get(MODEL_DIR_ENV)
+        if _workspace is None and model_dir:
+            candidate = Path(model_dir) / model_name
+            return str(candidate if candidate.exists() else Path(model_dir))
+        from runyard.workspace import Workspace
+
+        model = Model(_workspace or Workspace.from_config(), model_name, version=version)
+        return str(model.file_path)
+
+    @property
+    def file_path(self) -> Path:
+        entries = [p for p in self.path.iterdir()]
+        return entries[0] if len(entries) == 1 else self.path
+
+    def download(self, target_dir: str | os.PathLike[str] = ".", exist_ok: bool = False, **_: Any) -> str:
+        target = Path(target_dir) / self.file_path.name
+        if target.exists() and not exist_ok:
+            raise InvalidValueError("target_dir", str(target_dir), f"already holds {target.name}",
+                                    "pass exist_ok=True to overwrite, or another folder")
+        if self.file_path.is_dir():
+            shutil.copytree(self.file_path, target, dirs_exist_ok=True)
+        else:
+            Path(target_dir).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(self.file_path, target)
+        return str(target)
+
+    def __repr__(self) -> str:
+        return f"Model(name={self.name!r}, version={self.version})"
+
+
+def _read(root: Path) -> dict[str, dict[str, Any]]:
+    try:
+        return dict(json.loads((root / "versions.json").read_text()))
+    except (OSError, ValueError):
+        return {}
