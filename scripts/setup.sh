@@ -34,6 +34,12 @@ if ! command -v slurmctld >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   [ -n "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ] || apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null
 fi
+# Debian's Chromium for the web UI's browser tests (driven by Playwright; never `playwright install`)
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "[setup] installing Chromium"
+  [ -n "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ] || apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 # Horovod built for this torch (cached wheel after the first build)
 if command -v mpirun >/dev/null 2>&1; then
   bash scripts/build_horovod.sh

@@ -172,6 +172,24 @@ def cmd_download(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_server(args: argparse.Namespace) -> int:
+    import os
+
+    from runyard.server.app import serve
+    from runyard.server.security import is_loopback, new_token
+
+    ws = _workspace(args)
+    token = args.token or os.environ.get("RUNYARD_SERVER_TOKEN")
+    generated = args.command == "ui" and not token and not is_loopback(args.host)
+    if generated:
+        token = new_token()
+    # a token the user chose is never echoed; one made here is shown once, so the address can be opened
+    address = f"http://{args.host}:{args.port}/" + (f"?token={token}" if generated else "")
+    print(f"runyard {'UI' if args.command == 'ui' else 'server'} for workspace {ws.path}: {address}", flush=True)
+    serve(ws, args.host, args.port, token)
+    return EXIT_OK
+
+
 def cmd_experiments(args: argparse.Namespace) -> int:
     for name in _workspace(args).store.list_experiments():
         print(name)
@@ -255,6 +273,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     env_cli.add_parser(sub)
     sub.choices["env"].set_defaults(func=lambda a: env_cli.cmd_env(a, _workspace(a)))
+    for name, help_ in (("server", "serve the REST API and the web UI"), ("ui", "open the web UI on loopback")):
+        srv = sub.add_parser(name, help=help_)
+        srv.add_argument("--host", default="127.0.0.1", help="bind address (default loopback; others need --token)")
+        srv.add_argument("--port", type=int, default=8765)
+        srv.add_argument("--token", help="bearer token clients must send (default: $RUNYARD_SERVER_TOKEN)")
+        srv.set_defaults(func=cmd_server)
     sub.add_parser("experiments", help="list experiments").set_defaults(func=cmd_experiments)
     compute = sub.add_parser("compute", help="compute targets: list, attach-slurm, detach")
     compute.set_defaults(func=cmd_compute)

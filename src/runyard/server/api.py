@@ -1,0 +1,164 @@
+"""REST API v1 over a workspace's store: runs, metrics, files, logs (with live follow), cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
+
+from runyard import __version__
+from runyard.errors import InvalidValueError, RunNotFoundError
+from runyard.run import Run
+from runyard.status import RunStatus
+from runyard.tracking.query import get_series, run_table
+from runyard.workspace import Workspace
+
+API_VERSION = 1
+SORTABLE = {"created", "status", "experiment", "duration", "run_id"}
+
+
+def _run(ws: Workspace, run_id: str) -> Run:
+    try:
+        return Run.get(ws, run_id)
+    except (RunNotFoundError, InvalidValueError) as e:
+        raise HTTPException(status_code=404, detail=str(e)) from None
+
+
+def _duration(r: Any) -> float | None:
+    if r.start_time is None:
+        return None
+    return (r.end_time or time.time()) - r.start_time
+
+
+def build_router(ws: Workspace) -> APIRouter:
+    api = APIRouter(prefix="/api/v1")
+
+    @api.get("/version")
+    def version() -> dict[str, Any]:
+        return {"runyard": __version__, "api": API_VERSION, "workspace": ws.name}
+
+    @api.get("/experiments")
+    def experiments() -> list[str]:
+        return ws.store.list_experiments()
+
+    @api.get("/runs")
+    def runs(experiment: str | None = None, status: str | None = None, q: str | None = None,
+             sort: str = "created", order: str = "desc", offset: int = Query(0, ge=0),
+             limit: int = Query(50, ge=1, le=1000)) -> dict[str, Any]:
+        if sort not in SORTABLE and not sort.startswith("metric:"):
+            raise HTTPException(400, f"sort={sort!r}: use one of {sorted(SORTABLE)} or metric:<key>")
+        records = ws.store.list_runs(experiment=experiment, status=RunStatus(status) if status else None)
+        if q:
+            records = [r for r in records if q.lower() in r.run_id.lower() or q.lower() in r.experiment.lower()]
+        table = run_table(ws.store, experiment=experiment)
+        key = sort.removeprefix("metric:")
+
+        def sort_key(r: Any) -> Any:
+            if sort.startswith("metric:"):
+                m = table.get(r.run_id)
+                value = m.metrics[key].last if m and key in m.metrics else None
+                return (value is None, value if value is not None else 0.0)
+            value = {"created": r.created_time, "status": r.status.value, "experiment": r.experiment,
+                     "duration": _duration(r) or 0.0, "run_id": r.run_id}[sort]
+            return (False, value)
+
+        records.sort(key=sort_key, reverse=order == "desc")
+        page = records[offset:offset + limit]
+        return {"total": len(records), "offset": offset, "runs": [{
+            "runId": r.run_id, "experiment": r.experiment, "status": r.status.value, "target": r.target,
+            "created": r.created_time, "start": r.start_time, "end": r.end_time, "duration": _duration(r),
+            "metrics": {k: {"last": s.last, "min": s.min, "max": s.max, "count": s.count}
+                        for k, s in (table[r.run_id].metrics.items() if r.run_id in table else [])},
+        } for r in page]}
+
+    @api.get("/runs/{run_id}")
+    def run_details(run_id: str) -> dict[str, Any]:
+        run = _run(ws, run_id)
+        return {**run.get_details(), "files": run.get_file_names()}
+
+    @api.get("/runs/{run_id}/metrics")
+    def run_metrics(run_id: str) -> dict[str, Any]:
+        run = _run(ws, run_id)
+        keys: dict[str, list[int]] = {}
+        for s in ws.store.metric_summaries(run_ids=[run.id]):
+            if s.kind.value == "scalar":
+                keys.setdefault(s.key, []).append(s.rank)
+        return {"metrics": run.get_metrics(), "series": {k: sorted(v) for k, v in keys.items()}}
+
+    @api.get("/runs/{run_id}/metrics/{key}/series")
+    def series(run_id: str, key: str, rank: int = 0, max_points: int = Query(2000, ge=10, le=100_000),
+               step_min: float | None = None, step_max: float | None = None) -> dict[str, Any]:
+        run = _run(ws, run_id)
+        run._catch_up()
+        rng = (step_min if step_min is not None else float("-inf"), step_max if step_max is not None else float("inf"))
+        view = get_series(ws.store, run.id, key, rank=rank, max_points=max_points,
+                          step_range=rng if step_min is not None or step_max is not None else None)
+        return {"key": key, "rank": rank, "steps": view.steps, "values": view.values, "times": view.times,
+                "total": view.total_points, "downsampled": view.downsampled}
+
+    @api.get("/runs/{run_id}/files/{name:path}")
+    def file(run_id: str, name: str) -> FileResponse:
+        run = _run(ws, run_id)
+        try:
+            path = run.folder.file_path(name)  # only names the run lists: nothing outside the run
+        except InvalidValueError as e:
+            raise HTTPException(404, str(e)) from None
+        return FileResponse(path, filename=path.name)
+
+    @api.get("/runs/{run_id}/logs/{rank}")
+    def logs(run_id: str, rank: int, offset: int = Query(0, ge=0)) -> PlainTextResponse:
+        run = _run(ws, run_id)
+        path = run.folder.rank_log(rank)
+        data = b""
+        if path.exists():
+            with open(path, "rb") as f:
+                f.seek(offset)
+                data = f.read(1 << 20)
+        return PlainTextResponse(data.decode("utf-8", errors="replace"),
+                                 headers={"X-Next-Offset": str(offset + len(data))})
+
+    @api.get("/runs/{run_id}/logs/{rank}/follow")
+    async def follow(run_id: str, rank: int) -> StreamingResponse:
+        run = _run(ws, run_id)
+        return StreamingResponse(_follow(run, rank), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+
+    @api.post("/runs/{run_id}/cancel")
+    def cancel(run_id: str) -> dict[str, str]:
+        run = _run(ws, run_id)
+        run.cancel()
+        return {"runId": run.id, "status": run.get_status()}
+
+    return api
+
+
+async def _follow(run: Run, rank: int) -> AsyncIterator[bytes]:
+    """Server-sent events: each new complete log line as `data:`, then an `end` event with the status."""
+    path = run.folder.rank_log(rank)
+    offset, pending = 0, b""
+    while True:
+        status = await asyncio.to_thread(run._status)
+        if path.exists():
+            with open(path, "rb") as f:
+                f.seek(offset)
+                chunk = f.read(1 << 20)
+            offset += len(chunk)
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                yield b"data: " + json.dumps(line.decode("utf-8", errors="replace")).encode() + b"\n\n"
+        if status.is_terminal() and not chunk_left(path, offset):
+            if pending:
+                yield b"data: " + json.dumps(pending.decode("utf-8", errors="replace")).encode() + b"\n\n"
+            yield b"event: end\ndata: " + json.dumps(status.value).encode() + b"\n\n"
+            return
+        await asyncio.sleep(0.2)
+
+
+def chunk_left(path: Any, offset: int) -> bool:
+    return path.exists() and path.stat().st_size > offset

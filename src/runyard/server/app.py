@@ -1,0 +1,38 @@
+"""The FastAPI application: API under /api/v1, OpenAPI at /openapi.json, the web UI at /."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from runyard import __version__
+from runyard.server.api import build_router
+from runyard.server.security import GuardMiddleware
+from runyard.workspace import Workspace
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def create_app(workspace: Workspace, token: str | None = None) -> FastAPI:
+    app = FastAPI(title="runyard", version=__version__, docs_url="/api/docs", openapi_url="/openapi.json")
+    app.add_middleware(GuardMiddleware, token=token)
+    app.include_router(build_router(workspace))
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    return app
+
+
+def serve(workspace: Workspace, host: str = "127.0.0.1", port: int = 8765, token: str | None = None) -> None:
+    import uvicorn
+
+    from runyard.server.security import require_token_for
+
+    require_token_for(host, token)
+    uvicorn.run(create_app(workspace, token), host=host, port=port, log_level="warning")

@@ -1,0 +1,161 @@
+// runyard web UI: runs table, run page (timeline, logs, files, charts), compare. No build step.
+"use strict";
+const params = new URLSearchParams(location.search);
+const TOKEN = params.get("token");
+const COLORS = ["#0b61c4", "#c62828", "#1a7f37", "#b26a00", "#6a1b9a", "#00838f", "#5d4037", "#ad1457"];
+let cleanup = [];
+
+async function api(path) {
+  const headers = TOKEN ? { Authorization: "Bearer " + TOKEN } : {};
+  const res = await fetch("/api/v1" + path, { headers });
+  if (!res.ok) throw new Error(res.status + " " + (await res.text()));
+  return res.json();
+}
+const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+const fmt = (v) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : v == null ? "" : esc(v));
+const when = (t) => (t ? new Date(t * 1000).toLocaleString() : "-");
+const dur = (s) => (s == null ? "-" : s < 60 ? s.toFixed(1) + "s" : Math.floor(s / 60) + "m" + String(Math.floor(s % 60)).padStart(2, "0") + "s");
+const withToken = (url) => (TOKEN ? url + (url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(TOKEN) : url);
+
+// ---- runs table -------------------------------------------------------------------------------
+const state = { sort: "created", order: "desc", offset: 0, limit: 50, q: "", status: "", selected: new Set() };
+
+async function runsPage() {
+  const view = document.getElementById("view");
+  const qs = new URLSearchParams({ sort: state.sort, order: state.order, offset: state.offset, limit: state.limit });
+  if (state.q) qs.set("q", state.q);
+  if (state.status) qs.set("status", state.status);
+  const data = await api("/runs?" + qs);
+  const keys = [...new Set(data.runs.flatMap((r) => Object.keys(r.metrics)))].slice(0, 5);
+  const cols = [["run_id", "Run"], ["experiment", "Experiment"], ["status", "Status"], [null, "Target"],
+                ["created", "Submitted"], ["duration", "Duration"], ...keys.map((k) => ["metric:" + k, k])];
+  view.innerHTML = `
+    <div class="toolbar">
+      <input id="filter" placeholder="filter runs" value="${esc(state.q)}">
+      <select id="status"><option value="">any status</option>${["Queued","Preparing","Starting","Running","Finalizing","Completed","Failed","Canceled"].map((s) => `<option ${s === state.status ? "selected" : ""}>${s}</option>`).join("")}</select>
+      <button id="compare">Compare selected</button>
+      <span id="count">${data.total} runs</span>
+      <button id="prev" ${state.offset === 0 ? "disabled" : ""}>‹ prev</button>
+      <span>${data.total ? state.offset + 1 : 0}–${Math.min(state.offset + state.limit, data.total)}</span>
+      <button id="next" ${state.offset + state.limit >= data.total ? "disabled" : ""}>next ›</button>
+    </div>
+    <table id="runs"><thead><tr><th></th>${cols.map(([k, label]) => `<th data-sort="${k ?? ""}">${esc(label)}${state.sort === k ? (state.order === "desc" ? " ▾" : " ▴") : ""}</th>`).join("")}</tr></thead>
+    <tbody>${data.runs.map((r) => `<tr data-run="${esc(r.runId)}">
+      <td><input type="checkbox" class="pick" value="${esc(r.runId)}" ${state.selected.has(r.runId) ? "checked" : ""}></td>
+      <td><a href="#/run/${encodeURIComponent(r.runId)}">${esc(r.runId)}</a></td><td>${esc(r.experiment)}</td>
+      <td class="status-${esc(r.status)}">${esc(r.status)}</td><td>${esc(r.target)}</td><td>${when(r.created)}</td>
+      <td>${dur(r.duration)}</td>${keys.map((k) => `<td>${r.metrics[k] ? fmt(r.metrics[k].last) : ""}</td>`).join("")}</tr>`).join("")}
+    </tbody></table>`;
+  view.querySelectorAll("th[data-sort]").forEach((th) => th.addEventListener("click", () => {
+    const k = th.dataset.sort; if (!k) return;
+    state.order = state.sort === k && state.order === "desc" ? "asc" : "desc"; state.sort = k; runsPage();
+  }));
+  view.querySelector("#filter").addEventListener("change", (e) => { state.q = e.target.value; state.offset = 0; runsPage(); });
+  view.querySelector("#status").addEventListener("change", (e) => { state.status = e.target.value; state.offset = 0; runsPage(); });
+  view.querySelector("#prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - state.limit); runsPage(); });
+  view.querySelector("#next").addEventListener("click", () => { state.offset += state.limit; runsPage(); });
+  view.querySelectorAll(".pick").forEach((c) => c.addEventListener("change", () => {
+    c.checked ? state.selected.add(c.value) : state.selected.delete(c.value);
+  }));
+  view.querySelector("#compare").addEventListener("click", () => {
+    location.hash = "#/compare/" + [...state.selected].map(encodeURIComponent).join(",");
+  });
+}
+
+// ---- charts -----------------------------------------------------------------------------------
+function chart(el, title, seriesList) {
+  // seriesList: [{label, steps, values}] -> one uPlot chart, x = step, drag to zoom, double-click to reset
+  const xs = [...new Set(seriesList.flatMap((s) => s.steps))].sort((a, b) => a - b);
+  const index = new Map(xs.map((x, i) => [x, i]));
+  const ys = seriesList.map((s) => { const y = new Array(xs.length).fill(null); s.steps.forEach((x, i) => { y[index.get(x)] = s.values[i]; }); return y; });
+  const box = document.createElement("div");
+  box.className = "chart";
+  box.dataset.metric = title;
+  box.innerHTML = `<h4>${esc(title)}</h4>`;
+  el.appendChild(box);
+  const plot = new uPlot({ width: 460, height: 220, scales: { x: { time: false } }, cursor: { drag: { x: true, y: false } },
+    series: [{ label: "step" }, ...seriesList.map((s, i) => ({ label: s.label, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true }))],
+  }, [xs, ...ys], box);
+  box.dataset.points = String(xs.length);
+  cleanup.push(() => plot.destroy());
+}
+
+async function runCharts(el, runId, series) {
+  for (const [key, ranks] of Object.entries(series)) {
+    const lines = await Promise.all(ranks.map((r) => api(`/runs/${encodeURIComponent(runId)}/metrics/${encodeURIComponent(key)}/series?rank=${r}`)));
+    chart(el, key, lines.map((s) => ({ label: "rank " + s.rank, steps: s.steps, values: s.values })));
+  }
+}
+
+// ---- run page ---------------------------------------------------------------------------------
+async function runPage(runId) {
+  const view = document.getElementById("view");
+  const d = await api("/runs/" + encodeURIComponent(runId));
+  const m = await api("/runs/" + encodeURIComponent(runId) + "/metrics");
+  const rd = d.runDefinition;
+  const ranks = [...Array(rd.nodeCount * rd.processCountPerNode).keys()];
+  view.innerHTML = `
+    <h2>${esc(d.runId)} <span class="status-${esc(d.status)}" id="run-status">${esc(d.status)}</span></h2>
+    <div class="section"><h3>Status timeline</h3><div class="timeline">${d.statusHistory.map((e) => `<span title="${esc(e.time)}">${esc(e.status)} · ${esc(new Date(e.time).toLocaleTimeString())}</span>`).join("")}</div>
+      ${d.error ? `<div class="error">${esc(d.error.error.message)}</div>` : ""}</div>
+    <div class="section"><h3>Run</h3><table class="kv">
+      <tr><td>Experiment</td><td>${esc(d.experiment)}</td></tr><tr><td>Target</td><td>${esc(d.target)}</td></tr>
+      <tr><td>Script</td><td>${esc(rd.script)}</td></tr><tr><td>Arguments</td><td id="arguments">${esc(rd.arguments.join(" "))}</td></tr>
+      <tr><td>Layout</td><td>${rd.nodeCount} node(s) × ${rd.processCountPerNode} process(es), backend ${esc(rd.communicator)}</td></tr>
+      <tr><td>Environment</td><td>${esc(d.properties["runyard.packages"] || "base interpreter")}</td></tr>
+      <tr><td>Placement</td><td>${esc(d.properties["runyard.placement"] || "")}</td></tr></table></div>
+    <div class="section"><h3>Metrics</h3><div class="charts" id="charts"></div></div>
+    <div class="section"><h3>Logs</h3><div class="tabs">${ranks.map((r) => `<button data-rank="${r}" class="${r === 0 ? "active" : ""}">rank ${r}</button>`).join("")}</div>
+      <pre class="log" id="log"></pre></div>
+    <div class="section"><h3>Files</h3><ul id="files">${d.files.map((f) => `<li><a href="${withToken("/api/v1/runs/" + encodeURIComponent(runId) + "/files/" + f.split("/").map(encodeURIComponent).join("/"))}" download>${esc(f)}</a></li>`).join("")}</ul></div>`;
+  await runCharts(view.querySelector("#charts"), runId, m.series);
+  const follow = (rank) => {
+    cleanup.forEach((f) => f.name === "closeLog" && f());
+    const log = view.querySelector("#log");
+    log.textContent = "";
+    const source = new EventSource(withToken(`/api/v1/runs/${encodeURIComponent(runId)}/logs/${rank}/follow`));
+    source.onmessage = (e) => { log.textContent += JSON.parse(e.data) + "\n"; log.scrollTop = log.scrollHeight; };
+    source.addEventListener("end", (e) => { source.close(); view.querySelector("#run-status").textContent = JSON.parse(e.data); });
+    const closeLog = () => source.close();
+    cleanup.push(closeLog);
+  };
+  view.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => {
+    view.querySelectorAll(".tabs button").forEach((x) => x.classList.remove("active"));
+    b.classList.add("active");
+    follow(Number(b.dataset.rank));
+  }));
+  follow(0);
+}
+
+// ---- compare ----------------------------------------------------------------------------------
+async function comparePage(ids) {
+  const view = document.getElementById("view");
+  const all = await Promise.all(ids.map((id) => api("/runs/" + encodeURIComponent(id) + "/metrics")));
+  const keys = [...new Set(all.flatMap((m) => Object.keys(m.series)))];
+  view.innerHTML = `<h2>Compare ${ids.length} runs</h2><div class="toolbar">Metric <select id="key">${keys.map((k) => `<option>${esc(k)}</option>`).join("")}</select></div><div class="charts" id="charts"></div>`;
+  const draw = async (key) => {
+    const el = view.querySelector("#charts");
+    el.innerHTML = "";
+    const lines = await Promise.all(ids.map((id, i) => (all[i].series[key] ? api(`/runs/${encodeURIComponent(id)}/metrics/${encodeURIComponent(key)}/series`) : null)));
+    chart(el, key, lines.map((s, i) => s && { label: ids[i], steps: s.steps, values: s.values }).filter(Boolean));
+  };
+  view.querySelector("#key").addEventListener("change", (e) => draw(e.target.value));
+  if (keys.length) await draw(keys[0]);
+}
+
+// ---- router -----------------------------------------------------------------------------------
+async function route() {
+  cleanup.forEach((f) => f());
+  cleanup = [];
+  const hash = location.hash || "#/";
+  try {
+    if (hash.startsWith("#/run/")) await runPage(decodeURIComponent(hash.slice(6)));
+    else if (hash.startsWith("#/compare/")) await comparePage(hash.slice(10).split(",").filter(Boolean).map(decodeURIComponent));
+    else await runsPage();
+  } catch (e) {
+    document.getElementById("view").innerHTML = `<div class="error">${esc(e.message)}</div>`;
+  }
+}
+window.addEventListener("hashchange", route);
+api("/version").then((v) => { document.getElementById("workspace").textContent = "workspace " + v.workspace; }).catch(() => {});
+route();

@@ -1,0 +1,193 @@
+"""The server against a real uvicorn on loopback, and the web UI in Debian's Chromium (Playwright)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from runyard import Experiment
+from runyard.train.dnn import PyTorch
+from tests.conftest import ROOT
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(__import__("importlib").util.find_spec("fastapi") is None,
+                                 reason="the server extra is not installed")]
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+TRAIN = """
+import os, sys, time
+from runyard import Run
+run = Run.get_context()
+for i in range(20):
+    run.log("loss", 1.0 / (i + 1), step=i)
+os.makedirs("outputs", exist_ok=True)
+open("outputs/model.txt", "w").write("weights")
+print("trained", sys.argv[1:], flush=True)
+if "--slow" in sys.argv:
+    for i in range(300):
+        print("tick", i, flush=True)
+        time.sleep(0.1)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url: str, token: str | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def start_server(workspace, *extra: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "runyard.cli.main", "-w", str(workspace.path), "server",
+                             "--port", str(port), *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(base + "/openapi.json", timeout=1)
+            return proc, base
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(proc.stdout.read().decode())
+
+
+@pytest.fixture
+def served(workspace, project):
+    src = project("train.py", TRAIN)
+    runs = [Experiment(workspace, "served").submit(PyTorch(str(src), entry_script="train.py",
+                                                           script_params={"--lr": lr})) for lr in (0.1, 0.2)]
+    for run in runs:
+        run.wait_for_completion()
+    proc, base = start_server(workspace)
+    yield base, runs, src
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_api_runs_details_series_files_logs(served):
+    base, runs, _ = served
+    status, body = get(base + "/api/v1/version")
+    assert status == 200 and json.loads(body)["api"] == 1
+    listing = json.loads(get(base + "/api/v1/runs?sort=created&order=asc&limit=1")[1])
+    assert listing["total"] == 2 and [r["runId"] for r in listing["runs"]] == [runs[0].id]
+    assert listing["runs"][0]["metrics"]["loss"] == {"last": 0.05, "min": 0.05, "max": 1.0, "count": 20}
+    details = json.loads(get(f"{base}/api/v1/runs/{runs[1].id}")[1])
+    assert details["status"] == "Completed" and "outputs/model.txt" in details["files"]
+    series = json.loads(get(f"{base}/api/v1/runs/{runs[1].id}/metrics/loss/series?max_points=10")[1])
+    assert series["total"] == 20 and series["downsampled"] and len(series["values"]) <= 10
+    status, data = get(f"{base}/api/v1/runs/{runs[1].id}/files/outputs/model.txt")
+    assert (status, data) == (200, b"weights")
+    assert get(f"{base}/api/v1/runs/{runs[1].id}/logs/0")[1].decode().startswith("trained")
+    for escape in ("files/../../config.json", "files/..%2F..%2Fconfig.json", "files/%2Fetc%2Fpasswd"):
+        assert get(f"{base}/api/v1/runs/{runs[1].id}/{escape}")[0] == 404
+    assert get(base + "/api/v1/runs/nope")[0] == 404
+    assert "/api/v1/runs" in json.loads(get(base + "/openapi.json")[1])["paths"]
+
+
+def test_log_follow_streams_while_running_and_cancel(served, workspace):
+    base, _, src = served
+    run = Experiment(workspace, "served").submit(PyTorch(str(src), entry_script="train.py",
+                                                         script_params={"--slow": ""}))
+    with urllib.request.urlopen(f"{base}/api/v1/runs/{run.id}/logs/0/follow", timeout=30) as stream:
+        seen = []
+        for raw in stream:
+            line = raw.decode().strip()
+            if line.startswith("data: "):
+                seen.append(json.loads(line[6:]))
+            if "tick 3" in seen:
+                break
+        assert run.get_status() == "Running"  # lines arrived while the run was still running
+    status, body = urllib.request.urlopen(urllib.request.Request(f"{base}/api/v1/runs/{run.id}/cancel",
+                                                                 method="POST"), timeout=60).status, None
+    assert status == 200 and run.get_status() == "Canceled"
+
+
+def test_binding_beyond_loopback_needs_a_token(workspace):
+    refused = subprocess.run([sys.executable, "-m", "runyard.cli.main", "-w", str(workspace.path), "server",
+                              "--host", "0.0.0.0", "--port", str(free_port())], capture_output=True, text=True,
+                             timeout=30)
+    assert refused.returncode == 1 and "host='0.0.0.0'" in refused.stderr and "--token" in refused.stderr
+    proc, base = start_server(workspace, "--token", "s3cret-token")
+    try:
+        assert get(base + "/api/v1/runs")[0] == 401
+        assert get(base + "/api/v1/runs", token="wrong")[0] == 401
+        assert get(base + "/api/v1/runs", token="s3cret-token")[0] == 200
+        big = urllib.request.Request(base + "/api/v1/runs/x/cancel", method="POST", data=b"x",
+                                     headers={"Content-Length": str(1 << 30), "Authorization": "Bearer s3cret-token"})
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(big, timeout=10)
+        assert info.value.code == 413
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert "s3cret-token" not in proc.stdout.read().decode()  # no secret in a log line
+
+
+CHROMIUM = shutil.which("chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+def test_web_ui_in_a_real_browser(served, workspace, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    base, runs, src = served
+    live = Experiment(workspace, "served").submit(PyTorch(str(src), entry_script="train.py",
+                                                          script_params={"--slow": ""}))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch_persistent_context(  # a fresh user-data-dir for each test
+            str(tmp_path / "profile"), executable_path=CHROMIUM, args=FLAGS, headless=True,
+            viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        page = browser.new_page()
+        page.goto(base + "/")
+        page.wait_for_selector("#runs tbody tr")
+        assert page.locator("#runs tbody tr").count() == 3
+        page.screenshot(path=str(SCREENSHOTS / "runs-table.png"))
+
+        page.click(f"a[href='#/run/{runs[0].id}']")
+        page.wait_for_selector(".chart[data-metric='loss'] canvas")
+        assert page.locator(".chart[data-metric='loss']").get_attribute("data-points") == "20"
+        page.wait_for_function("document.querySelector('#log').textContent.includes('trained')")
+        with page.expect_download() as download:
+            page.click("#files a:has-text('outputs/model.txt')")
+        assert Path(download.value.path()).read_text() == "weights"
+        page.screenshot(path=str(SCREENSHOTS / "run-page.png"), full_page=True)
+
+        page.goto(f"{base}/#/run/{live.id}")
+        page.wait_for_function("document.querySelector('#log') && document.querySelector('#log').textContent.includes('tick 2')",
+                               timeout=30000)
+        assert live.get_status() == "Running"  # the lines arrived live
+        page.screenshot(path=str(SCREENSHOTS / "live-logs.png"))
+        live.cancel()
+
+        page.goto(f"{base}/#/")
+        page.wait_for_selector("#runs tbody tr")
+        for run in runs:
+            page.check(f"input.pick[value='{run.id}']")
+        page.click("#compare")
+        page.wait_for_selector(".chart[data-metric='loss'] canvas")
+        legend = page.locator(".chart .u-legend").inner_text()
+        assert runs[0].id in legend and runs[1].id in legend
+        page.screenshot(path=str(SCREENSHOTS / "compare.png"))
+        browser.close()
