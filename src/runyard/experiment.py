@@ -13,6 +13,7 @@ from runyard import snapshot
 from runyard.errors import InvalidTypeError, InvalidValueError
 from runyard.launch.run_folder import RunFolder
 from runyard.status import RunStatus
+from runyard.spec import JobSpec
 from runyard.store.base import RunRecord
 
 if TYPE_CHECKING:
@@ -43,8 +44,6 @@ class Experiment:
 
     def submit(self, config: Any, tags: dict[str, Any] | None = None, **kwargs: Any) -> Run:
         """Validate, snapshot, record (Queued) and launch. Nothing is written unless all checks pass."""
-        from runyard.run import Run
-
         if not hasattr(config, "_prepare"):
             raise InvalidTypeError("config", config, "cannot be submitted",
                                    "pass a PyTorch/Estimator, a ScriptRunConfig or a HyperDriveConfig")
@@ -52,6 +51,11 @@ class Experiment:
             raise InvalidTypeError("tags", tags, "must be a dict", "pass {'key': 'value'}")
         if hasattr(config, "_submit"):  # sweeps and other run kinds that submit children themselves
             return config._submit(self, tags or {})  # type: ignore[no-any-return]
+        spec, compute = self._snapshot_and_spec(config)
+        return self._start(spec, compute, tags or {})
+
+    def _snapshot_and_spec(self, config: Any) -> tuple[JobSpec, Any]:
+        """Validate, hash the source folder and store its new files: the spec, ready to start."""
         ws = self.workspace
         prepared = config._prepare(ws, self.name)
         manifest, sources = snapshot.scan(prepared.source_directory, ws.snapshot_limits)
@@ -59,22 +63,29 @@ class Experiment:
             raise InvalidValueError("entry_script", prepared.spec.entry_script,
                                     "is excluded from the snapshot by an ignore file",
                                     "remove its pattern from .runyardignore / .amlignore / .gitignore")
-        spec = replace(prepared.spec, snapshot_digest=manifest.digest)
-        run_id = new_run_id(self.name)
         # -- from here on, things are written --
         snapshot.store(manifest, sources, ws.blobs)
-        folder = prepared.compute.run_folder(ws.runs_root, run_id)
+        return replace(prepared.spec, snapshot_digest=manifest.digest), prepared.compute
+
+    def _start(self, spec: JobSpec, compute: Any, tags: dict[str, Any],
+               properties: dict[str, str] | None = None) -> Run:
+        """Record a run of an already-stored snapshot (Queued) and launch it."""
+        from runyard.run import Run
+
+        ws = self.workspace
+        run_id = new_run_id(self.name)
+        folder = compute.run_folder(ws.runs_root, run_id)
         folder.create(spec.to_json())
         ws.store.create_run(RunRecord(run_id=run_id, experiment=self.name, status=RunStatus.QUEUED,
-                                      target=prepared.compute.name, created_time=time.time(),
-                                      spec_json=spec.to_json(), snapshot_digest=manifest.digest,
+                                      target=compute.name, created_time=time.time(),
+                                      spec_json=spec.to_json(), snapshot_digest=spec.snapshot_digest,
                                       properties={"runyard.entryScript": spec.entry_script,
-                                                  "runyard.snapshotFiles": str(len(manifest.files)),
-                                                  "runyard.placement": prepared.compute.placement(spec)}))
+                                                  "runyard.placement": compute.placement(spec),
+                                                  **(properties or {})}))
         if tags:
             ws.store.set_tags(run_id, {str(k): None if v is None else str(v) for k, v in tags.items()})
         try:
-            prepared.compute.launch(folder, spec)
+            compute.launch(folder, spec)
         except Exception as e:
             ws.store.set_status(run_id, RunStatus.FAILED, time.time(), f"launch failed: {e}")
             raise

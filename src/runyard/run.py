@@ -53,6 +53,10 @@ class Run:
 
         run_id = workspace.store.resolve_run_id(run_id)
         record = workspace.store.get_run(run_id)
+        if cls is Run and record.properties.get("runyard.runType") == "hyperdrive":
+            from runyard.hyperdrive.run import HyperDriveRun
+
+            return HyperDriveRun(Experiment(workspace, record.experiment), run_id)
         return cls(Experiment(workspace, record.experiment), run_id)
 
     @classmethod

@@ -1,0 +1,157 @@
+"""The sweep controller: `python -m runyard.hyperdrive.controller PARENT_RUN_DIR`, one detached process
+per HyperDrive run. It samples parameters, starts children (as ordinary runs with the same snapshot),
+applies the early termination policy as the primary metric arrives, and ends the parent run."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import sys
+import threading
+import time
+from dataclasses import replace
+from typing import Any
+
+from runyard.experiment import Experiment
+from runyard.hyperdrive.policy import should_stop
+from runyard.hyperdrive.sampling import Sampler
+from runyard.launch.run_folder import RunFolder
+from runyard.spec import JobSpec
+from runyard.status import RunStatus
+from runyard.workspace import Workspace
+
+POLL_SECONDS = 0.5
+PARENT_PROPERTY = "runyard.parentRunId"
+
+
+def merge_arguments(base: list[str], params: dict[str, Any]) -> list[str]:
+    """Sampled values are appended as `--name value`; they win over the same key in script_params."""
+    args = list(base)
+    for name, value in params.items():
+        flag = name if name.startswith("-") else f"--{name}"
+        while flag in args:
+            i = args.index(flag)
+            has_value = i + 1 < len(args) and not args[i + 1].startswith("--")
+            del args[i: i + (2 if has_value else 1)]
+        args += [flag, str(value)]
+    return args
+
+
+class Controller:
+    def __init__(self, workspace: Workspace, folder: RunFolder, sweep: dict[str, Any]) -> None:
+        from runyard.compute.registry import get_target
+
+        self.ws, self.folder, self.sweep = workspace, folder, sweep
+        record = workspace.store.get_run(folder.run_id)
+        self.experiment = Experiment(workspace, record.experiment)
+        self.compute = get_target(workspace, sweep["compute"])
+        self.template = JobSpec.from_dict(sweep["template"])
+        self.maximize: bool = sweep["maximize"]
+        self.sampler = Sampler(sweep["sampling"], self.maximize, sweep.get("seed"))
+        self.children: list[tuple[int, str]] = []
+        self.stopped: set[str] = set()
+        self.reported: dict[str, int] = {}
+        self._cancel = False
+
+    def request_cancel(self, *_: object) -> None:
+        self._cancel = True
+
+    def log(self, line: str) -> None:
+        with open(self.folder.prepare_log, "a") as f:
+            f.write(line + "\n")
+
+    def _status(self, status: RunStatus, error: str | None = None) -> None:
+        self.ws.store.set_status(self.folder.run_id, status, time.time(), error)
+
+    def values(self, run_id: str) -> list[float]:
+        found = self.ws.store.metric_values(run_id, [self.sweep["primary_metric_name"]], rank=0)
+        return [v for v in (found[0].values if found else []) if isinstance(v, (int, float))
+                and not (isinstance(v, float) and math.isnan(v))]
+
+    def start_child(self, index: int, params: dict[str, Any]) -> None:
+        spec = replace(self.template, arguments=tuple(merge_arguments(self.sweep["base_arguments"], params)))
+        run = self.experiment._start(spec, self.compute, {}, {PARENT_PROPERTY: self.folder.run_id,
+                                                               "hyperparameters": json.dumps(params),
+                                                               "runyard.childIndex": str(index)})
+        self.children.append((index, run.id))
+        self.log(f"child {index} {run.id} started with {json.dumps(params)}")
+
+    def cancel_child(self, run_id: str, why: str) -> None:
+        from runyard.run import Run
+
+        self.stopped.add(run_id)
+        self.ws.store.set_tags(run_id, {"runyard.earlyTermination": why})
+        self.log(f"{run_id}: {why}")
+        threading.Thread(target=Run(self.experiment, run_id).cancel, daemon=True).start()
+
+    def status_of(self, run_id: str) -> RunStatus:
+        from runyard.run import Run
+
+        return RunStatus(Run(self.experiment, run_id).get_status())
+
+    def run(self) -> RunStatus:
+        self._status(RunStatus.RUNNING)
+        deadline = time.monotonic() + self.sweep["max_duration_seconds"]
+        exhausted = False
+        finished: set[str] = set()
+        while True:
+            active = [(i, r) for i, r in self.children if r not in finished]
+            for index, run_id in active:
+                if self.status_of(run_id).is_terminal():
+                    finished.add(run_id)
+                    mine = self.values(run_id)
+                    self.sampler.report(index, (max(mine) if self.maximize else min(mine)) if mine else None)
+            active = [(i, r) for i, r in self.children if r not in finished]
+            if self._cancel or time.monotonic() > deadline:
+                why = "the sweep was canceled" if self._cancel else "max_duration_minutes was reached"
+                for _, run_id in active:
+                    self.cancel_child(run_id, why)
+                self.log(why)
+                return RunStatus.CANCELED if self._cancel else RunStatus.COMPLETED
+            self.apply_policy([r for _, r in active])
+            while not exhausted and len(active) < self.sweep["max_concurrent_runs"] \
+                    and len(self.children) < self.sweep["max_total_runs"]:
+                params = self.sampler.next(len(self.children))
+                if params is None:
+                    exhausted = True
+                    self.log("the parameter space is exhausted")
+                    break
+                self.start_child(len(self.children), params)
+                active.append((len(self.children) - 1, self.children[-1][1]))
+            if not active and (exhausted or len(self.children) >= self.sweep["max_total_runs"]):
+                return RunStatus.COMPLETED
+            time.sleep(POLL_SECONDS)
+
+    def apply_policy(self, active: list[str]) -> None:
+        policy = self.sweep["policy"]
+        if policy["kind"] == "none":
+            return
+        series = {r: self.values(r) for _, r in self.children}
+        for run_id in active:
+            mine = series[run_id]
+            if run_id in self.stopped or not mine or self.reported.get(run_id) == len(mine):
+                continue
+            self.reported[run_id] = len(mine)
+            others = [v for r, v in series.items() if r != run_id]
+            if should_stop(policy, mine, others, self.maximize):
+                self.cancel_child(run_id, f"early termination by {policy['kind']} policy at interval {len(mine)}")
+
+
+def main(argv: list[str]) -> int:
+    folder = RunFolder(argv[1])
+    sweep = json.loads((folder.path / "hyperdrive.json").read_text())
+    controller = Controller(Workspace(folder.path.parent.parent, create=False), folder, sweep)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, controller.request_cancel)
+    try:
+        status = controller.run()
+        error = None
+    except Exception as e:  # noqa: BLE001 - the parent run says why the sweep stopped
+        status, error = RunStatus.FAILED, f"{type(e).__name__}: {e}"
+    controller._status(status, error)
+    return 0 if status is RunStatus.COMPLETED else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

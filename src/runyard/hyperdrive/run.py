@@ -1,0 +1,61 @@
+"""HyperDriveRun: the parent run of a sweep, and the questions asked of its children."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from runyard.hyperdrive.controller import PARENT_PROPERTY
+from runyard.run import Run
+
+
+class HyperDriveRun(Run):
+    def _goal(self) -> tuple[str, bool]:
+        config = json.loads(self.get_properties()["primary_metric_config"])
+        return config["name"], config["goal"] == "MAXIMIZE"
+
+    def get_children(self, recursive: bool = False, tags: Any = None, properties: Any = None,
+                     type: Any = None, status: Any = None) -> list[Run]:
+        records = self._store.list_runs(experiment=self.experiment.name)
+        children = [Run(self.experiment, r.run_id) for r in records
+                    if r.properties.get(PARENT_PROPERTY) == self.id]
+        return [c for c in children if status is None or c.get_status() == status]
+
+    def _scored(self, include_failed: bool = True, include_canceled: bool = True) -> list[tuple[float | None, Run]]:
+        name, maximize = self._goal()
+        scored = []
+        for child in self.get_children():
+            state = child.get_status()
+            if (state == "Failed" and not include_failed) or (state == "Canceled" and not include_canceled):
+                continue
+            found = self._store.metric_values(child.id, [name], rank=0)
+            values = [v for v in (found[0].values if found else []) if isinstance(v, (int, float))
+                      and not (isinstance(v, float) and math.isnan(v))]
+            scored.append(((max(values) if maximize else min(values)) if values else None, child))
+        return scored
+
+    def get_best_run_by_primary_metric(self, include_failed: bool = True, include_canceled: bool = True,
+                                       include_resume_from_runs: bool = True) -> Run | None:
+        _, maximize = self._goal()
+        scored = [(v, r) for v, r in self._scored(include_failed, include_canceled) if v is not None]
+        if not scored:
+            return None
+        return (max if maximize else min)(scored, key=lambda pair: pair[0])[1]
+
+    def get_children_sorted_by_primary_metric(self, top: int = 0, reverse: bool = False,
+                                              discard_no_metric: bool = False) -> list[dict[str, Any]]:
+        _, maximize = self._goal()
+        rows = [{"run_id": r.id, "hyperparameters": r.get_properties().get("hyperparameters"),
+                 "best_primary_metric": v, "status": r.get_status()} for v, r in self._scored()
+                if v is not None or not discard_no_metric]
+        with_metric = sorted((x for x in rows if x["best_primary_metric"] is not None),
+                             key=lambda x: x["best_primary_metric"], reverse=maximize != reverse)
+        rows = with_metric + [x for x in rows if x["best_primary_metric"] is None]
+        return rows[:top] if top else rows
+
+    def get_hyperparameters(self) -> dict[str, str]:
+        return {c.id: c.get_properties().get("hyperparameters", "{}") for c in self.get_children()}
+
+    def cancel(self, timeout: float = 60.0) -> None:
+        super().cancel(timeout)

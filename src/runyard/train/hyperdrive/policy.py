@@ -1,0 +1,3 @@
+"""`azureml.train.hyperdrive.policy`."""
+
+from runyard.hyperdrive.policy import *  # noqa: F403

@@ -1,0 +1,3 @@
+"""`azureml.train.hyperdrive.sampling`."""
+
+from runyard.hyperdrive.sampling import *  # noqa: F403

@@ -1,0 +1,89 @@
+"""A sweep for real: children are ordinary runs, the policy cancels laggards, the best run is found."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from runyard import Experiment, Run
+from runyard.train.dnn import PyTorch
+from runyard.train.hyperdrive import (BanditPolicy, BayesianParameterSampling, GridParameterSampling,
+                                      HyperDriveConfig, HyperDriveRun, PrimaryMetricGoal, RandomParameterSampling,
+                                      choice, uniform)
+
+pytestmark = pytest.mark.integration
+TRAIN = """
+import argparse, time
+from runyard import Run
+p = argparse.ArgumentParser()
+p.add_argument('--lr', type=float); p.add_argument('--bs', type=int, default=8); p.add_argument('--epochs', type=int)
+a = p.parse_args()
+run = Run.get_context()
+for e in range(a.epochs):
+    run.log('accuracy', a.lr * (e + 1) / a.epochs)
+    time.sleep(0.3)
+"""
+
+
+def test_grid_sweep_with_bandit_policy(workspace, project):
+    est = PyTorch(str(project("train.py", TRAIN)), entry_script="train.py", script_params={"--epochs": 6, "--lr": 5})
+    config = HyperDriveConfig(GridParameterSampling({"--lr": choice(0.1, 0.5, 0.9), "bs": choice(16, 32)}),
+                              "accuracy", PrimaryMetricGoal.MAXIMIZE, max_total_runs=6, max_concurrent_runs=3,
+                              policy=BanditPolicy(slack_factor=0.2, delay_evaluation=1), estimator=est)
+    sweep = Experiment(workspace, "sweep").submit(config)
+    assert isinstance(sweep, HyperDriveRun)
+    assert sweep.wait_for_completion()["status"] == "Completed"
+    children = sweep.get_children()
+    assert len(children) == 6
+    params = sorted(tuple(sorted(json.loads(p).items())) for p in sweep.get_hyperparameters().values())
+    assert params == sorted((("--lr", lr), ("bs", bs)) for lr in (0.1, 0.5, 0.9) for bs in (16, 32))
+    best = sweep.get_best_run_by_primary_metric()
+    assert json.loads(best.get_properties()["hyperparameters"])["--lr"] == 0.9
+    arguments = best.get_details()["runDefinition"]["arguments"]
+    assert arguments.count("--lr") == 1 and "5" not in arguments  # the sampled value replaced script_params'
+    stopped = [c for c in children if "runyard.earlyTermination" in c.get_tags()]
+    assert stopped and all(c.get_status() == "Canceled" for c in stopped)
+    stopped_lrs = {json.loads(c.get_properties()["hyperparameters"])["--lr"] for c in stopped}
+    assert 0.1 in stopped_lrs and 0.9 not in stopped_lrs  # laggards stopped, the leaders never
+    ranked = sweep.get_children_sorted_by_primary_metric(top=2)
+    assert [r["best_primary_metric"] for r in ranked] == [0.9, 0.9]
+    assert isinstance(Run.get(workspace, sweep.id), HyperDriveRun)  # from another handle, by id
+
+
+def _running_intervals(run) -> tuple[float, float]:
+    events = run.get_details()["statusHistory"]
+    from datetime import datetime
+
+    times = {e["status"]: datetime.fromisoformat(e["time"].replace("Z", "+00:00")).timestamp() for e in events}
+    return times["Queued"], times.get("Completed", times.get("Failed", times.get("Canceled")))
+
+
+def test_random_sweep_respects_max_concurrent_runs(workspace, project):
+    est = PyTorch(str(project("train.py", TRAIN)), entry_script="train.py", script_params={"--epochs": 2})
+    config = HyperDriveConfig(RandomParameterSampling({"--lr": uniform(0.1, 1.0)}), "accuracy", "MAXIMIZE",
+                              max_total_runs=4, max_concurrent_runs=2, estimator=est, seed=7)
+    sweep = Experiment(workspace, "random").submit(config)
+    sweep.wait_for_completion()
+    spans = [_running_intervals(c) for c in sweep.get_children()]
+    assert len(spans) == 4
+    for start, _ in spans:  # at no moment were more than two children alive
+        assert sum(1 for s, e in spans if s <= start < e) <= 2
+
+
+def test_bayesian_sweep_and_cancel(workspace, project):
+    est = PyTorch(str(project("train.py", TRAIN)), entry_script="train.py", script_params={"--epochs": 30})
+    config = HyperDriveConfig(BayesianParameterSampling({"--lr": uniform(0.1, 1.0)}), "accuracy", "MAXIMIZE",
+                              max_total_runs=5, max_concurrent_runs=1, estimator=est, seed=3)
+    sweep = Experiment(workspace, "bayes").submit(config)
+    import time
+
+    deadline = time.time() + 60
+    while not sweep.get_children() and time.time() < deadline:
+        time.sleep(0.2)
+    sweep.cancel()
+    assert sweep.get_status() == "Canceled"
+    deadline = time.time() + 30
+    while time.time() < deadline and not all(c.get_status() == "Canceled" for c in sweep.get_children()):
+        time.sleep(0.2)
+    assert all(c.get_status() == "Canceled" for c in sweep.get_children())
