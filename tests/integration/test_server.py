@@ -191,3 +191,46 @@ def test_web_ui_in_a_real_browser(served, workspace, tmp_path):
         assert runs[0].id in legend and runs[1].id in legend
         page.screenshot(path=str(SCREENSHOTS / "compare.png"))
         browser.close()
+
+
+def test_spools_shipped_to_a_server_that_was_down_lose_nothing(workspace, tmp_path):
+    from runyard.tracking.shipper import SpoolShipper
+    from runyard.tracking.spool import SpoolWriter
+
+    run = Experiment(workspace, "remote").start_logging()
+    remote_spool = tmp_path / "node-local-spool"  # a worker that cannot see the workspace's folder
+    writer = SpoolWriter(remote_spool, rank=1)
+    port = free_port()
+    shipper = SpoolShipper(f"http://127.0.0.1:{port}", run.id, remote_spool, interval=0.1).start()
+    for i in range(500):
+        writer.append("scalar", "loss", float(i), i)
+    writer.flush()
+    time.sleep(0.5)
+    assert shipper.last_error is not None  # nobody listening yet
+    proc = subprocess.Popen([sys.executable, "-m", "runyard.cli.main", "-w", str(workspace.path), "server",
+                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline and workspace.store.spool_offsets(run.id) == {}:
+            time.sleep(0.1)
+        proc.terminate()  # the server goes away again while the worker keeps logging
+        proc.wait(timeout=10)
+        for i in range(500, 1000):
+            writer.append("scalar", "loss", float(i), i)
+        writer.flush()
+        time.sleep(0.5)
+        proc = subprocess.Popen([sys.executable, "-m", "runyard.cli.main", "-w", str(workspace.path), "server",
+                                 "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            found = workspace.store.metric_values(run.id)
+            if found and len(found[0].values) >= 1000:
+                break
+            time.sleep(0.1)
+        shipper.stop()
+        (found,) = workspace.store.metric_values(run.id)
+        assert found.values == [float(i) for i in range(1000)] and found.rank == 1  # no gaps, no duplicates
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        writer.close()

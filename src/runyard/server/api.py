@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query
-from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
 
 from runyard import __version__
 from runyard.errors import InvalidValueError, RunNotFoundError
 from runyard.run import Run
 from runyard.status import RunStatus
+from runyard.tracking.ingest import parse_events, rank_of
 from runyard.tracking.query import get_series, run_table
 from runyard.workspace import Workspace
 
 API_VERSION = 1
 SORTABLE = {"created", "status", "experiment", "duration", "run_id"}
+SPOOL_SOURCE = re.compile(r"^[A-Za-z0-9_.-]{1,200}\.jsonl$")
 
 
 def _run(ws: Workspace, run_id: str) -> Run:
@@ -127,6 +130,24 @@ def build_router(ws: Workspace) -> APIRouter:
         run = _run(ws, run_id)
         return StreamingResponse(_follow(run, rank), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache"})
+
+    @api.get("/runs/{run_id}/spool")
+    def spool_offsets(run_id: str) -> dict[str, int]:
+        return ws.store.spool_offsets(_run(ws, run_id).id)
+
+    @api.post("/runs/{run_id}/spool/{source}")
+    async def spool_batch(run_id: str, source: str, request: Request, start: int = Query(..., ge=0)) -> JSONResponse:
+        """Whole spool lines from a worker that cannot reach the workspace: stored exactly once, by offset."""
+        run = _run(ws, run_id)
+        if not SPOOL_SOURCE.match(source):
+            raise HTTPException(400, f"source={source!r}: not a spool file name (rank-<r>.<pid>.jsonl)")
+        data = await request.body()
+        if data and not data.endswith(b"\n"):
+            raise HTTPException(400, "a batch must end with a whole line")
+        events = parse_events(data, rank_of(source))
+        stored = await asyncio.to_thread(ws.store.ingest, run.id, events, source, start, start + len(data))
+        offset = ws.store.spool_offsets(run.id).get(source, 0)
+        return JSONResponse({"offset": offset}, status_code=200 if stored else 409)
 
     @api.post("/runs/{run_id}/cancel")
     def cancel(run_id: str) -> dict[str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from runyard.store.base import SpoolEvent, Store
@@ -18,7 +19,7 @@ MAX_BATCH_BYTES = 8 << 20
 _RANK = re.compile(r"^rank-(\d+)\.")
 
 
-def _parse(data: bytes, rank: int) -> list[SpoolEvent]:
+def parse_events(data: bytes, rank: int) -> list[SpoolEvent]:
     events = []
     for line in data.splitlines():
         if not line.strip():
@@ -32,15 +33,21 @@ def _parse(data: bytes, rank: int) -> list[SpoolEvent]:
     return events
 
 
-def ingest_once(store: Store, run_id: str, spool_dir: Path) -> int:
-    """One pass over every spool file of a run. Returns the number of events stored."""
+def rank_of(source: str) -> int:
+    match = _RANK.match(source)
+    return int(match.group(1)) if match else 0
+
+
+Deliver = Callable[[str, bytes, int, int], bool]
+
+
+def drain_spools(spool_dir: Path, offsets: dict[str, int], deliver: Deliver) -> int:
+    """Hand every spool file's new whole lines to `deliver(source, data, start, end)`, which stores them
+    (locally or on a server) and says whether the offset still matched. Returns the bytes delivered."""
     if not spool_dir.is_dir():
         return 0
-    offsets = store.spool_offsets(run_id)
-    stored = 0
+    delivered = 0
     for path in sorted(spool_dir.glob("*.jsonl")):
-        match = _RANK.match(path.name)
-        rank = int(match.group(1)) if match else 0
         start = offsets.get(path.name, 0)
         while True:
             try:
@@ -56,11 +63,27 @@ def ingest_once(store: Store, run_id: str, spool_dir: Path) -> int:
             if end < 0:
                 break  # a line still being written
             data = data[: end + 1]
-            events = _parse(data, rank)
-            if not store.ingest(run_id, events, path.name, start, start + len(data)):
-                break  # another process ingested it meanwhile
-            stored += len(events)
+            if not deliver(path.name, data, start, start + len(data)):
+                break  # someone else stored it meanwhile
+            delivered += len(data)
             start += len(data)
+            offsets[path.name] = start
+    return delivered
+
+
+def ingest_once(store: Store, run_id: str, spool_dir: Path) -> int:
+    """One pass over every spool file of a run into the store. Returns the number of events stored."""
+    stored = 0
+
+    def deliver(source: str, data: bytes, start: int, end: int) -> bool:
+        nonlocal stored
+        events = parse_events(data, rank_of(source))
+        if not store.ingest(run_id, events, source, start, end):
+            return False
+        stored += len(events)
+        return True
+
+    drain_spools(spool_dir, store.spool_offsets(run_id), deliver)
     return stored
 
 
