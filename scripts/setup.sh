@@ -18,28 +18,22 @@ echo "[setup] creating .venv with $PY"
 .venv/bin/pip install --quiet --disable-pip-version-check "torch==2.13.0"
 .venv/bin/pip install --quiet --disable-pip-version-check -e ".[test]"
 
-# Open MPI for distributed_backend='mpi' (Debian's package; needs root, as on CI and dev machines here)
-if ! command -v mpirun >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ]; then
-    echo "[setup] installing Open MPI (openmpi-bin)"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openmpi-bin libopenmpi-dev >/dev/null
-  else
-    echo "[setup] warning: mpirun not found and not root: install openmpi-bin for distributed_backend='mpi'" >&2
+# System packages from Debian (needs root, as on CI and the dev machines here):
+# Open MPI for distributed_backend='mpi', Slurm + munge for the Slurm target's test cluster,
+# Chromium for the web UI's browser tests (driven by Playwright; never `playwright install`).
+apt_updated=""
+apt_install() {
+  if [ "$(id -u)" != 0 ]; then
+    echo "[setup] warning: not root, cannot install $*; install them to run every test" >&2
+    return 0
   fi
-fi
-# Slurm and munge for the Slurm target's tests (scripts/slurm_cluster.sh starts a two-node cluster)
-if ! command -v slurmctld >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-  echo "[setup] installing Slurm (slurm-wlm, munge)"
-  [ -n "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ] || apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null
-fi
-# Debian's Chromium for the web UI's browser tests (driven by Playwright; never `playwright install`)
-if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-  echo "[setup] installing Chromium"
-  [ -n "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ] || apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-fi
+  if [ -z "$apt_updated" ]; then apt-get update -qq; apt_updated=1; fi
+  echo "[setup] installing $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+command -v mpirun >/dev/null 2>&1 || apt_install openmpi-bin libopenmpi-dev
+command -v slurmctld >/dev/null 2>&1 || apt_install slurm-wlm munge
+command -v chromium >/dev/null 2>&1 || apt_install chromium
 # Horovod built for this torch (cached wheel after the first build)
 if command -v mpirun >/dev/null 2>&1; then
   bash scripts/build_horovod.sh
