@@ -165,6 +165,12 @@ def main(argv: list[str] | None = None) -> int:
             store.start()
     agent = NodeAgent(spec, folder, args.node_rank, args.master_addr, args.master_port, args.interpreter,
                       env, args.attempt)
+    shipper = None
+    if os.environ.get("RUNYARD_SERVER_URL"):  # a node that cannot reach the workspace: ship spools instead
+        from runyard.tracking.shipper import SpoolShipper
+
+        shipper = SpoolShipper(os.environ["RUNYARD_SERVER_URL"], folder.run_id, folder.spool_dir,
+                               token=os.environ.get("RUNYARD_SERVER_TOKEN")).start()
     stop_requested = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop_requested.set())
     signal.signal(signal.SIGINT, lambda *_: stop_requested.set())
@@ -175,13 +181,14 @@ def main(argv: list[str] | None = None) -> int:
             break
         stop_requested.wait(0.05)
     failed = agent.failure()
-    if failed is None and agent.finished():
-        if store is not None:
-            store.stop(5.0)
-        return 0
-    agent.stop()
+    if not (failed is None and agent.finished()):
+        agent.stop()
     if store is not None:
         store.stop(5.0)
+    if shipper is not None:
+        shipper.stop()  # what the ranks logged last reaches the server before the node leaves
+    if failed is None and agent.finished():
+        return 0
     report = folder.path / "nodes" / f"node_{args.node_rank}.json"
     report.parent.mkdir(exist_ok=True)
     if failed is not None:
