@@ -1,5 +1,7 @@
 """Registering a trained model from a run, and finding it again (the seed page's next step)."""
 
+import json
+
 import pytest
 
 from runyard import Experiment, Model
@@ -35,3 +37,43 @@ def test_register_model_from_a_run_and_download_it(workspace, project, tmp_path,
         run.register_model("x", model_path="outputs/missing.pt")
     with pytest.raises(RunyardError, match="model_name='nope'"):
         Model(workspace, "nope")
+
+
+def test_deploy_a_registered_model_as_a_local_web_service(workspace, project, tmp_path):
+    from runyard.core.model import InferenceConfig
+    from runyard.core.webservice import LocalWebservice, WebserviceException
+
+    weights = tmp_path / "model.json"
+    weights.write_text('{"scale": 3}')
+    model = Model.register(workspace, str(weights), "scaler")
+    src = project("score.py", """
+        import json, os
+        def init():
+            global scale
+            path = os.path.join(os.environ["AZUREML_MODEL_DIR"], "model.json")
+            scale = json.load(open(path))["scale"]
+            print("init done", flush=True)
+        def run(raw):
+            data = json.loads(raw)["data"]
+            if data == "boom":
+                raise ValueError("bad input")
+            return [x * scale for x in data]
+    """, name="serving")
+    config = InferenceConfig(entry_script="score.py", source_directory=str(src))
+    service = Model.deploy(workspace, "scaler-svc", [model], config, LocalWebservice.deploy_configuration())
+    try:
+        service.wait_for_deployment(show_output=False)
+        assert service.state == "Healthy"
+        assert service.run(json.dumps({"data": [1, 2]})) == [3, 6]
+        assert service.run({"data": [5]}) == [15]
+        with pytest.raises(WebserviceException, match="ValueError: bad input"):
+            service.run({"data": "boom"})
+        assert "init done" in service.get_logs()
+        with pytest.raises(RunyardError, match="name='scaler-svc'"):
+            Model.deploy(workspace, "scaler-svc", [model], config)
+    finally:
+        pid = json.loads((service.folder / "service.json").read_text())["pid"]
+        service.delete()
+    import psutil
+
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE

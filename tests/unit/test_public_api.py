@@ -26,6 +26,12 @@ def test_service_module_paths():
         "runyard.train.estimator": ["Estimator"],
         "runyard.data.data_reference": ["DataReference"],
         "runyard.exceptions": ["ActivityFailedException", "UserErrorException", "ComputeTargetException"],
+        "runyard.core.model": ["Model", "InferenceConfig"],
+        "runyard.core.webservice": ["LocalWebservice"],
+        "runyard.train.hyperdrive": ["HyperDriveConfig", "RandomParameterSampling", "GridParameterSampling",
+                                     "BayesianParameterSampling", "BanditPolicy", "MedianStoppingPolicy",
+                                     "TruncationSelectionPolicy", "PrimaryMetricGoal", "choice", "uniform"],
+        "runyard.train.hyperdrive.parameter_expressions": ["choice", "uniform", "loguniform", "normal"],
     }
     for module, names in paths.items():
         mod = importlib.import_module(module)

@@ -1,5 +1,6 @@
 """`azureml.core.model`."""
 
 from runyard.models.registry import Model
+from runyard.models.webservice import InferenceConfig
 
-__all__ = ["Model"]
+__all__ = ["InferenceConfig", "Model"]

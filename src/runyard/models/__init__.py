@@ -1,5 +1,6 @@
-"""Registered models (the service's `azureml.core.model`)."""
+"""Registered models and local web services (the service's `azureml.core.model` / `webservice`)."""
 
 from runyard.models.registry import Model
+from runyard.models.webservice import InferenceConfig, LocalWebservice, WebserviceException
 
-__all__ = ["Model"]
+__all__ = ["InferenceConfig", "LocalWebservice", "Model", "WebserviceException"]

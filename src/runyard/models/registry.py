@@ -111,6 +111,14 @@ class Model:
         model = Model(_workspace or Workspace.from_config(), model_name, version=version)
         return str(model.file_path)
 
+    @staticmethod
+    def deploy(workspace: Workspace, name: str, models: list[Model], inference_config: Any = None,
+               deployment_config: Any = None, overwrite: bool = False, **_: Any) -> Any:
+        """A local web service answering POST /score with the entry script's run(raw)."""
+        from runyard.models.webservice import deploy
+
+        return deploy(workspace, name, models, inference_config, deployment_config, overwrite)
+
     @property
     def file_path(self) -> Path:
         entries = [p for p in self.path.iterdir()]

@@ -1,0 +1,5 @@
+"""`azureml.core.webservice`."""
+
+from runyard.models.webservice import LocalWebservice, WebserviceException
+
+__all__ = ["LocalWebservice", "WebserviceException"]

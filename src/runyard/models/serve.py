@@ -1,0 +1,76 @@
+"""The scoring process of a local web service: `python -m runyard.models.serve SERVICE_DIR PORT`.
+
+It imports the entry script, calls its init() once (AZUREML_MODEL_DIR points at the model files), then
+answers POST /score by calling run(raw_json_string) and returning its result as JSON; GET / is the health
+check. A script error becomes a 500 with the traceback, and the process keeps serving.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+MAX_BODY = 64 << 20
+
+
+def load_entry(path: Path) -> Any:
+    sys.path.insert(0, str(path.parent))
+    spec = importlib.util.spec_from_file_location("score", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def make_handler(module: Any) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def _reply(self, status: int, body: Any) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self._reply(200, {"status": "Healthy"})
+
+        def do_POST(self) -> None:  # noqa: N802
+            if self.path.rstrip("/") != "/score":
+                self._reply(404, {"error": f"no such endpoint {self.path}; POST /score"})
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY:
+                self._reply(413, {"error": f"request body over {MAX_BODY} bytes"})
+                return
+            raw = self.rfile.read(length).decode("utf-8")
+            try:
+                self._reply(200, module.run(raw))
+            except Exception:  # noqa: BLE001 - the caller gets the script's own traceback
+                self._reply(500, {"error": traceback.format_exc()})
+
+        def log_message(self, fmt: str, *args: Any) -> None:
+            print(f"{self.address_string()} {fmt % args}", flush=True)
+
+    return Handler
+
+
+def main(argv: list[str]) -> int:
+    service_dir, port = Path(argv[1]), int(argv[2])
+    config = json.loads((service_dir / "service.json").read_text())
+    module = load_entry(service_dir / "source" / config["entry_script"])
+    if hasattr(module, "init"):
+        module.init()
+    server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(module))
+    print(f"scoring on http://127.0.0.1:{port}/score", flush=True)
+    server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
