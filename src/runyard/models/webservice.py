@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -115,12 +114,6 @@ class LocalWebservice:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def deploy(workspace: Workspace, name: str, models: list[Model], inference_config: InferenceConfig,
            deployment_config: LocalWebserviceDeploymentConfiguration | None = None,
            overwrite: bool = False) -> LocalWebservice:
@@ -135,7 +128,9 @@ def deploy(workspace: Workspace, name: str, models: list[Model], inference_confi
             raise InvalidValueError("name", name, "is already a deployed service",
                                     "pass overwrite=True, or delete it first (service.delete())")
         LocalWebservice(workspace, name).delete()
-    port = (deployment_config.port if deployment_config else None) or _free_port()
+    from runyard.compute.local import free_port
+
+    port = (deployment_config.port if deployment_config else None) or free_port()
     models_root = folder / "azureml-models"
     for model in models:
         shutil.copytree(model.path, models_root / model.name / str(model.version))
