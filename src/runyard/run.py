@@ -121,6 +121,12 @@ class Run:
         return self.get_tags()
 
     @property
+    def parent(self) -> Run | None:
+        """The sweep a child run belongs to (HyperDrive), else None."""
+        parent_id = self._record().properties.get("runyard.parentRunId")
+        return Run.get(self.experiment.workspace, parent_id) if parent_id else None
+
+    @property
     def folder(self) -> RunFolder:
         return self._folder
 

@@ -49,6 +49,7 @@ def test_grid_sweep_with_bandit_policy(workspace, project):
     ranked = sweep.get_children_sorted_by_primary_metric(top=2)
     assert [r["best_primary_metric"] for r in ranked] == [0.9, 0.9]
     assert isinstance(Run.get(workspace, sweep.id), HyperDriveRun)  # from another handle, by id
+    assert best.parent.id == sweep.id and sweep.parent is None
 
 
 def _running_intervals(run) -> tuple[float, float]:
