@@ -433,6 +433,10 @@ class _OfflineRun(Run):
     def get_status(self) -> str:
         return RunStatus.RUNNING.value
 
+    @property
+    def parent(self) -> Run | None:
+        return None
+
     def upload_file(self, name: str, path_or_stream: Any) -> None:
         print(f"Attempted to upload file {name}")
 
