@@ -17,8 +17,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from runyard.store.base import KeyValues, MetricKind, MetricSummary, Series, SpoolEvent
 
 NO_STEP = -1  # a point logged without step=
@@ -93,6 +91,8 @@ def _in(column: str, values: Sequence[Any] | None) -> tuple[str, list[Any]]:
 def read_values(db: sqlite3.Connection, run_id: str, keys: Sequence[str] | None,
                 rank: int | None) -> list[KeyValues]:
     """Every logged value per (key, rank), in logging order."""
+    import numpy as np  # readers only: the supervisor's start-up never pays for numpy
+
     key_sql, key_params = _in("key", keys)
     rank_sql, rank_params = ("", []) if rank is None else (" AND rank=?", [rank])
     found: dict[tuple[str, int], KeyValues] = {}
@@ -114,6 +114,8 @@ def read_values(db: sqlite3.Connection, run_id: str, keys: Sequence[str] | None,
 
 
 def read_series(db: sqlite3.Connection, run_id: str, key: str, rank: int) -> Series:
+    import numpy as np
+
     rows = db.execute("SELECT steps, times, vals FROM metric_chunks WHERE run_id=? AND key=? AND rank=? ORDER BY seq",
                       (run_id, key, rank)).fetchall()
     if not rows:
