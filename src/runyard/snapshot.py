@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pathspec
 
-from runyard.errors import SnapshotTooLargeError
+from runyard.errors import InvalidValueError, SnapshotTooLargeError
 
 IGNORE_FILES = (".runyardignore", ".amlignore", ".gitignore")
 ALWAYS_IGNORED = (".git/", ".runyard/", "__pycache__/", "*.pyc", ".ipynb_checkpoints/")
@@ -68,7 +68,18 @@ class Manifest:
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
-        return cls(tuple(FileEntry(p, d, s, x) for p, d, s, x in json.loads(text)))
+        """Parse a manifest, refusing any entry that would land outside the folder it is laid out in
+        (a manifest may come from another machine)."""
+        files = []
+        for p, d, s, x in json.loads(text):
+            parts = Path(p).parts
+            if not p or Path(p).is_absolute() or ".." in parts or "\\" in p:
+                raise InvalidValueError("manifest path", p, "points outside the snapshot",
+                                        "send paths relative to the source folder, without '..'")
+            if not (isinstance(d, str) and len(d) == 64 and all(c in "0123456789abcdef" for c in d)):
+                raise InvalidValueError("manifest digest", d, "is not a sha256 hex digest", "send sha256 digests")
+            files.append(FileEntry(p, d, int(s), bool(x)))
+        return cls(tuple(files))
 
 
 def _ignore_spec(root: Path) -> pathspec.PathSpec:

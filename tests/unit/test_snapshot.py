@@ -60,3 +60,14 @@ def test_limit_error_lists_largest_folders(project):
         snapshot.scan(src, SnapshotLimits(max_bytes=6000, max_files=100))
     message = str(info.value)
     assert "big/ 0.0 MB in 2 files" in message and "source_directory" in message and ".runyardignore" in message
+
+
+@pytest.mark.parametrize("path", ["../escape.py", "/etc/passwd", "a/../../b.py", ""])
+def test_a_manifest_cannot_point_outside_its_folder(path):
+    import json
+
+    from runyard.errors import InvalidValueError
+    from runyard.snapshot import Manifest
+
+    with pytest.raises(InvalidValueError, match="manifest path"):
+        Manifest.from_json(json.dumps([[path, "a" * 64, 1, False]]))
