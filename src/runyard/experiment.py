@@ -31,6 +31,13 @@ def new_run_id(experiment: str) -> str:
 
 
 class Experiment:
+    def __new__(cls, workspace: Any = None, name: str = "", *args: Any, **kwargs: Any) -> Any:
+        if getattr(workspace, "is_remote", False):  # Experiment(Workspace.connect(url), name) works remotely
+            from runyard.remote.workspace import RemoteExperiment
+
+            return RemoteExperiment(workspace, name)
+        return super().__new__(cls)
+
     def __init__(self, workspace: Workspace, name: str, _check: bool = True, **_: Any) -> None:
         if _check and (not isinstance(name, str) or not _NAME.match(name)):
             raise InvalidValueError("name", name, "is not a valid experiment name",

@@ -91,6 +91,13 @@ class Workspace:
                 return cls(folder / DEFAULT_DIR, create=False)
         return cls(here / DEFAULT_DIR)
 
+    @staticmethod
+    def connect(url: str, token: str | None = None) -> Any:
+        """A workspace served by `runyard server` at `url`, with the same submit / runs / metrics API."""
+        from runyard.remote.workspace import RemoteWorkspace
+
+        return RemoteWorkspace(url, token)
+
     # The service's factory names, for code written against it.
     @classmethod
     def get(cls, name: str, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> Workspace:

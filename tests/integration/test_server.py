@@ -234,3 +234,32 @@ def test_spools_shipped_to_a_server_that_was_down_lose_nothing(workspace, tmp_pa
         proc.terminate()
         proc.wait(timeout=10)
         writer.close()
+
+
+def test_remote_workspace_submits_and_reads_like_a_local_one(served, workspace, project, tmp_path, capsys):
+    from runyard import Workspace
+    from runyard.errors import RunyardError
+
+    base, _, _ = served
+    remote = Workspace.connect(base)
+    src = project("train.py", TRAIN, "helper.py", "X = 1\n", name="remote-src")
+    est = PyTorch(str(src), entry_script="train.py", script_params={"--lr": 0.3})
+    exp = Experiment(remote, "remote")
+    run = exp.submit(est, tags={"from": "client"})
+    assert exp.uploaded_blobs == 1  # helper.py was new; train.py, same as the served runs', was there
+    details = run.wait_for_completion(show_output=True)
+    assert details["status"] == "Completed"
+    assert "trained ['--lr', '0.3']" in capsys.readouterr().out
+    assert run.get_metrics()["loss"][:2] == [1.0, 0.5] and run.get_tags()["from"] == "client"
+    run.download_file("outputs/model.txt", str(tmp_path / "m.txt"))
+    assert (tmp_path / "m.txt").read_text() == "weights"
+    again = exp.submit(est)
+    assert exp.uploaded_blobs == 0  # nothing new: nothing sent
+    again.wait_for_completion()
+    assert {r.id for r in exp.get_runs()} == {run.id, again.id}
+    assert workspace.get_run(run.id).get_status() == "Completed"  # the server's own store has it
+    assert "local" in remote.compute_targets
+    with pytest.raises(RunyardError, match="compute_target='nowhere'"):
+        exp.submit(PyTorch(str(src), entry_script="train.py", compute_target="nowhere"))
+    with pytest.raises(RunyardError, match="not supported yet"):
+        remote.get_default_datastore().upload(str(src))

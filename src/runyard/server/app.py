@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from runyard import __version__
 from runyard.server.api import build_router
 from runyard.server.security import GuardMiddleware
+from runyard.server.submit_api import build_submit_router
 from runyard.workspace import Workspace
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -20,6 +21,7 @@ def create_app(workspace: Workspace, token: str | None = None) -> FastAPI:
     app = FastAPI(title="runyard", version=__version__, docs_url="/api/docs", openapi_url="/openapi.json")
     app.add_middleware(GuardMiddleware, token=token)
     app.include_router(build_router(workspace))
+    app.include_router(build_submit_router(workspace))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

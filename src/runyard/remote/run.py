@@ -1,0 +1,83 @@
+"""A run of a remote workspace: status, details, metrics, files, logs and cancel over HTTP."""
+
+from __future__ import annotations
+
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from runyard.errors import ActivityFailedException
+from runyard.status import RunStatus
+from runyard.tracking.metrics_view import shape_metrics  # noqa: F401 - same shapes as a local run
+
+if TYPE_CHECKING:
+    from runyard.remote.workspace import RemoteExperiment
+
+
+class RemoteRun:
+    def __init__(self, experiment: RemoteExperiment, run_id: str) -> None:
+        self.experiment, self.id = experiment, run_id
+        self._http = experiment.workspace.http
+        self._path = f"/runs/{urllib.parse.quote(run_id)}"
+
+    def __repr__(self) -> str:
+        return f"RemoteRun(id={self.id!r}, server={self._http.url!r})"
+
+    def get_details(self) -> dict[str, Any]:
+        return dict(self._http.json("GET", self._path))
+
+    def get_status(self) -> str:
+        return str(self.get_details()["status"])
+
+    def get_tags(self) -> dict[str, Any]:
+        return dict(self.get_details()["tags"])
+
+    def get_metrics(self, name: str | None = None, **_: Any) -> dict[str, Any]:
+        metrics = dict(self._http.json("GET", self._path + "/metrics")["metrics"])
+        return {name: metrics[name]} if name is not None and name in metrics else metrics if name is None else {}
+
+    def get_file_names(self) -> list[str]:
+        return list(self.get_details()["files"])
+
+    def download_file(self, name: str, output_file_path: str | None = None, **_: Any) -> None:
+        data, _ = self._http.request("GET", f"{self._path}/files/{urllib.parse.quote(name)}")
+        target = Path(output_file_path or Path(name).name)
+        if target.is_dir():
+            target = target / Path(name).name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+    def download_files(self, prefix: str | None = None, output_directory: str | None = None, **_: Any) -> None:
+        for name in self.get_file_names():
+            if not prefix or name.startswith(prefix):
+                self.download_file(name, str(Path(output_directory or ".") / name))
+
+    def cancel(self) -> None:
+        self._http.json("POST", self._path + "/cancel")
+
+    def wait_for_completion(self, show_output: bool = False, wait_post_processing: bool = False,
+                            raise_on_error: bool = True, poll_interval: float = 0.5,
+                            out: IO[str] | None = None) -> dict[str, Any]:
+        out = out or sys.stdout
+        offset = 0
+        if show_output:
+            out.write(f"RunId: {self.id}\nServer: {self._http.url}\n\nStreaming the run's output:\n")
+        while True:
+            status = RunStatus(self.get_status())
+            if show_output:
+                data, headers = self._http.request("GET", f"{self._path}/logs/0", query={"offset": offset})
+                offset = int(headers.get("X-Next-Offset", headers.get("x-next-offset", offset)))
+                out.write(data.decode("utf-8", errors="replace"))
+                out.flush()
+            if status.is_terminal():
+                break
+            time.sleep(poll_interval)
+        details = self.get_details()
+        if show_output:
+            out.write(f"\nExecution Summary\n=================\nRunId: {self.id}\nStatus: {details['status']}\n")
+        if details["status"] == RunStatus.FAILED.value and raise_on_error:
+            message = details.get("error", {}).get("error", {}).get("message", "unknown error")
+            raise ActivityFailedException(f"run {self.id} failed: {message}", run_id=self.id, error_details=message)
+        return details

@@ -1,0 +1,71 @@
+"""Remote submission: the snapshot's missing blobs, then the run (validated and started server-side)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+
+from runyard.errors import RunyardError
+from runyard.experiment import Experiment
+from runyard.snapshot import Manifest
+from runyard.spec import JobSpec
+from runyard.workspace import Workspace
+
+_HEX = set("0123456789abcdef")
+
+
+def _digest(value: str) -> str:
+    if len(value) != 64 or not set(value) <= _HEX:
+        raise HTTPException(400, f"digest={value!r}: not a sha256 hex digest")
+    return value
+
+
+def build_submit_router(ws: Workspace) -> APIRouter:
+    api = APIRouter(prefix="/api/v1")
+
+    @api.get("/compute")
+    def compute() -> list[dict[str, Any]]:
+        return [{"name": n, "type": t.type} for n, t in sorted(ws.compute_targets.items())]
+
+    @api.get("/datastores")
+    def datastores() -> list[dict[str, str]]:
+        return [{"name": n, "root": str(d.root)} for n, d in sorted(ws.datastores.items())]
+
+    @api.post("/blobs/missing")
+    def missing(body: dict[str, list[str]]) -> dict[str, list[str]]:
+        digests = [_digest(d) for d in body.get("digests", [])]
+        return {"missing": [d for d in dict.fromkeys(digests) if not ws.blobs.has(d)]}
+
+    @api.put("/blobs/{digest}")
+    async def put_blob(digest: str, request: Request) -> dict[str, str]:
+        data = await request.body()
+        if hashlib.sha256(data).hexdigest() != _digest(digest):
+            raise HTTPException(400, f"digest={digest!r}: the content does not hash to it")
+        ws.blobs.put_bytes(data)
+        return {"digest": digest}
+
+    @api.post("/runs")
+    def submit(body: dict[str, Any]) -> dict[str, str]:
+        from runyard.compute.registry import get_target
+
+        try:
+            manifest = Manifest.from_json(body["manifest"])
+            spec = JobSpec.from_dict(body["spec"])
+            if manifest.digest != spec.snapshot_digest:
+                raise HTTPException(400, "the manifest does not match spec.snapshot_digest")
+            absent = [f.digest for f in manifest.files if not ws.blobs.has(f.digest)]
+            if absent:
+                raise HTTPException(409, f"snapshot blobs missing: {absent[:5]}")
+            ws.blobs.put_bytes(manifest.to_json().encode())
+            compute = get_target(ws, spec.compute_target)
+            compute.check(spec)
+            run = Experiment(ws, body["experiment"])._start(spec, compute, body.get("tags") or {})
+        except RunyardError as e:
+            raise HTTPException(400, str(e)) from None
+        except (KeyError, TypeError, ValueError) as e:
+            raise HTTPException(400, f"malformed submission: {e}") from None
+        return {"runId": run.id}
+
+    return api
