@@ -10,7 +10,6 @@ from typing import IO, TYPE_CHECKING, Any
 
 from runyard.errors import ActivityFailedException
 from runyard.status import RunStatus
-from runyard.tracking.metrics_view import shape_metrics  # noqa: F401 - same shapes as a local run
 
 if TYPE_CHECKING:
     from runyard.remote.workspace import RemoteExperiment
