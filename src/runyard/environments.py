@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 
+from runyard.envbuild.conda import conda_to_pip
 from runyard.errors import InvalidTypeError, InvalidValueError, WorkspaceError
 from runyard.spec import EnvironmentSpec
 
@@ -33,21 +34,12 @@ def check_requirements(field: str, packages: Any) -> tuple[str, ...]:
         if not isinstance(p, str) or not p.strip():
             raise InvalidTypeError(field, p, "is not a package name", "pass strings such as 'numpy==2.1'")
         try:
-            Requirement(_conda_to_pep508(p) if field.startswith("conda") else p)
+            Requirement(conda_to_pip(p) if field.startswith("conda") else p)
         except InvalidRequirement as e:
             raise InvalidValueError(field, p, f"is not a valid requirement ({e})",
                                     "write it as name, name==version or name>=version") from None
         checked.append(p.strip())
     return tuple(checked)
-
-
-def _conda_to_pep508(spec: str) -> str:
-    """conda's `numpy=1.26` means `numpy==1.26.*`; its channel prefix `conda-forge::x` is dropped."""
-    name = spec.split("::")[-1].strip()
-    if "=" in name and not any(op in name for op in ("==", ">=", "<=", "!=")):
-        pkg, _, ver = name.partition("=")
-        return f"{pkg}=={ver.rstrip('=*')}.*" if ver else pkg
-    return name
 
 
 def read_text_file(field: str, path: str | os.PathLike[str] | None, *roots: Path) -> str | None:

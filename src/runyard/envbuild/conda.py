@@ -20,7 +20,8 @@ def conda_tool() -> str | None:
     return shutil.which("micromamba") or shutil.which("conda")
 
 
-def _to_pip(spec: str) -> str:
+def conda_to_pip(spec: str) -> str:
+    """`numpy=1.26` -> `numpy==1.26.*`; `conda-forge::pytorch` -> `torch`."""
     name = spec.split("::")[-1].strip()
     for sep in ("==", ">=", "<=", "="):
         if sep in name:
@@ -51,7 +52,7 @@ def conda_requirements(spec: EnvironmentSpec, log: Callable[[str], None]) -> lis
     conda, pip = conda_packages(spec)
     if conda and conda_tool() is None:
         for package in conda:
-            log(f"warning: conda package {package!r} installed with pip as {_to_pip(package)!r} "
+            log(f"warning: conda package {package!r} installed with pip as {conda_to_pip(package)!r} "
                 "(no conda or micromamba on PATH)")
-        return pip + [_to_pip(p) for p in conda]
+        return pip + [conda_to_pip(p) for p in conda]
     return pip
