@@ -55,24 +55,31 @@ def build_router(ws: Workspace) -> APIRouter:
              limit: int = Query(50, ge=1, le=1000)) -> dict[str, Any]:
         if sort not in SORTABLE and not sort.startswith("metric:"):
             raise HTTPException(400, f"sort={sort!r}: use one of {sorted(SORTABLE)} or metric:<key>")
-        records = ws.store.list_runs(experiment=experiment, status=RunStatus(status) if status else None)
-        if q:
-            records = [r for r in records if q.lower() in r.run_id.lower() or q.lower() in r.experiment.lower()]
-        table = run_table(ws.store, experiment=experiment)
-        key = sort.removeprefix("metric:")
+        state = RunStatus(status) if status else None
+        if sort == "created" and not q:  # the common case pages in SQL: cost independent of the run count
+            total = ws.store.count_runs(experiment=experiment, status=state)
+            page = ws.store.list_runs(experiment=experiment, status=state, limit=limit, offset=offset,
+                                      ascending=order != "desc")
+            table = run_table(ws.store, run_ids=[r.run_id for r in page]) if page else {}
+        else:
+            records = ws.store.list_runs(experiment=experiment, status=state)
+            if q:
+                records = [r for r in records if q.lower() in r.run_id.lower() or q.lower() in r.experiment.lower()]
+            table = run_table(ws.store, experiment=experiment)
+            key = sort.removeprefix("metric:")
 
-        def sort_key(r: Any) -> Any:
-            if sort.startswith("metric:"):
-                m = table.get(r.run_id)
-                value = m.metrics[key].last if m and key in m.metrics else None
-                return (value is None, value if value is not None else 0.0)
-            value = {"created": r.created_time, "status": r.status.value, "experiment": r.experiment,
-                     "duration": _duration(r) or 0.0, "run_id": r.run_id}[sort]
-            return (False, value)
+            def sort_key(r: Any) -> Any:
+                if sort.startswith("metric:"):
+                    m = table.get(r.run_id)
+                    value = m.metrics[key].last if m and key in m.metrics else None
+                    return (value is None, value if value is not None else 0.0)
+                value = {"created": r.created_time, "status": r.status.value, "experiment": r.experiment,
+                         "duration": _duration(r) or 0.0, "run_id": r.run_id}[sort]
+                return (False, value)
 
-        records.sort(key=sort_key, reverse=order == "desc")
-        page = records[offset:offset + limit]
-        return {"total": len(records), "offset": offset, "runs": [{
+            records.sort(key=sort_key, reverse=order == "desc")
+            total, page = len(records), records[offset:offset + limit]
+        return {"total": total, "offset": offset, "runs": [{
             "runId": r.run_id, "experiment": r.experiment, "status": r.status.value, "target": r.target,
             "created": r.created_time, "start": r.start_time, "end": r.end_time, "duration": _duration(r),
             "metrics": {k: {"last": s.last, "min": s.min, "max": s.max, "count": s.count}

@@ -119,7 +119,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def list_runs(self, experiment: str | None = None, status: RunStatus | None = None,
-                  limit: int | None = None) -> list[RunRecord]: ...
+                  limit: int | None = None, offset: int = 0, ascending: bool = False) -> list[RunRecord]: ...
+
+    @abc.abstractmethod
+    def count_runs(self, experiment: str | None = None, status: RunStatus | None = None) -> int: ...
 
     @abc.abstractmethod
     def set_status(self, run_id: str, status: RunStatus, time: float, error: str | None = None,

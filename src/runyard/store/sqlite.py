@@ -16,7 +16,7 @@ from runyard.store import sqlite_metrics
 from runyard.store.base import (KeyValues, MetricSummary, RunRecord, Series, SpoolEvent, StatusEvent, Store)
 from runyard.store.sqlite_metrics import METRICS_SCHEMA
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS experiments (
     name TEXT PRIMARY KEY, created REAL NOT NULL);
@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS runs (
     snapshot_digest TEXT NOT NULL DEFAULT '', spec_json TEXT NOT NULL DEFAULT '{}',
     error TEXT, properties TEXT NOT NULL DEFAULT '{}', display_name TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment, created);
+CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created);
 CREATE TABLE IF NOT EXISTS status_events (
     run_id TEXT NOT NULL, status TEXT NOT NULL, time REAL NOT NULL, detail TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS status_events_by_run ON status_events(run_id, time);
@@ -136,19 +137,28 @@ class SqliteStore(Store):
                                 "pass more characters of the run id")
 
     def list_runs(self, experiment: str | None = None, status: RunStatus | None = None,
-                  limit: int | None = None) -> list[RunRecord]:
-        sql, params = f"SELECT {self._RUN_COLUMNS} FROM runs WHERE 1=1", []
+                  limit: int | None = None, offset: int = 0, ascending: bool = False) -> list[RunRecord]:
+        where, params = self._run_filter(experiment, status)
+        sql = f"SELECT {self._RUN_COLUMNS} FROM runs{where} ORDER BY created {'ASC' if ascending else 'DESC'}"
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params += [limit, offset]
+        return [self._record(r) for r in self._query(sql, params)]
+
+    def count_runs(self, experiment: str | None = None, status: RunStatus | None = None) -> int:
+        where, params = self._run_filter(experiment, status)
+        return int(self._query(f"SELECT COUNT(*) FROM runs{where}", params)[0][0])
+
+    @staticmethod
+    def _run_filter(experiment: str | None, status: RunStatus | None) -> tuple[str, list[object]]:
+        clauses, params = [], []
         if experiment is not None:
-            sql += " AND experiment=?"
+            clauses.append("experiment=?")
             params.append(experiment)
         if status is not None:
-            sql += " AND status=?"
+            clauses.append("status=?")
             params.append(status.value)
-        sql += " ORDER BY created DESC"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        return [self._record(r) for r in self._query(sql, params)]
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
     def set_status(self, run_id: str, status: RunStatus, time: float, error: str | None = None,
                    only_if_not_terminal: bool = True) -> bool:
