@@ -52,6 +52,7 @@ class Controller:
         self.children: list[tuple[int, str]] = []
         self.stopped: set[str] = set()
         self.reported: dict[str, int] = {}
+        self.cancels: list[threading.Thread] = []
         self._cancel = False
 
     def request_cancel(self, *_: object) -> None:
@@ -83,7 +84,15 @@ class Controller:
         self.stopped.add(run_id)
         self.ws.store.set_tags(run_id, {"runyard.earlyTermination": why})
         self.log(f"{run_id}: {why}")
-        threading.Thread(target=Run(self.experiment, run_id).cancel, daemon=True).start()
+        thread = threading.Thread(target=Run(self.experiment, run_id).cancel, daemon=True)
+        thread.start()
+        self.cancels.append(thread)
+
+    def join_cancels(self, timeout: float = 60.0) -> None:
+        """Before the controller exits: a cancel still in flight would die with it, leaving a child running."""
+        deadline = time.monotonic() + timeout
+        for thread in self.cancels:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def status_of(self, run_id: str) -> RunStatus:
         from runyard.run import Run
@@ -149,6 +158,7 @@ def main(argv: list[str]) -> int:
         error = None
     except Exception as e:  # noqa: BLE001 - the parent run says why the sweep stopped
         status, error = RunStatus.FAILED, f"{type(e).__name__}: {e}"
+    controller.join_cancels()
     controller._status(status, error)
     return 0 if status is RunStatus.COMPLETED else 1
 
