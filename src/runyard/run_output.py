@@ -62,7 +62,7 @@ def _rank_order(p: Path) -> tuple[int, int]:
     return (int(m.group(2) or 0), int(m.group(1))) if m else (1 << 30, 0)
 
 
-def _duration(details: dict[str, Any], run: Run) -> str:
+def _duration(run: Run) -> str:
     record = run._record()
     if record.start_time and record.end_time:
         return f"{record.end_time - record.start_time:.1f} s running, {record.end_time - record.created_time:.1f} s " \
@@ -88,7 +88,7 @@ def print_summary(run: Run, details: dict[str, Any], out: IO[str]) -> None:
         "", "Execution Summary", "=================",
         f"RunId: {run.id}",
         f"Status: {details['status']}",
-        f"Duration: {_duration(details, run)}",
+        f"Duration: {_duration(run)}",
         f"Metrics (last values): {_last_values(run.get_metrics())}",
         f"Output files: {', '.join(outputs) if outputs else '(none)'}",
         f"Run folder: {details['runFolder']}",

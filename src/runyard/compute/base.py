@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from runyard.errors import ComputeTargetException
 
 if TYPE_CHECKING:
+    from runyard.launch.launcher import Launcher
     from runyard.launch.run_folder import RunFolder
     from runyard.spec import JobSpec
     from runyard.workspace import Workspace
@@ -61,7 +62,7 @@ class ComputeTarget:
         return workspace_root / "environments"
 
     def launchers(self, spec: JobSpec, folder: RunFolder, interpreter: str, base_env: dict[str, str],
-                  attempt: int) -> list[Any]:
+                  attempt: int) -> list[Launcher]:
         """What the run's supervisor starts and watches (see launch/launcher.py)."""
         raise NotImplementedError
 

@@ -23,6 +23,7 @@ import psutil
 
 from runyard.compute.base import ComputeTarget
 from runyard.errors import ComputeTargetException
+from runyard.launch.launcher import Launcher
 from runyard.launch.run_folder import RunFolder
 from runyard.spec import Backend, JobSpec
 
@@ -82,7 +83,7 @@ class LocalCompute(ComputeTarget):
         return f"{where}, {res.process_count_per_node} process(es) per node"
 
     def launchers(self, spec: JobSpec, folder: RunFolder, interpreter: str, base_env: dict[str, str],
-                  attempt: int) -> list[Any]:
+                  attempt: int) -> list[Launcher]:
         port = free_port()
         if spec.backend is Backend.MPI:
             from runyard.launch.mpi import MpiLauncher
@@ -91,7 +92,7 @@ class LocalCompute(ComputeTarget):
         from runyard.launch.agent import NodeAgent
         from runyard.launch.store_host import AGENT_STORE_ENV, StoreHost
 
-        launchers: list[Any] = []
+        launchers: list[Launcher] = []
         if spec.resources.node_count > 1:
             # several agents: the store lives outside every rank (as under torchrun), so no node's rank 0
             # takes it away from the others. One node keeps rank 0 as host: no extra torch import at start.

@@ -24,6 +24,7 @@ from typing import Any
 
 from runyard.compute.base import ComputeTarget
 from runyard.errors import ComputeTargetException, InvalidValueError
+from runyard.launch.launcher import Launcher
 from runyard.launch.run_folder import RunFolder
 from runyard.spec import Backend, JobSpec
 
@@ -146,7 +147,7 @@ class SlurmCompute(ComputeTarget):
         spawn_supervisor(folder, spec, self.dry_run(folder, spec))  # it runs here; the ranks on the cluster
 
     def launchers(self, spec: JobSpec, folder: RunFolder, interpreter: str, base_env: dict[str, str],
-                  attempt: int) -> list[Any]:
+                  attempt: int) -> list[Launcher]:
         from runyard.launch.slurm_job import SlurmJob
 
         real = RunFolder(folder.path.resolve())

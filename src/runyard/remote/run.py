@@ -35,7 +35,9 @@ class RemoteRun:
 
     def get_metrics(self, name: str | None = None, **_: Any) -> dict[str, Any]:
         metrics = dict(self._http.json("GET", self._path + "/metrics")["metrics"])
-        return {name: metrics[name]} if name is not None and name in metrics else metrics if name is None else {}
+        if name is None:
+            return metrics
+        return {name: metrics[name]} if name in metrics else {}
 
     def get_file_names(self) -> list[str]:
         return list(self.get_details()["files"])
