@@ -133,6 +133,12 @@ class Run:
     def __repr__(self) -> str:
         return f"Run(experiment={self.experiment.name!r}, id={self._id!r})"
 
+    def get_portal_url(self) -> str:
+        """This run's page in the web UI that `runyard ui` serves (default address)."""
+        from runyard.server.address import run_page_url
+
+        return run_page_url(self._id)
+
     # -- status ---------------------------------------------------------------------------------
     def get_status(self) -> str:
         return self._status().value

@@ -33,20 +33,43 @@ CONFIG_NAME = "config.json"
 DEFAULT_DIR = ".runyard"
 DEFAULT_DATASTORE = "workspaceblobstore"
 WORKSPACE_ENV = "RUNYARD_WORKSPACE"
+LOCAL = "local"
+IDENTITY_FIELDS = ("subscription_id", "resource_group", "location")
+SERVICE_ARGUMENTS = {"subscription_id", "resource_group", "workspace_name", "auth", "location", "_location",
+                     "create_resource_group", "friendly_name", "sku", "show_output", "_disable_service_check"}
+
+
+def _identity_of(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in kwargs.items() if k in SERVICE_ARGUMENTS}
+
+
+def _find_workspace_folder() -> Path:
+    """$RUNYARD_WORKSPACE, else a `.runyard` folder with a config in the cwd or any parent, else ./.runyard."""
+    if os.environ.get(WORKSPACE_ENV):
+        return Path(os.environ[WORKSPACE_ENV])
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / DEFAULT_DIR / CONFIG_NAME).exists():
+            return folder / DEFAULT_DIR
+    return here / DEFAULT_DIR
 
 
 class Workspace:
     """A runyard workspace on this machine. `Workspace(path)` opens (or creates) the folder `path`."""
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, name: str | None = None,
-                 create: bool = True, **service_arguments: Any) -> None:
-        # The service's Workspace(subscription_id, resource_group, workspace_name) keyword form maps
-        # onto a local folder: there is no subscription here.
-        name = name or service_arguments.get("workspace_name")
-        unknown = set(service_arguments) - {"subscription_id", "resource_group", "workspace_name", "auth"}
+    def __init__(self, path: str | os.PathLike[str] | None = None, resource_group: str | None = None,
+                 workspace_name: str | None = None, *, name: str | None = None, create: bool = True,
+                 **service_arguments: Any) -> None:
+        unknown = set(service_arguments) - SERVICE_ARGUMENTS
         if unknown:
             raise InvalidValueError(sorted(unknown)[0], service_arguments[sorted(unknown)[0]],
                                     "is not a Workspace parameter", "pass the workspace folder: Workspace(path)")
+        if resource_group is not None or workspace_name is not None:
+            # the service's positional form Workspace(subscription_id, resource_group, workspace_name):
+            # there is no subscription here, so it names the workspace found as from_config() finds one
+            service_arguments.update(subscription_id=str(path), resource_group=resource_group)
+            path = _find_workspace_folder()
+        name = name or workspace_name or service_arguments.get("workspace_name")
         root = Path(path) if path is not None else Path.cwd() / DEFAULT_DIR
         self.path = root.expanduser().resolve()
         config = self.path / CONFIG_NAME
@@ -56,20 +79,21 @@ class Workspace:
                                      "that holds config.json, or Workspace(path) to create one")
             if self.path.exists() and not self.path.is_dir():
                 raise WorkspaceError(f"path={str(self.path)!r}: is a file, not a folder. Fix: pass a folder path")
-            self._create(name or self.path.parent.name or "workspace")
+            identity = {k: str(service_arguments[k]) for k in IDENTITY_FIELDS if service_arguments.get(k)}
+            self._create(name or self.path.parent.name or "workspace", identity)
         self._config = self._read_config()
         if self._config.get("workspace_path"):  # a pointer written by write_config()
             self.path = Path(self._config["workspace_path"])
             self._config = self._read_config()
 
     # -- construction ---------------------------------------------------------------------------
-    def _create(self, name: str) -> None:
+    def _create(self, name: str, identity: dict[str, str]) -> None:
         (self.path / "runs").mkdir(parents=True, exist_ok=True)
         (self.path / "blobs").mkdir(exist_ok=True)
         (self.path / "datastores" / DEFAULT_DATASTORE).mkdir(parents=True, exist_ok=True)
         with self._config_lock():
             if not (self.path / CONFIG_NAME).exists():
-                self._write_config({"name": name, "version": 1, "datastores": {}, "compute_targets": {}})
+                self._write_config({"name": name, "version": 1, **identity, "datastores": {}, "compute_targets": {}})
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str] | None = None, _file_name: str | None = None,
@@ -83,13 +107,7 @@ class Workspace:
             elif (p / DEFAULT_DIR / CONFIG_NAME).exists():
                 p = p / DEFAULT_DIR
             return cls(p, create=not p.exists() or not any(p.iterdir()))
-        if os.environ.get(WORKSPACE_ENV):
-            return cls(os.environ[WORKSPACE_ENV], create=False)
-        here = Path.cwd().resolve()
-        for folder in (here, *here.parents):
-            if (folder / DEFAULT_DIR / CONFIG_NAME).exists():
-                return cls(folder / DEFAULT_DIR, create=False)
-        return cls(here / DEFAULT_DIR)
+        return cls(_find_workspace_folder(), create=not os.environ.get(WORKSPACE_ENV))
 
     @staticmethod
     def connect(url: str, token: str | None = None) -> Any:
@@ -101,12 +119,14 @@ class Workspace:
     # The service's factory names, for code written against it.
     @classmethod
     def get(cls, name: str, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> Workspace:
-        return cls(path, name=name)
+        return cls(path, name=name, **_identity_of(kwargs))
 
     @classmethod
     def create(cls, name: str, path: str | os.PathLike[str] | None = None, exist_ok: bool = True,
                **kwargs: Any) -> Workspace:
-        return cls(path, name=name)
+        """`Workspace.create(name, subscription_id=..., resource_group=..., location=...)`: the Azure
+        arguments are recorded, not used; the workspace is the folder `path` (default ./.runyard)."""
+        return cls(path, name=name, **_identity_of(kwargs))
 
     def write_config(self, path: str | os.PathLike[str] | None = None, file_name: str | None = None) -> None:
         """Write `<path>/.runyard/config.json` pointing here, so from_config() finds this workspace."""
@@ -155,6 +175,19 @@ class Workspace:
     @property
     def name(self) -> str:
         return str(self._config.get("name", "workspace"))
+
+    # The service's identity attributes, printed by most notebooks; here they only label the workspace.
+    @property
+    def subscription_id(self) -> str:
+        return str(self._config.get("subscription_id", LOCAL))
+
+    @property
+    def resource_group(self) -> str:
+        return str(self._config.get("resource_group", LOCAL))
+
+    @property
+    def location(self) -> str:
+        return str(self._config.get("location", LOCAL))
 
     @cached_property
     def store(self) -> Store:
@@ -209,7 +242,8 @@ class Workspace:
         return Run.get(self, run_id)
 
     def get_details(self) -> dict[str, Any]:
-        return {"name": self.name, "path": str(self.path), "id": str(self.path)}
+        return {"name": self.name, "path": str(self.path), "id": str(self.path), "location": self.location,
+                "subscriptionId": self.subscription_id, "resourceGroup": self.resource_group}
 
     def __repr__(self) -> str:
         return f"Workspace(name={self.name!r}, path={str(self.path)!r})"

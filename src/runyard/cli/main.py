@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from runyard.errors import RunyardError
+from runyard.server.address import DEFAULT_HOST, DEFAULT_PORT
 from runyard.status import RunStatus
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CANCELED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -275,8 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.choices["env"].set_defaults(func=lambda a: env_cli.cmd_env(a, _workspace(a)))
     for name, help_ in (("server", "serve the REST API and the web UI"), ("ui", "open the web UI on loopback")):
         srv = sub.add_parser(name, help=help_)
-        srv.add_argument("--host", default="127.0.0.1", help="bind address (default loopback; others need --token)")
-        srv.add_argument("--port", type=int, default=8765)
+        srv.add_argument("--host", default=DEFAULT_HOST, help="bind address (default loopback; others need --token)")
+        srv.add_argument("--port", type=int, default=DEFAULT_PORT)
         srv.add_argument("--token", help="bearer token clients must send (default: $RUNYARD_SERVER_TOKEN)")
         srv.set_defaults(func=cmd_server)
     sub.add_parser("experiments", help="list experiments").set_defaults(func=cmd_experiments)

@@ -7,6 +7,7 @@ target up by name, as in the service.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,28 @@ if TYPE_CHECKING:
     from runyard.launch.run_folder import RunFolder
     from runyard.spec import JobSpec
     from runyard.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class ComputeStatus:
+    """What the service's `compute_target.get_status()` returned; notebooks print `.serialize()`."""
+
+    provisioning_state: str = "Succeeded"
+    allocation_state: str = "Steady"
+    current_node_count: int = 0
+    target_node_count: int = 0
+    node_state_counts: dict[str, int] = field(default_factory=dict)
+    vm_size: str = ""
+    max_nodes: int = 1
+
+    def serialize(self) -> dict[str, Any]:
+        return {"provisioningState": self.provisioning_state, "allocationState": self.allocation_state,
+                "currentNodeCount": self.current_node_count, "targetNodeCount": self.target_node_count,
+                "nodeStateCounts": dict(self.node_state_counts), "vmSize": self.vm_size,
+                "scaleSettings": {"minNodeCount": 0, "maxNodeCount": self.max_nodes}}
+
+    def __str__(self) -> str:
+        return self.provisioning_state
 
 
 class ComputeTarget:
@@ -91,8 +114,15 @@ class ComputeTarget:
         if show_output:
             print(f"Compute target {self.name!r} ({self.type}) is ready")
 
-    def get_status(self) -> str:
-        return "Succeeded"
+    def get_status(self) -> ComputeStatus:
+        nodes = self.list_nodes()
+        return ComputeStatus(current_node_count=len(nodes), target_node_count=len(nodes),
+                             vm_size=str(self.config.get("vm_size", "")),
+                             max_nodes=int(self.config.get("max_nodes", max(1, len(nodes)))))
+
+    @property
+    def status(self) -> ComputeStatus:
+        return self.get_status()
 
     @property
     def provisioning_state(self) -> str:

@@ -1,6 +1,6 @@
 """`azureml.core.model`."""
 
+from runyard.models.deployment import InferenceConfig
 from runyard.models.registry import Model
-from runyard.models.webservice import InferenceConfig
 
 __all__ = ["InferenceConfig", "Model"]

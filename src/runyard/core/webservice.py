@@ -1,5 +1,5 @@
 """`azureml.core.webservice`."""
 
-from runyard.models.webservice import LocalWebservice, WebserviceException
+from runyard.models.webservice import AciWebservice, AksWebservice, LocalWebservice, Webservice, WebserviceException
 
-__all__ = ["LocalWebservice", "WebserviceException"]
+__all__ = ["AciWebservice", "AksWebservice", "LocalWebservice", "Webservice", "WebserviceException"]

@@ -57,13 +57,24 @@ def environment_digest(spec: EnvironmentSpec) -> str:
     return hashlib.sha256(f"{spec.digest()}|{base}".encode()).hexdigest()[:16]
 
 
+def is_service_sdk(line: str) -> bool:
+    """The service's own SDK packages (azureml-defaults, azureml-core, ...): runyard is their stand-in."""
+    try:
+        return canonicalize_name(Requirement(line).name).startswith("azureml")
+    except InvalidRequirement:
+        return False
+
+
 def requirement_lines(spec: EnvironmentSpec, log: Log) -> list[str]:
     lines = list(spec.pip_packages)
     if spec.pip_requirements:
         lines += [ln.split(" #")[0].strip() for ln in spec.pip_requirements.splitlines()
                   if ln.strip() and not ln.strip().startswith("#")]
     lines += conda_requirements(spec, log)
-    return lines
+    skipped = [ln for ln in lines if is_service_sdk(ln)]
+    if skipped:
+        log(f"not installed: {', '.join(skipped)} (the service's SDK; runyard provides its API as runyard.*)")
+    return [ln for ln in lines if not is_service_sdk(ln)]
 
 
 def _run(command: list[str], log_file: Path) -> subprocess.CompletedProcess[str]:

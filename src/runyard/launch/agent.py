@@ -55,6 +55,11 @@ class NodeAgent:
             "LOCAL_WORLD_SIZE": str(res.process_count_per_node), "NODE_RANK": str(self.node_rank),
             "GROUP_RANK": str(self.node_rank), "RUNYARD_RANK": str(rank),
             "RUNYARD_ATTEMPT": str(self.attempt), "TORCHELASTIC_RESTART_COUNT": str(self.attempt),
+            # the service's Gloo()/Nccl() notebooks pass `--dist-url $AZ_BATCHAI_PYTORCH_INIT_METHOD --rank
+            # $AZ_BATCHAI_TASK_INDEX` to init_process_group; the task index is the global rank here, which
+            # is the node index they meant with one process per node and stays unique with several
+            "AZ_BATCHAI_PYTORCH_INIT_METHOD": f"tcp://{self.master_addr}:{self.master_port}",
+            "AZ_BATCHAI_TASK_INDEX": str(rank),
         }
         env = {**self.base_env, **contract}
         if res.process_count_per_node > 1 and "OMP_NUM_THREADS" not in env:

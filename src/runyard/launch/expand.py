@@ -15,7 +15,8 @@ def expand(argument: str, values: Mapping[str, str]) -> str:
 
 # the torchrun contract and the service's launch variables
 CONTRACT = frozenset({"MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE",
-                      "NODE_RANK", "GROUP_RANK", "AZ_BATCH_MASTER_NODE", "AZ_BATCHAI_MPI_MASTER_NODE"})
+                      "NODE_RANK", "GROUP_RANK", "AZ_BATCH_MASTER_NODE", "AZ_BATCHAI_MPI_MASTER_NODE",
+                      "AZ_BATCHAI_PYTORCH_INIT_METHOD", "AZ_BATCHAI_TASK_INDEX"})
 JOB_VARIABLES = "RUNYARD_JOB_VARIABLES"  # names of the job's own environment_variables, comma-separated
 
 

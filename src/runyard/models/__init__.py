@@ -1,6 +1,8 @@
-"""Registered models and local web services (the service's `azureml.core.model` / `webservice`)."""
+"""Registered models and deployed web services (the service's `azureml.core.model` / `webservice`)."""
 
+from runyard.models.deployment import InferenceConfig
 from runyard.models.registry import Model
-from runyard.models.webservice import InferenceConfig, LocalWebservice, WebserviceException
+from runyard.models.webservice import AciWebservice, AksWebservice, LocalWebservice, Webservice, WebserviceException
 
-__all__ = ["InferenceConfig", "LocalWebservice", "Model", "WebserviceException"]
+__all__ = ["AciWebservice", "AksWebservice", "InferenceConfig", "LocalWebservice", "Model", "Webservice",
+           "WebserviceException"]

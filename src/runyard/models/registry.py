@@ -104,8 +104,7 @@ class Model:
         """Inside a scoring script (AZUREML_MODEL_DIR set) or with a workspace: the model's file path."""
         model_dir = os.environ.get(MODEL_DIR_ENV)
         if _workspace is None and model_dir:
-            candidate = Path(model_dir) / model_name
-            return str(candidate if candidate.exists() else Path(model_dir))
+            return str(_deployed_model_path(Path(model_dir), model_name, version))
         from runyard.workspace import Workspace
 
         model = Model(_workspace or Workspace.from_config(), model_name, version=version)
@@ -115,14 +114,13 @@ class Model:
     def deploy(workspace: Workspace, name: str, models: list[Model], inference_config: Any = None,
                deployment_config: Any = None, overwrite: bool = False, **_: Any) -> Any:
         """A local web service answering POST /score with the entry script's run(raw)."""
-        from runyard.models.webservice import deploy
+        from runyard.models.deployment import deploy
 
         return deploy(workspace, name, models, inference_config, deployment_config, overwrite)
 
     @property
     def file_path(self) -> Path:
-        entries = [p for p in self.path.iterdir()]
-        return entries[0] if len(entries) == 1 else self.path
+        return _single_entry(self.path)
 
     def download(self, target_dir: str | os.PathLike[str] = ".", exist_ok: bool = False, **_: Any) -> str:
         target = Path(target_dir) / self.file_path.name
@@ -138,6 +136,28 @@ class Model:
 
     def __repr__(self) -> str:
         return f"Model(name={self.name!r}, version={self.version})"
+
+
+def _single_entry(folder: Path) -> Path:
+    entries = list(folder.iterdir()) if folder.is_dir() else []
+    return entries[0] if len(entries) == 1 else folder
+
+
+def _deployed_model_path(model_dir: Path, name: str, version: int | None) -> Path:
+    """Inside a deployment: one model -> AZUREML_MODEL_DIR is <name>/<version>/; several -> the folder
+    holding <name>/<version>/ for each. Returns the registered file (or folder) as the service did."""
+    if (model_dir / name).exists() and not (model_dir / name).is_dir():
+        return model_dir / name  # a file name inside the model folder
+    versions_dir = model_dir / name if (model_dir / name).is_dir() else model_dir.parent
+    if versions_dir.name != name:
+        raise WorkspaceError(f"model_name={name!r}: not deployed with this service (model folder {model_dir}). "
+                             "Fix: pass one of the models given to Model.deploy")
+    versions = sorted((p for p in versions_dir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    chosen = versions_dir / str(version) if version is not None else (versions[-1] if versions else model_dir)
+    if not chosen.is_dir():
+        raise InvalidValueError("version", version, f"was not deployed (deployed: {[p.name for p in versions]})",
+                                "pass a deployed version or None")
+    return _single_entry(chosen)
 
 
 def _read(root: Path) -> dict[str, dict[str, Any]]:

@@ -2,11 +2,12 @@
 
 It imports the entry script, calls its init() once (AZUREML_MODEL_DIR points at the model files), then
 answers POST /score by calling run(raw_json_string) and returning its result as JSON; GET / is the health
-check. A script error becomes a 500 with the traceback, and the process keeps serving.
+check. A service deployed with auth_enabled wants `Authorization: Bearer <key>` on /score. A script error becomes a 500 with the traceback, and the process keeps serving.
 """
 
 from __future__ import annotations
 
+import hmac
 import importlib.util
 import json
 import sys
@@ -27,7 +28,7 @@ def load_entry(path: Path) -> Any:
     return module
 
 
-def make_handler(module: Any) -> type[BaseHTTPRequestHandler]:
+def make_handler(module: Any, key: str | None = None) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def _reply(self, status: int, body: Any) -> None:
             data = json.dumps(body).encode()
@@ -43,6 +44,9 @@ def make_handler(module: Any) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:  # noqa: N802
             if self.path.rstrip("/") != "/score":
                 self._reply(404, {"error": f"no such endpoint {self.path}; POST /score"})
+                return
+            if key is not None and not hmac.compare_digest(self.headers.get("Authorization", ""), f"Bearer {key}"):
+                self._reply(401, {"error": "this service needs 'Authorization: Bearer <key>' (service.get_keys())"})
                 return
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_BODY:
@@ -66,7 +70,7 @@ def main(argv: list[str]) -> int:
     module = load_entry(service_dir / "source" / config["entry_script"])
     if hasattr(module, "init"):
         module.init()
-    server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(module))
+    server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(module, config.get("key")))
     print(f"scoring on http://127.0.0.1:{port}/score", flush=True)
     server.serve_forever()
     return 0

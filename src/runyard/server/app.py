@@ -9,6 +9,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from runyard import __version__
+from runyard.server.address import DEFAULT_HOST, DEFAULT_PORT
 from runyard.server.api import build_router
 from runyard.server.security import GuardMiddleware
 from runyard.server.submit_api import build_submit_router
@@ -31,7 +32,7 @@ def create_app(workspace: Workspace, token: str | None = None) -> FastAPI:
     return app
 
 
-def serve(workspace: Workspace, host: str = "127.0.0.1", port: int = 8765, token: str | None = None) -> None:
+def serve(workspace: Workspace, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, token: str | None = None) -> None:
     import uvicorn
 
     from runyard.server.security import require_token_for
