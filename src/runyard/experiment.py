@@ -14,7 +14,8 @@ from runyard.errors import InvalidTypeError, InvalidValueError
 from runyard.launch.run_folder import RunFolder
 from runyard.status import RunStatus
 from runyard.spec import JobSpec
-from runyard.store.base import RunRecord
+from runyard.store.base import PARENT_RUN_PROPERTY, RunRecord
+from runyard.train.job import check_entry_in_snapshot
 
 if TYPE_CHECKING:
     from runyard.run import Run
@@ -66,10 +67,7 @@ class Experiment:
         ws = self.workspace
         prepared = config._prepare(ws, self.name)
         manifest, sources = snapshot.scan(prepared.source_directory, ws.snapshot_limits)
-        if prepared.spec.entry_script not in {f.path for f in manifest.files}:
-            raise InvalidValueError("entry_script", prepared.spec.entry_script,
-                                    "is excluded from the snapshot by an ignore file",
-                                    "remove its pattern from .runyardignore / .amlignore / .gitignore")
+        check_entry_in_snapshot(prepared.spec, {f.path for f in manifest.files})
         # -- from here on, things are written --
         snapshot.store(manifest, sources, ws.blobs)
         return replace(prepared.spec, snapshot_digest=manifest.digest), prepared.compute
@@ -101,15 +99,18 @@ class Experiment:
     def start_logging(self, outputs: str | None = None, snapshot_directory: str | None = None,
                       display_name: str | None = None, **_: Any) -> Run:
         """An interactive run (a notebook, a script run by hand): Running until run.complete()."""
+        return self._start_interactive(display_name)
+
+    def _start_interactive(self, display_name: str | None = None, parent_id: str | None = None) -> Run:
         from runyard.run import Run
 
         run_id = new_run_id(self.name)
         folder = RunFolder(self.workspace.runs_root / run_id)
         folder.create("{}")
         now = time.time()
-        self.workspace.store.create_run(RunRecord(run_id=run_id, experiment=self.name, status=RunStatus.RUNNING,
-                                                  target="interactive", created_time=now,
-                                                  display_name=display_name or ""))
+        self.workspace.store.create_run(RunRecord(
+            run_id=run_id, experiment=self.name, status=RunStatus.RUNNING, target="interactive", created_time=now,
+            display_name=display_name or "", properties={PARENT_RUN_PROPERTY: parent_id} if parent_id else {}))
         self.workspace.store.set_status(run_id, RunStatus.RUNNING, now)
         return Run(self, run_id)
 
@@ -118,6 +119,8 @@ class Experiment:
         from runyard.run import Run
 
         for record in self.workspace.store.list_runs(experiment=self.name):
+            if PARENT_RUN_PROPERTY in record.properties and not include_children:
+                continue  # as the service: child runs (sweeps, submit_child) only when asked for
             run = Run(self, record.run_id)
             if tags is not None:
                 have = run.get_tags()

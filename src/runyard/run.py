@@ -17,7 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 from runyard.errors import InvalidTypeError, InvalidValueError
 from runyard.launch.run_folder import RunFolder
 from runyard.status import RunStatus
-from runyard.store.base import MetricKind
+from runyard.store.base import PARENT_RUN_PROPERTY, MetricKind
 from runyard.tracking import values as check
 from runyard.tracking.spool import SpoolWriter
 
@@ -30,6 +30,17 @@ ENV_RUN_ID = "RUNYARD_RUN_ID"
 ENV_RUN_DIR = "RUNYARD_RUN_DIR"
 ENV_RANK = "RUNYARD_RANK"
 _context: Run | None = None
+
+
+def _process_rank() -> int:
+    """The rank this process logs as. RANK first: a launcher inside the job's command (torchrun,
+    torch.distributed.launch) sets it per process, while runyard's own variable names the process runyard
+    started; then Open MPI's, then runyard's."""
+    for name in ("RANK", "OMPI_COMM_WORLD_RANK", ENV_RANK):
+        value = os.environ.get(name, "")
+        if value.isdigit():
+            return int(value)
+    return 0
 
 
 def _iso(ts: float | None) -> str | None:
@@ -82,7 +93,7 @@ class Run:
         except WorkspaceError:
             workspace = UnreachableWorkspace(workspace_path)
         experiment = Experiment(workspace, os.environ.get("RUNYARD_EXPERIMENT", "default"), _check=False)
-        writer = SpoolWriter(folder.spool_dir, int(os.environ.get(ENV_RANK, "0")))
+        writer = SpoolWriter(folder.spool_dir, _process_rank())
         _context = cls(experiment, run_id, _writer=writer)
         return _context
 
@@ -123,7 +134,7 @@ class Run:
     @property
     def parent(self) -> Run | None:
         """The sweep a child run belongs to (HyperDrive), else None."""
-        parent_id = self._record().properties.get("runyard.parentRunId")
+        parent_id = self._record().properties.get(PARENT_RUN_PROPERTY)
         return Run.get(self.experiment.workspace, parent_id) if parent_id else None
 
     @property
@@ -201,7 +212,7 @@ class Run:
         self._finish(RunStatus.FAILED, str(error_details) if error_details is not None else "marked failed")
 
     def _finish(self, status: RunStatus, error: str | None) -> None:
-        self.flush()
+        self._catch_up()  # what this handle logged is in the store before the run ends
         self._store.set_status(self._id, status, time.time(), error)
 
     # -- logging (the script's side) ------------------------------------------------------------
@@ -291,7 +302,20 @@ class Run:
     def get_metrics(self, name: str | None = None, recursive: bool = False, run_type: str | None = None,
                     populate: bool = False, all_ranks: bool = False, rank: int | None = None) -> dict[str, Any]:
         """Each key shows rank 0's values (or the lowest rank that logged it); `rank=` picks a rank,
-        `all_ranks=True` merges every rank's points."""
+        `all_ranks=True` merges every rank's points; `recursive=True` gives {run id: metrics} for this
+        run and the runs below it."""
+        own = self.logged_metrics(name, all_ranks=all_ranks, rank=rank)
+        if not recursive:
+            return own
+        # the service's recursive form: {run id: metrics} for this run and every run below it
+        nested = {self._id: own}
+        for child in self.get_children(recursive=True):
+            nested[child.id] = child.get_metrics(name, all_ranks=all_ranks, rank=rank)
+        return nested
+
+    def logged_metrics(self, name: str | None = None, all_ranks: bool = False,
+                       rank: int | None = None) -> dict[str, Any]:
+        """What this run itself logged (a sweep's get_metrics() gathers its children's instead)."""
         from runyard.tracking.metrics_view import shape_metrics
 
         self._catch_up()
@@ -369,7 +393,24 @@ class Run:
 
     def get_children(self, recursive: bool = False, tags: Any = None, properties: Any = None,
                      type: Any = None, status: Any = None) -> list[Run]:
-        return []
+        records = self._store.list_runs(experiment=self.experiment.name)
+        children = [Run.get(self.experiment.workspace, r.run_id) for r in records
+                    if r.properties.get(PARENT_RUN_PROPERTY) == self._id]
+        if recursive:
+            children += [grandchild for child in children for grandchild in child.get_children(recursive=True)]
+        return [c for c in children if status is None or c.get_status() == status]
+
+    def child_run(self, name: str | None = None, run_id: str | None = None, outputs: str | None = None) -> Run:
+        """An interactive child of this run: it logs on its own until child.complete()."""
+        return self.experiment._start_interactive(display_name=name, parent_id=self._id)
+
+    def submit_child(self, config: Any, tags: dict[str, Any] | None = None, **_: Any) -> Run:
+        """Submit `config` (an Estimator or ScriptRunConfig) as a run of this run's experiment, under it."""
+        if hasattr(config, "_submit"):
+            raise InvalidTypeError("config", config, "is a sweep, which cannot be a child run here",
+                                   "submit the HyperDriveConfig with experiment.submit(...)")
+        spec, compute = self.experiment._snapshot_and_spec(config)
+        return self.experiment._start(spec, compute, tags or {}, {PARENT_RUN_PROPERTY: self._id})
 
 
 def _safe(name: str) -> str:

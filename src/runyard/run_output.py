@@ -89,11 +89,15 @@ def print_summary(run: Run, details: dict[str, Any], out: IO[str]) -> None:
         f"RunId: {run.id}",
         f"Status: {details['status']}",
         f"Duration: {_duration(run)}",
-        f"Metrics (last values): {_last_values(run.get_metrics())}",
+        f"Metrics (last values): {_last_values(run.logged_metrics())}",
         f"Output files: {', '.join(outputs) if outputs else '(none)'}",
         f"Run folder: {details['runFolder']}",
         f"Open it: runyard show {run.id}   runyard logs {run.id}   runyard metrics {run.id}",
     ]
+    ranked = getattr(run, "get_children_sorted_by_primary_metric", None)  # a sweep: name its best run
+    if ranked is not None and (top := ranked(top=1, discard_no_metric=True)):
+        lines.insert(7, f"Best run: {top[0]['run_id']} (best primary metric {top[0]['best_primary_metric']:.4g}, "
+                        f"hyperparameters {top[0]['hyperparameters']})")
     if details.get("error"):
         lines.insert(5, f"Error: {details['error']['error']['message'].splitlines()[0]}")
     out.write("\n".join(lines) + "\n\n")

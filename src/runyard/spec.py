@@ -152,7 +152,16 @@ class JobSpec:
     limits: Limits = field(default_factory=Limits)
     environment_variables: tuple[tuple[str, str], ...] = ()
     framework: str = "Python"
+    # ScriptRunConfig(command=...) that is not `python SCRIPT.py ...`: run with bash -c in the working
+    # folder, the environment's interpreter first on PATH (entry_script then only names the script, if any)
+    shell_command: str = ""
     version: int = SPEC_VERSION
+
+    def argv(self, interpreter: str) -> list[str]:
+        """What each process runs (before per-rank $VAR expansion of the arguments)."""
+        if self.shell_command:
+            return ["/bin/bash", "-c", self.shell_command]
+        return [interpreter, self.entry_script, *self.arguments]
 
     def __post_init__(self) -> None:
         if self.resources.world_size > 1 and self.backend is None:
@@ -206,6 +215,7 @@ class JobSpec:
             limits=Limits(**d.get("limits", {})),
             environment_variables=tuple(tuple(p) for p in d.get("environment_variables", ())),  # type: ignore[misc]
             framework=d.get("framework", "Python"),
+            shell_command=d.get("shell_command", ""),
             version=d.get("version", SPEC_VERSION),
         )
 

@@ -57,19 +57,24 @@ def _find_workspace_folder() -> Path:
 class Workspace:
     """A runyard workspace on this machine. `Workspace(path)` opens (or creates) the folder `path`."""
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, resource_group: str | None = None,
-                 workspace_name: str | None = None, *, name: str | None = None, create: bool = True,
-                 **service_arguments: Any) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None, *service_positional: str,
+                 name: str | None = None, create: bool = True, **service_arguments: Any) -> None:
+        if service_positional:
+            # the service's positional form Workspace(subscription_id, resource_group, workspace_name)
+            if len(service_positional) > 2:
+                raise InvalidValueError("arguments", service_positional, "are too many",
+                                        "pass Workspace(path) or Workspace(subscription_id, resource_group, name)")
+            service_arguments.update(zip(("resource_group", "workspace_name"), service_positional),
+                                     subscription_id=str(path))
+            path = None
         unknown = set(service_arguments) - SERVICE_ARGUMENTS
         if unknown:
             raise InvalidValueError(sorted(unknown)[0], service_arguments[sorted(unknown)[0]],
                                     "is not a Workspace parameter", "pass the workspace folder: Workspace(path)")
-        if resource_group is not None or workspace_name is not None:
-            # the service's positional form Workspace(subscription_id, resource_group, workspace_name):
-            # there is no subscription here, so it names the workspace found as from_config() finds one
-            service_arguments.update(subscription_id=str(path), resource_group=resource_group)
+        if path is None and service_arguments.get("subscription_id"):
+            # there is no subscription here: it names the workspace found as from_config() finds one
             path = _find_workspace_folder()
-        name = name or workspace_name or service_arguments.get("workspace_name")
+        name = name or service_arguments.get("workspace_name")
         root = Path(path) if path is not None else Path.cwd() / DEFAULT_DIR
         self.path = root.expanduser().resolve()
         config = self.path / CONFIG_NAME

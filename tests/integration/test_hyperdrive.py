@@ -26,14 +26,14 @@ for e in range(a.epochs):
 """
 
 
-def test_grid_sweep_with_bandit_policy(workspace, project):
+def test_grid_sweep_with_bandit_policy(workspace, project, capsys):
     est = PyTorch(str(project("train.py", TRAIN)), entry_script="train.py", script_params={"--epochs": 6, "--lr": 5})
     config = HyperDriveConfig(GridParameterSampling({"--lr": choice(0.1, 0.5, 0.9), "bs": choice(16, 32)}),
                               "accuracy", PrimaryMetricGoal.MAXIMIZE, max_total_runs=6, max_concurrent_runs=3,
                               policy=BanditPolicy(slack_factor=0.2, delay_evaluation=1), estimator=est)
     sweep = Experiment(workspace, "sweep").submit(config)
     assert isinstance(sweep, HyperDriveRun)
-    assert sweep.wait_for_completion()["status"] == "Completed"
+    assert sweep.wait_for_completion(show_output=True)["status"] == "Completed"
     children = sweep.get_children()
     assert len(children) == 6
     params = sorted(tuple(sorted(json.loads(p).items())) for p in sweep.get_hyperparameters().values())
@@ -46,6 +46,9 @@ def test_grid_sweep_with_bandit_policy(workspace, project):
     assert stopped and all(c.get_status() == "Canceled" for c in stopped)
     stopped_lrs = {json.loads(c.get_properties()["hyperparameters"])["--lr"] for c in stopped}
     assert 0.1 in stopped_lrs and 0.9 not in stopped_lrs  # laggards stopped, the leaders never
+    assert f"Best run: {best.id} (best primary metric 0.9" in capsys.readouterr().out
+    per_child = sweep.get_metrics()  # the service's HyperDriveRun: {child run id: its metrics}
+    assert set(per_child) == {c.id for c in children} and per_child[best.id]["accuracy"][-1] == 0.9
     ranked = sweep.get_children_sorted_by_primary_metric(top=2)
     assert [r["best_primary_metric"] for r in ranked] == [0.9, 0.9]
     assert isinstance(Run.get(workspace, sweep.id), HyperDriveRun)  # from another handle, by id

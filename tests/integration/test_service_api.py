@@ -132,3 +132,33 @@ def test_context_run_reads_its_own_metrics(workspace, project):
     run = Experiment(workspace, "self").submit(PyTorch(str(src), entry_script="train.py"))
     run.wait_for_completion()
     assert f"ok {run.id}" in run.folder.rank_log(0).read_text()
+
+
+def test_child_runs_from_a_script_and_from_the_submitting_side(workspace, project):
+    src = project("train.py", """
+        from runyard import Run
+        run = Run.get_context()
+        for fold in range(2):
+            child = run.child_run(name=f"fold-{fold}")
+            child.log("fold_acc", 0.8 + fold / 10)
+            child.complete()
+        run.log("mean_acc", 0.85)
+    """)
+    parent = Experiment(workspace, "cv").submit(PyTorch(str(src), entry_script="train.py"))
+    parent.wait_for_completion()
+    folds = parent.get_children()
+    assert sorted(c.display_name for c in folds) == ["fold-0", "fold-1"]
+    assert all(c.get_status() == "Completed" and c.parent.id == parent.id for c in folds)
+    # the child's metrics reached the store when it completed, before anyone read them
+    assert sorted(s.key for s in workspace.store.metric_summaries(run_ids=[c.id for c in folds])) == \
+        ["fold_acc", "fold_acc"]
+    submitted = parent.submit_child(PyTorch(str(project("eval.py", "from runyard import Run\n"
+                                                                   "Run.get_context().log('eval', 1)\n",
+                                                        name="evalproj")), entry_script="eval.py"))
+    submitted.wait_for_completion()
+    nested = parent.get_metrics(recursive=True)
+    assert nested[parent.id] == {"mean_acc": 0.85} and nested[submitted.id] == {"eval": 1}
+    assert sorted(v["fold_acc"] for k, v in nested.items() if k in {c.id for c in folds}) == [0.8, 0.9]
+    # as the service: an experiment's runs leave the children out unless asked
+    assert [r.id for r in Experiment(workspace, "cv").get_runs()] == [parent.id]
+    assert len(list(Experiment(workspace, "cv").get_runs(include_children=True))) == 4

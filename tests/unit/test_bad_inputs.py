@@ -54,7 +54,10 @@ CASES = [
     ("mpi config with 0 processes", lambda ws, src: ScriptRunConfig(
         str(src), "train.py", distributed_job_config=MpiConfiguration(process_count_per_node=0)),
      "process_count_per_node", "0"),
-    ("unsupported command", lambda ws, src: ScriptRunConfig(str(src), command="bash run.sh"), "command", "bash run.sh"),
+    ("unparsable command", lambda ws, src: ScriptRunConfig(str(src), command="python 'train.py"), "command",
+     "python 'train.py"),
+    ("command with arguments", lambda ws, src: ScriptRunConfig(str(src), command="python train.py", arguments=["-x"]),
+     "arguments", "['-x']"),
     ("unknown compute target", lambda ws, src: submit(ws, src, compute_target="gpu-cluster"), "compute_target",
      "gpu-cluster"),
     ("use_gpu on a machine without GPU", lambda ws, src: submit(ws, src, use_gpu=True), "use_gpu", "True"),

@@ -115,7 +115,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         ("Tags", ", ".join(f"{k}={v}" for k, v in d["tags"].items()) or "-"),
         ("Status history", " -> ".join(f"{e['status']}" for e in d["statusHistory"])),
     ]
-    for key, value in run.get_metrics().items():
+    for key, value in run.logged_metrics().items():
         rows.append((f"metric {key}", value))
     rows.append(("Files", "\n".join(run.get_file_names()) or "-"))
     if d.get("error"):
@@ -145,7 +145,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 def cmd_metrics(args: argparse.Namespace) -> int:
     from runyard.cli.render import console, key_value_table
 
-    metrics = _run(args).get_metrics(name=args.name, all_ranks=False)
+    metrics = _run(args).logged_metrics(name=args.name)
     if args.json:
         print(json.dumps(metrics, default=str))
     elif not metrics:

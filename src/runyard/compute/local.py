@@ -17,7 +17,6 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any
 
 import psutil
 
@@ -62,6 +61,11 @@ class LocalCompute(ComputeTarget):
                 f"Fix: pass node_count<={max_nodes}")
         if res.use_gpu:
             gpus = gpu_count()
+            if gpus == 0 and spec.backend is Backend.NCCL:
+                raise ComputeTargetException(
+                    f"communication_backend='nccl': compute target {self.name!r} has no GPU (nvidia-smi finds "
+                    "none) and NCCL runs only on GPUs. Fix: use Gloo on the CPU: "
+                    "PyTorchConfiguration(communication_backend='Gloo', ...) or distributed_backend='gloo'")
             if gpus == 0:
                 raise ComputeTargetException(
                     f"use_gpu=True: compute target {self.name!r} has no GPU (nvidia-smi finds none). "

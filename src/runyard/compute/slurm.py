@@ -131,8 +131,7 @@ class SlurmCompute(ComputeTarget):
             lines.append(
                 f"exec mpirun -np {res.world_size} --map-by ppr:{res.process_count_per_node}:node --bind-to none "
                 f"{q(python)} -m runyard.launch.mpi_rank {q(str(run_dir))} {attempt} {res.process_count_per_node} "
-                f"{1 if res.use_gpu else 0} -- {q(interpreter)} {q(spec.entry_script)} "
-                + " ".join(q(a) for a in spec.arguments))
+                f"{1 if res.use_gpu else 0} -- " + " ".join(q(a) for a in spec.argv(interpreter)))
         else:
             lines.append(f"exec srun --ntasks-per-node=1 --kill-on-bad-exit=1 {q(python)} -m runyard.launch.agent "
                          f"{q(str(run_dir))} --interpreter {q(interpreter)} --attempt {attempt}")

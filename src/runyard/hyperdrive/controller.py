@@ -18,11 +18,11 @@ from runyard.hyperdrive.policy import should_stop
 from runyard.hyperdrive.sampling import Sampler
 from runyard.launch.run_folder import RunFolder
 from runyard.spec import JobSpec
+from runyard.store.base import PARENT_RUN_PROPERTY
 from runyard.status import RunStatus
 from runyard.workspace import Workspace
 
 POLL_SECONDS = 0.5
-PARENT_PROPERTY = "runyard.parentRunId"
 
 
 def merge_arguments(base: list[str], params: dict[str, Any]) -> list[str]:
@@ -72,7 +72,7 @@ class Controller:
 
     def start_child(self, index: int, params: dict[str, Any]) -> None:
         spec = replace(self.template, arguments=tuple(merge_arguments(self.sweep["base_arguments"], params)))
-        run = self.experiment._start(spec, self.compute, {}, {PARENT_PROPERTY: self.folder.run_id,
+        run = self.experiment._start(spec, self.compute, {}, {PARENT_RUN_PROPERTY: self.folder.run_id,
                                                                "hyperparameters": json.dumps(params),
                                                                "runyard.childIndex": str(index)})
         self.children.append((index, run.id))

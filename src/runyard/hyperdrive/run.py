@@ -6,7 +6,6 @@ import json
 import math
 from typing import Any
 
-from runyard.hyperdrive.controller import PARENT_PROPERTY
 from runyard.run import Run
 
 
@@ -14,13 +13,6 @@ class HyperDriveRun(Run):
     def _goal(self) -> tuple[str, bool]:
         config = json.loads(self.get_properties()["primary_metric_config"])
         return config["name"], config["goal"] == "MAXIMIZE"
-
-    def get_children(self, recursive: bool = False, tags: Any = None, properties: Any = None,
-                     type: Any = None, status: Any = None) -> list[Run]:
-        records = self._store.list_runs(experiment=self.experiment.name)
-        children = [Run(self.experiment, r.run_id) for r in records
-                    if r.properties.get(PARENT_PROPERTY) == self.id]
-        return [c for c in children if status is None or c.get_status() == status]
 
     def _scored(self, include_failed: bool = True, include_canceled: bool = True) -> list[tuple[float | None, Run]]:
         name, maximize = self._goal()
@@ -56,6 +48,11 @@ class HyperDriveRun(Run):
 
     def get_hyperparameters(self) -> dict[str, str]:
         return {c.id: c.get_properties().get("hyperparameters", "{}") for c in self.get_children()}
+
+    def get_metrics(self, name: str | None = None, recursive: bool = False, run_type: str | None = None,
+                    populate: bool = False, all_ranks: bool = False, rank: int | None = None) -> dict[str, Any]:
+        """As the service's HyperDriveRun: {child run id: its metrics} for every run of the sweep."""
+        return {c.id: c.get_metrics(name, all_ranks=all_ranks, rank=rank) for c in self.get_children()}
 
     def cancel(self, timeout: float = 60.0) -> None:
         super().cancel(timeout)

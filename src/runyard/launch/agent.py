@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from runyard.launch.environment import path_with_interpreter
 from runyard.launch.expand import JOB_VARIABLES, expand, expandable
 from runyard.launch.procs import die_with_parent, terminate_groups
 from runyard.launch.run_folder import RunFolder
@@ -62,6 +63,8 @@ class NodeAgent:
             "AZ_BATCHAI_TASK_INDEX": str(rank),
         }
         env = {**self.base_env, **contract}
+        # `python` / `pip` in a command or a subprocess of the script mean the run's environment
+        env["PATH"] = path_with_interpreter(self.interpreter, env.get("PATH"))
         if res.process_count_per_node > 1 and "OMP_NUM_THREADS" not in env:
             # as torchrun does: several ranks each running a full-size thread pool oversubscribe the
             # cores and crawl; give each rank its share of this node's cores
@@ -73,7 +76,8 @@ class NodeAgent:
 
     def command(self, env: Mapping[str, str]) -> list[str]:
         values = expandable(env)
-        return [self.interpreter, self.spec.entry_script, *(expand(a, values) for a in self.spec.arguments)]
+        argv = self.spec.argv(self.interpreter)
+        return argv if self.spec.shell_command else [*argv[:2], *(expand(a, values) for a in argv[2:])]
 
     def dry_run(self) -> list[list[str]]:
         return [self.command(self.rank_env(lr)) for lr in range(self.spec.resources.process_count_per_node)]

@@ -24,3 +24,13 @@ def prepare_interpreter(env: EnvironmentSpec, cache_root: Path, log_file: Path,
 
     built = ensure_environment(env, EnvironmentCache(cache_root), log_file, log)
     return str(built.interpreter), built.resolved
+
+
+def path_with_interpreter(interpreter: str, path: str | None) -> str:
+    """PATH with the run's interpreter folder (then the base's, for torchrun and friends) first, so
+    `python` in a command or in a script's subprocess means the run's environment."""
+    import os
+
+    folders = [os.path.dirname(interpreter), os.path.dirname(sys.executable),
+               *(path or os.defpath).split(os.pathsep)]
+    return os.pathsep.join(dict.fromkeys(f for f in folders if f))

@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping
 
 from runyard.launch.agent import RankExit
+from runyard.launch.environment import path_with_interpreter
 from runyard.launch.procs import die_with_parent, terminate_groups
 from runyard.launch.run_folder import RunFolder
 from runyard.spec import JobSpec
@@ -42,7 +43,8 @@ class MpiLauncher:
         res = self.spec.resources
         env = {**self.base_env, "MASTER_ADDR": self.master_addr, "MASTER_PORT": str(self.master_port),
                "WORLD_SIZE": str(res.world_size), "LOCAL_WORLD_SIZE": str(res.process_count_per_node),
-               "RUNYARD_ATTEMPT": str(self.attempt), "TORCHELASTIC_RESTART_COUNT": str(self.attempt)}
+               "RUNYARD_ATTEMPT": str(self.attempt), "TORCHELASTIC_RESTART_COUNT": str(self.attempt),
+               "PATH": path_with_interpreter(self.interpreter, self.base_env.get("PATH"))}
         if res.node_count > 1:
             env["AZ_BATCH_MASTER_NODE"] = f"{self.master_addr}:{self.master_port}"
         else:
@@ -62,7 +64,7 @@ class MpiLauncher:
                 "--mca", "btl_tcp_if_include", "lo", "--mca", "oob_tcp_if_include", "lo",
                 self.interpreter, "-m", "runyard.launch.mpi_rank", str(self.folder.path), str(self.attempt),
                 str(res.process_count_per_node), "1" if res.use_gpu else "0", "--",
-                self.interpreter, self.spec.entry_script, *self.spec.arguments]
+                *self.spec.argv(self.interpreter)]
 
     def dry_run(self) -> list[list[str]]:
         return [self.command()]

@@ -13,9 +13,10 @@ from typing import Any
 
 from runyard import snapshot
 from runyard.data.datastore import Datastore
-from runyard.errors import InvalidTypeError, InvalidValueError, RunyardError, WorkspaceError
+from runyard.errors import InvalidTypeError, RunyardError, WorkspaceError
 from runyard.remote.http import API_VERSION, Http
 from runyard.remote.run import RemoteRun
+from runyard.train.job import check_entry_in_snapshot
 
 
 class RemoteWorkspace:
@@ -87,9 +88,7 @@ class RemoteExperiment:
         compute = target if isinstance(target, str) else getattr(target, "name", None) or "local"
         spec = config._spec(self.name, compute)  # validated here; the server validates again
         manifest, sources = snapshot.scan(config.source_directory)
-        if spec.entry_script not in {f.path for f in manifest.files}:
-            raise InvalidValueError("entry_script", spec.entry_script, "is excluded from the snapshot by an "
-                                    "ignore file", "remove its pattern from .runyardignore / .amlignore / .gitignore")
+        check_entry_in_snapshot(spec, {f.path for f in manifest.files})
         spec = replace(spec, snapshot_digest=manifest.digest)
         http = self.workspace.http
         missing = set(http.json("POST", "/blobs/missing",

@@ -98,7 +98,7 @@ def build_router(ws: Workspace) -> APIRouter:
         for s in ws.store.metric_summaries(run_ids=[run.id]):
             if s.kind.value == "scalar":
                 keys.setdefault(s.key, []).append(s.rank)
-        return {"metrics": run.get_metrics(), "series": {k: sorted(v) for k, v in keys.items()}}
+        return {"metrics": run.logged_metrics(), "series": {k: sorted(v) for k, v in keys.items()}}
 
     @api.get("/runs/{run_id}/metrics/{key}/series")
     def series(run_id: str, key: str, rank: int = 0, max_points: int = Query(2000, ge=10, le=100_000),

@@ -23,6 +23,10 @@ class MetricKind(str, Enum):
     IMAGE = "image"
 
 
+# the property naming a child run's parent (sweeps, submit_child, child_run)
+PARENT_RUN_PROPERTY = "runyard.parentRunId"
+
+
 @dataclass
 class KeyValues:
     """Everything one rank logged under one key, in logging order."""

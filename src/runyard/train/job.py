@@ -23,8 +23,8 @@ class PreparedJob:
     compute: ComputeTarget
 
 
-def check_source(source_directory: Any, entry_script: Any, field: str = "entry_script") -> tuple[Path, str]:
-    """source_directory must exist; the entry script must be a file inside it."""
+def check_source_folder(source_directory: Any) -> Path:
+    """source_directory (default: the current folder) must be an existing folder."""
     if source_directory is None:
         source_directory = "."
     if not isinstance(source_directory, (str, Path)):
@@ -34,6 +34,12 @@ def check_source(source_directory: Any, entry_script: Any, field: str = "entry_s
     if not root.is_dir():
         raise InvalidValueError("source_directory", str(source_directory), "is not an existing folder",
                                 "pass the folder that holds your training code")
+    return root
+
+
+def check_source(source_directory: Any, entry_script: Any, field: str = "entry_script") -> tuple[Path, str]:
+    """source_directory must exist; the entry script must be a file inside it."""
+    root = check_source_folder(source_directory)
     if not isinstance(entry_script, (str, Path)) or not str(entry_script).strip():
         raise InvalidTypeError(field, entry_script, "must name the script to run",
                                f"pass {field}='train.py' (relative to source_directory)")
@@ -45,6 +51,13 @@ def check_source(source_directory: Any, entry_script: Any, field: str = "entry_s
         raise InvalidValueError(field, str(entry_script), f"does not exist in source_directory {root}",
                                 "check the file name, relative to source_directory")
     return root, script.relative_to(root).as_posix()
+
+
+def check_entry_in_snapshot(spec: JobSpec, snapshot_paths: set[str]) -> None:
+    """An ignore file may exclude the entry script: refuse before anything is stored."""
+    if spec.entry_script and spec.entry_script not in snapshot_paths:
+        raise InvalidValueError("entry_script", spec.entry_script, "is excluded from the snapshot by an ignore file",
+                                "remove its pattern from .runyardignore / .amlignore / .gitignore")
 
 
 def check_environment_variables(value: Any) -> tuple[tuple[str, str], ...]:

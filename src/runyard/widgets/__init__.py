@@ -27,7 +27,7 @@ class RunDetails:
         if children:
             lines.append(f"Child runs: {len(children)}")
             lines += [f"  {c.id}: {c.get_status()}" for c in children]
-        for name, value in run.get_metrics().items():
+        for name, value in (run.logged_metrics() if hasattr(run, "logged_metrics") else run.get_metrics()).items():
             latest = value[-1] if isinstance(value, list) and value else value
             lines.append(f"  {name} = {latest}" + (f" (last of {len(value)})" if isinstance(value, list) else ""))
         return lines

@@ -1,0 +1,76 @@
+"""Small parts of the service's surface that public notebooks lean on."""
+
+from __future__ import annotations
+
+import pytest
+
+from runyard.core import Workspace
+from runyard.errors import InvalidValueError
+from runyard.script_run_config import split_command
+
+
+def test_workspace_identity_attributes_are_strings_and_keep_what_create_was_given(tmp_path, monkeypatch):
+    plain = Workspace(tmp_path / "plain")
+    assert (plain.subscription_id, plain.resource_group, plain.location) == ("local", "local", "local")
+    made = Workspace.create(name="ws1", path=tmp_path / "made", subscription_id="sub-1", resource_group="rg",
+                            create_resource_group=True, location="eastus2")
+    again = Workspace(tmp_path / "made")
+    assert (again.name, again.subscription_id, again.resource_group, again.location) == \
+        ("ws1", "sub-1", "rg", "eastus2")
+    assert made.get_details()["location"] == "eastus2"
+    monkeypatch.chdir(tmp_path / "plain" / "..")
+    positional = Workspace("sub-2", "rg-2", "named")  # the service's Workspace(subscription, group, name)
+    assert positional.path == (tmp_path / ".runyard").resolve() and positional.resource_group == "rg-2"
+    with pytest.raises(InvalidValueError, match="colour"):
+        Workspace(tmp_path / "x", colour="red")
+
+
+@pytest.mark.parametrize("command,expected", [
+    ("python train.py --lr 0.1", ("train.py", ["--lr", "0.1"], "")),
+    (["python", "train.py", "--epochs", 5], ("train.py", ["--epochs", "5"], "")),
+    (["python train.py --epochs 5"], ("train.py", ["--epochs", "5"], "")),
+    ("torchrun --nproc_per_node 2 train.py", ("train.py", None, "torchrun --nproc_per_node 2 train.py")),
+    ("python train.py --rank $NODE_RANK", ("train.py", None, "python train.py --rank $NODE_RANK")),
+    ("python train.py && echo ok", ("train.py", None, "python train.py && echo ok")),
+    (["bash", "run.sh"], (None, None, "bash run.sh")),
+])
+def test_a_command_runs_directly_when_it_is_plain_python_and_under_bash_otherwise(command, expected):
+    assert split_command(command, None, []) == expected
+
+
+@pytest.mark.parametrize("command,arguments,field", [
+    ("", None, "command"), ([], None, "command"), ("python 'unclosed", None, "command"),
+    ("python train.py", ["--x", 1], "arguments"),
+])
+def test_bad_commands_name_the_field(command, arguments, field):
+    with pytest.raises(Exception, match=f"^{field}="):
+        split_command(command, arguments, [])
+
+
+def test_the_services_own_sdk_packages_are_not_installed():
+    from runyard.envbuild.build import requirement_lines
+    from runyard.spec import EnvironmentSpec
+
+    said: list[str] = []
+    spec = EnvironmentSpec(pip_packages=("azureml-defaults", "azureml-core>=1.0", "Azureml_SDK", "tqdm"))
+    assert requirement_lines(spec, said.append) == ["tqdm"]
+    assert said == ["not installed: azureml-defaults, azureml-core>=1.0, Azureml_SDK "
+                    "(the service's SDK; runyard provides its API as runyard.*)"]
+
+
+def test_model_path_inside_a_deployment_with_one_or_several_models(tmp_path, monkeypatch):
+    from runyard.core.model import Model
+
+    root = tmp_path / "azureml-models"
+    (root / "birds" / "1").mkdir(parents=True)
+    (root / "birds" / "1" / "model.pt").write_bytes(b"1")
+    (root / "cats" / "3" / "weights").mkdir(parents=True)
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(root / "birds" / "1"))
+    assert Model.get_model_path("birds") == str(root / "birds" / "1" / "model.pt")
+    with pytest.raises(Exception, match="model_name='cats'"):
+        Model.get_model_path("cats")
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(root))
+    assert Model.get_model_path("cats") == str(root / "cats" / "3" / "weights")
+    assert Model.get_model_path("birds", version=1) == str(root / "birds" / "1" / "model.pt")
+    with pytest.raises(InvalidValueError, match="version=2"):
+        Model.get_model_path("birds", version=2)
