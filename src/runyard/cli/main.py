@@ -197,28 +197,6 @@ def cmd_experiments(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_compute(args: argparse.Namespace) -> int:
-    from runyard.compute.base import ComputeTarget
-    from runyard.compute.slurm import SlurmCompute
-
-    ws = _workspace(args)
-    action = getattr(args, "compute_command", None) or "list"
-    if action == "attach-slurm":
-        config = SlurmCompute.attach_configuration(
-            partition=args.partition, account=args.account, qos=args.qos, time_limit=args.time_limit,
-            gpus_per_node=args.gpus_per_node, sbatch_options=args.sbatch_option or [], shared_folder=args.shared_folder,
-            python=args.python)
-        target = ComputeTarget.attach(ws, args.name, config)
-        print(f"attached {target.name} ({target.type}): {json.dumps(target.config)}")
-    elif action == "detach":
-        ws.compute_targets[args.name].detach() if args.name in ws.compute_targets else ComputeTarget(ws, args.name)
-        print(f"detached {args.name}")
-    else:
-        for name, target in sorted(ws.compute_targets.items()):
-            print(f"{name}\t{target.type}\t{json.dumps(target.config) if target.config else ''}")
-    return EXIT_OK
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="runyard", description="Run PyTorch training scripts as tracked runs.")
     p.add_argument("-w", "--workspace", help="workspace folder (default: .runyard found upward from here)")
@@ -281,22 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
         srv.add_argument("--token", help="bearer token clients must send (default: $RUNYARD_SERVER_TOKEN)")
         srv.set_defaults(func=cmd_server)
     sub.add_parser("experiments", help="list experiments").set_defaults(func=cmd_experiments)
-    compute = sub.add_parser("compute", help="compute targets: list, attach-slurm, detach")
-    compute.set_defaults(func=cmd_compute)
-    compute_sub = compute.add_subparsers(dest="compute_command")
-    compute_sub.add_parser("list")
-    slurm = compute_sub.add_parser("attach-slurm", help="attach a Slurm cluster (run from a submit host)")
-    slurm.add_argument("name")
-    slurm.add_argument("--partition")
-    slurm.add_argument("--account")
-    slurm.add_argument("--qos")
-    slurm.add_argument("--time-limit", help="sbatch --time, e.g. 02:00:00")
-    slurm.add_argument("--gpus-per-node", type=int, default=0)
-    slurm.add_argument("--sbatch-option", action="append", help="extra sbatch option, e.g. --mem=64G (repeatable)")
-    slurm.add_argument("--shared-folder", help="a folder every node sees: run folders and environments go there")
-    slurm.add_argument("--python", help="the base interpreter on the nodes (default: this one)")
-    detach = compute_sub.add_parser("detach")
-    detach.add_argument("name")
+    from runyard.cli import compute as compute_cli
+
+    compute_cli.add_parser(sub)
+    sub.choices["compute"].set_defaults(func=lambda a: compute_cli.cmd_compute(a, _workspace(a)))
     return p
 
 

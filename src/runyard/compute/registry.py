@@ -12,7 +12,8 @@ if TYPE_CHECKING:
     from runyard.workspace import Workspace
 
 # backend type -> "module:Class", loaded lazily so an unused backend costs nothing
-BACKENDS = {"local": "runyard.compute.local:LocalCompute", "slurm": "runyard.compute.slurm:SlurmCompute"}
+BACKENDS = {"local": "runyard.compute.local:LocalCompute", "slurm": "runyard.compute.slurm:SlurmCompute",
+            "ray": "runyard.compute.ray:RayCompute"}
 
 
 def _backend(kind: str) -> type[ComputeTarget]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runyard.compute.base import ComputeTarget
+from runyard.compute.cluster import ClusterTarget
 from runyard.errors import ComputeTargetException, InvalidValueError
 from runyard.launch.launcher import Launcher
 from runyard.launch.run_folder import RunFolder
@@ -58,7 +58,7 @@ class SlurmAttachConfiguration:
         return {"type": "slurm", **config}
 
 
-class SlurmCompute(ComputeTarget):
+class SlurmCompute(ClusterTarget):
     type = "slurm"
 
     @staticmethod
@@ -85,21 +85,6 @@ class SlurmCompute(ComputeTarget):
         partition = self.config.get("partition") or "the default partition"
         return (f"{spec.resources.node_count} Slurm node(s) in {partition}, "
                 f"{spec.resources.process_count_per_node} process(es) per node")
-
-    def run_folder(self, runs_root: Path, run_id: str) -> RunFolder:
-        """In the shared folder (linked from the workspace), so every node sees it."""
-        shared = self.config.get("shared_folder")
-        if not shared:
-            return RunFolder(runs_root / run_id)
-        real = Path(shared) / "runs" / run_id
-        real.mkdir(parents=True, exist_ok=True)
-        runs_root.mkdir(parents=True, exist_ok=True)
-        (runs_root / run_id).symlink_to(real, target_is_directory=True)
-        return RunFolder(runs_root / run_id)
-
-    def environment_root(self, workspace_root: Path) -> Path:
-        shared = self.config.get("shared_folder")
-        return Path(shared) / "environments" if shared else workspace_root / "environments"
 
     def sbatch_script(self, folder: RunFolder, spec: JobSpec, interpreter: str, attempt: int = 0) -> str:
         run_dir = folder.path.resolve()
@@ -136,14 +121,6 @@ class SlurmCompute(ComputeTarget):
             lines.append(f"exec srun --ntasks-per-node=1 --kill-on-bad-exit=1 {q(python)} -m runyard.launch.agent "
                          f"{q(str(run_dir))} --interpreter {q(interpreter)} --attempt {attempt}")
         return "\n".join(lines) + "\n"
-
-    def dry_run(self, folder: RunFolder, spec: JobSpec) -> list[str]:
-        return [sys.executable, "-m", "runyard.launch.supervisor", str(folder.path)]
-
-    def launch(self, folder: RunFolder, spec: JobSpec) -> None:
-        from runyard.compute.local import spawn_supervisor
-
-        spawn_supervisor(folder, spec, self.dry_run(folder, spec))  # it runs here; the ranks on the cluster
 
     def launchers(self, spec: JobSpec, folder: RunFolder, interpreter: str, base_env: dict[str, str],
                   attempt: int) -> list[Launcher]:

@@ -7,6 +7,7 @@ Unlike torchrun, the agent never imports torch, so ranks start without that seco
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -127,6 +128,15 @@ class NodeAgent:
                 p.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+def failed_ranks(folder: RunFolder) -> list[RankExit]:
+    """The failures node agents on a cluster reported (see main(): nodes/node_<r>.json)."""
+    found = []
+    for report in sorted((folder.path / "nodes").glob("node_*.json")):
+        data = json.loads(report.read_text())
+        found.append(RankExit(int(data["rank"]), int(data["returncode"]), float(data["time"])))
+    return found
 
 
 def interpreter_env(spec: JobSpec, folder: RunFolder, extra: Mapping[str, str]) -> dict[str, str]:

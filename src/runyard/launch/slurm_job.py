@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import time
 
-from runyard.launch.agent import RankExit
+from runyard.launch.agent import RankExit, failed_ranks
 from runyard.launch.launcher import JobFailure
 from runyard.launch.run_folder import RunFolder
 
@@ -102,19 +101,12 @@ class SlurmJob:
                               time.monotonic())
         if self.state not in _FAILED_STATES and self.state != "UNKNOWN":
             return None
-        ranks = self._failed_ranks()
+        ranks = failed_ranks(self.folder)
         if ranks and self.state == "FAILED":
             return min(ranks, key=lambda e: e.at)
         reason = f" ({self.reason})" if self.reason and self.reason != "None" else ""
         return JobFailure(f"slurm job {self.job_id} {_EXPLAIN.get(self.state, self.state)}: {self.state}{reason}",
                           time.monotonic())
-
-    def _failed_ranks(self) -> list[RankExit]:
-        found = []
-        for report in sorted((self.folder.path / "nodes").glob("node_*.json")):
-            data = json.loads(report.read_text())
-            found.append(RankExit(int(data["rank"]), int(data["returncode"]), float(data["time"])))
-        return found
 
     def stop(self, grace: float) -> None:
         if self.job_id is None:

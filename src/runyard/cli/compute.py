@@ -1,0 +1,60 @@
+"""`runyard compute list | attach-slurm | attach-ray | detach`: a workspace's compute targets."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    compute = sub.add_parser("compute", help="compute targets: list, attach-slurm, attach-ray, detach")
+    compute_sub = compute.add_subparsers(dest="compute_command")
+    compute_sub.add_parser("list")
+    slurm = compute_sub.add_parser("attach-slurm", help="attach a Slurm cluster (run from a submit host)")
+    slurm.add_argument("name")
+    slurm.add_argument("--partition")
+    slurm.add_argument("--account")
+    slurm.add_argument("--qos")
+    slurm.add_argument("--time-limit", help="sbatch --time, e.g. 02:00:00")
+    slurm.add_argument("--gpus-per-node", type=int, default=0)
+    slurm.add_argument("--sbatch-option", action="append", help="extra sbatch option, e.g. --mem=64G (repeatable)")
+    ray = compute_sub.add_parser("attach-ray", help="attach a Ray cluster (from a machine that can join it)")
+    ray.add_argument("name")
+    ray.add_argument("--address", required=True, help="the head node's GCS address, HOST:6379")
+    ray.add_argument("--cpus-per-process", type=float, default=1.0, help="CPUs each rank reserves (default 1)")
+    for parser in (slurm, ray):
+        parser.add_argument("--shared-folder", help="a folder every node sees: run folders and environments go there")
+        parser.add_argument("--python", help="the base interpreter on the nodes (default: this one)")
+    detach = compute_sub.add_parser("detach")
+    detach.add_argument("name")
+
+
+def cmd_compute(args: argparse.Namespace, workspace: Any) -> int:
+    from runyard.compute.base import ComputeTarget
+
+    action = getattr(args, "compute_command", None) or "list"
+    if action == "attach-slurm":
+        from runyard.compute.slurm import SlurmCompute
+
+        config: Any = SlurmCompute.attach_configuration(
+            partition=args.partition, account=args.account, qos=args.qos, time_limit=args.time_limit,
+            gpus_per_node=args.gpus_per_node, sbatch_options=args.sbatch_option or [], shared_folder=args.shared_folder,
+            python=args.python)
+    elif action == "attach-ray":
+        from runyard.compute.ray import RayCompute
+
+        config = RayCompute.attach_configuration(address=args.address, shared_folder=args.shared_folder,
+                                                 python=args.python, cpus_per_process=args.cpus_per_process)
+    elif action == "detach":
+        workspace.compute_targets[args.name].detach() if args.name in workspace.compute_targets \
+            else ComputeTarget(workspace, args.name)
+        print(f"detached {args.name}")
+        return 0
+    else:
+        for name, target in sorted(workspace.compute_targets.items()):
+            print(f"{name}\t{target.type}\t{json.dumps(target.config) if target.config else ''}")
+        return 0
+    target = ComputeTarget.attach(workspace, args.name, config)
+    print(f"attached {target.name} ({target.type}): {json.dumps(target.config)}")
+    return 0

@@ -1,0 +1,36 @@
+"""What the cluster targets (Slurm, Ray) share: the supervisor runs on this machine and drives the
+cluster; run folders and environments live in a folder every node sees."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from runyard.compute.base import ComputeTarget
+from runyard.launch.run_folder import RunFolder
+from runyard.spec import JobSpec
+
+
+class ClusterTarget(ComputeTarget):
+    def run_folder(self, runs_root: Path, run_id: str) -> RunFolder:
+        """In the shared folder (linked from the workspace), so every node sees it."""
+        shared = self.config.get("shared_folder")
+        if not shared:
+            return RunFolder(runs_root / run_id)
+        real = Path(shared) / "runs" / run_id
+        real.mkdir(parents=True, exist_ok=True)
+        runs_root.mkdir(parents=True, exist_ok=True)
+        (runs_root / run_id).symlink_to(real, target_is_directory=True)
+        return RunFolder(runs_root / run_id)
+
+    def environment_root(self, workspace_root: Path) -> Path:
+        shared = self.config.get("shared_folder")
+        return Path(shared) / "environments" if shared else workspace_root / "environments"
+
+    def dry_run(self, folder: RunFolder, spec: JobSpec) -> list[str]:
+        return [sys.executable, "-m", "runyard.launch.supervisor", str(folder.path)]
+
+    def launch(self, folder: RunFolder, spec: JobSpec) -> None:
+        from runyard.compute.local import spawn_supervisor
+
+        spawn_supervisor(folder, spec, self.dry_run(folder, spec))  # it runs here; the ranks on the cluster

@@ -1,0 +1,229 @@
+"""A run's Ray job, driven from the supervisor: a placement group with a bundle per node, an actor per
+bundle running runyard's node agent (`python -m runyard.launch.agent`), and the agents' exits.
+
+The supervisor joins the cluster as a driver, so the actors it creates die with it: a killed supervisor
+takes the agents (and, through their parent-death signal, the ranks) with it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from typing import Any
+
+from runyard.compute.ray import RayPlan
+from runyard.launch.agent import RankExit, failed_ranks
+from runyard.launch.launcher import JobFailure
+from runyard.launch.run_folder import RunFolder
+
+PLACEMENT_TIMEOUT_NOTE = "waiting for the Ray cluster to place {n} bundle(s) of {bundle} ({strategy})"
+
+
+def _unreachable(address: str, timeout: float = 5.0) -> str | None:
+    """Why nothing answers at HOST:PORT, or None ('auto' is left to Ray)."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if address == "auto" or not port.isdigit():
+        return None
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+            return None
+    except OSError as e:
+        return f"nothing answers at {address} ({e.strerror or e})"
+
+
+class NodeAgentActor:
+    """Runs on one Ray node: finds its address and a free port, then runs the node agent to its end."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def address(self) -> tuple[str, int]:
+        import socket
+
+        import ray
+
+        with socket.socket() as s:
+            s.bind(("", 0))
+            port = int(s.getsockname()[1])
+        return ray.util.get_node_ip_address(), port
+
+    def run(self, command: list[str], env: dict[str, str], log_path: str) -> int:
+        from runyard.launch.procs import die_with_parent
+
+        with open(log_path, "ab") as log:
+            self.proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT, start_new_session=True,
+                                         preexec_fn=die_with_parent)
+        return self.proc.wait()
+
+    def stop(self, grace: float) -> None:
+        """SIGTERM the agent (it stops its ranks), SIGKILL its group after `grace`."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+class RayJob:
+    def __init__(self, folder: RunFolder, address: str, plan: RayPlan, env: dict[str, str], attempt: int) -> None:
+        self.folder, self.address, self.plan, self.env, self.attempt = folder, address, plan, env, attempt
+        self._failure: JobFailure | None = None
+        self._group: Any = None
+        self._actors: list[Any] = []
+        self._runs: list[Any] = []
+        self._exits: dict[int, int] = {}
+        self._stopping = False
+
+    @property
+    def pgids(self) -> list[int]:
+        return []  # nothing of the job runs in this machine's process groups
+
+    # -- start ----------------------------------------------------------------------------------------
+    def start(self) -> None:
+        if unreachable := _unreachable(self.address):
+            # ray.init would retry a dead address for minutes; a TCP probe answers in seconds
+            self._failure = JobFailure(f"cannot join the Ray cluster at {self.address}: {unreachable}. Fix: start "
+                                       "it (ray start --head) or attach the head node's GCS address", time.monotonic())
+            return
+        try:
+            import ray
+            from ray.util.placement_group import placement_group
+
+            ray.init(address=self.address, namespace="runyard", logging_level="ERROR", log_to_driver=False,
+                     ignore_reinit_error=True)
+        except Exception as e:  # noqa: BLE001 - whatever ray says, the run fails with it
+            self._failure = JobFailure(f"cannot join the Ray cluster at {self.address}: {e}", time.monotonic())
+            return
+        if reason := self._impossible(ray.nodes()):
+            self._failure = JobFailure(f"the Ray cluster at {self.address} can never place this run: {reason}",
+                                       time.monotonic())
+            return
+        self._group = placement_group(list(self.plan.bundles), strategy=self.plan.strategy,
+                                      name=f"runyard-{self.folder.run_id}-{self.attempt}")
+
+    def _impossible(self, nodes: list[dict[str, Any]]) -> str | None:
+        alive = [n.get("Resources", {}) for n in nodes if n.get("Alive")]
+        bundle = self.plan.bundles[0]
+        fitting = [r for r in alive if all(r.get(k, 0.0) >= v for k, v in bundle.items())]
+        needed = len(self.plan.bundles) if self.plan.strategy == "STRICT_SPREAD" else 1
+        if len(fitting) < needed:
+            return (f"node_count={len(self.plan.bundles)} needs {needed} node(s) each with {bundle}; "
+                    f"{len(fitting)} of its {len(alive)} alive node(s) have that much")
+        return None
+
+    def _placed(self) -> bool:
+        import ray
+
+        if self._group is None:
+            return False
+        if not self._actors:
+            ready, _ = ray.wait([self._group.ready()], timeout=0)
+            if not ready:
+                return False
+            self._start_agents()
+        return True
+
+    def _start_agents(self) -> None:
+        import ray
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+        actor_class = ray.remote(NodeAgentActor)
+        # max_concurrency=2: stop() must run while run() is still waiting on the agent
+        self._actors = [actor_class.options(num_cpus=0, max_concurrency=2, scheduling_strategy=PlacementGroupSchedulingStrategy(
+            self._group, placement_group_bundle_index=i)).remote() for i in range(len(self.plan.bundles))]
+        master_addr, master_port = ray.get(self._actors[0].address.remote())
+        self.folder.system_logs.mkdir(parents=True, exist_ok=True)
+        for node, (actor, command) in enumerate(zip(self._actors, self.plan.agent_commands)):
+            argv = [*command, "--master-addr", master_addr, "--master-port", str(master_port)]
+            log = self.folder.system_logs / (f"agent_node_{node}" + (f"_attempt_{self.attempt}" if self.attempt
+                                                                      else "") + ".txt")
+            env = {**self.env, "MASTER_ADDR": master_addr, "MASTER_PORT": str(master_port)}
+            self._runs.append(actor.run.remote(argv, env, str(log)))
+
+    # -- state ----------------------------------------------------------------------------------------
+    def started(self) -> bool:
+        return self._placed()
+
+    def progress(self) -> str | None:
+        if self._failure is None and self._group is not None and not self._placed():
+            return PLACEMENT_TIMEOUT_NOTE.format(n=len(self.plan.bundles), bundle=self.plan.bundles[0],
+                                                 strategy=self.plan.strategy)
+        return None
+
+    def _collect(self) -> JobFailure | None:
+        import ray
+
+        pending = [r for i, r in enumerate(self._runs) if i not in self._exits]
+        if not pending:
+            return None
+        done, _ = ray.wait(pending, num_returns=len(pending), timeout=0)
+        for ref in done:
+            node = self._runs.index(ref)
+            try:
+                self._exits[node] = int(ray.get(ref))
+            except Exception as e:  # noqa: BLE001 - an actor or node that died takes its agent with it
+                self._exits[node] = -1
+                if not self._stopping:
+                    return JobFailure(f"the node agent on Ray node {node} was lost: {type(e).__name__}: "
+                                      f"{str(e).splitlines()[0] if str(e) else ''}", time.monotonic())
+        return None
+
+    def failure(self) -> RankExit | JobFailure | None:
+        if self._failure is not None or not self._placed():
+            return self._failure
+        lost = self._collect()
+        if lost is not None:
+            self._failure = lost
+            return lost
+        if any(code != 0 for code in self._exits.values()):
+            ranks = failed_ranks(self.folder)
+            if ranks:
+                return min(ranks, key=lambda e: e.at)
+            node = min(n for n, c in self._exits.items() if c != 0)
+            return JobFailure(f"the node agent on Ray node {node} exited with code {self._exits[node]}",
+                              time.monotonic())
+        return None
+
+    def finished(self) -> bool:
+        if not self._placed():
+            return False
+        self._collect()
+        done = len(self._exits) == len(self.plan.bundles) and all(c == 0 for c in self._exits.values())
+        if done and self._group is not None:
+            self._release()  # nothing is left to stop: give the cluster its resources back now
+        return done
+
+    def canceled(self) -> bool:
+        return False
+
+    def stop(self, grace: float) -> None:
+        self._stopping = True
+        try:
+            import ray
+        except ImportError:
+            return
+        if not ray.is_initialized():
+            return
+        try:
+            ray.get([a.stop.remote(grace) for a in self._actors], timeout=grace + 10)
+        except Exception:  # noqa: BLE001 - a lost actor has nothing left to stop
+            pass
+        self._release()
+
+    def _release(self) -> None:
+        import ray
+        from ray.util.placement_group import remove_placement_group
+
+        for actor in self._actors:
+            ray.kill(actor)
+        if self._group is not None:
+            remove_placement_group(self._group)
+            self._group = None
+        ray.shutdown()

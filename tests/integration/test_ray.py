@@ -1,0 +1,148 @@
+"""The Ray target on a real Ray cluster: a head node and a worker node (two raylets) on this machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+
+import pytest
+
+from runyard import ComputeTarget, Experiment
+from runyard.errors import ComputeTargetException
+from runyard.train.dnn import PyTorch
+from tests.conftest import ROOT, processes_of
+
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'runyard[ray]')")
+from runyard.compute.ray import RayCompute  # noqa: E402 - only with Ray present
+
+FAILED_RANK = r"rank {rank} (exited with code 1|was killed by SIGABRT)\n"  # see test_slurm.py
+pytestmark = pytest.mark.integration
+DDP = ROOT / "examples" / "ddp"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    script = ["bash", str(ROOT / "scripts" / "ray_cluster.sh")]
+    up = subprocess.run([*script, "up"], capture_output=True, text=True, timeout=180)
+    assert up.returncode == 0, up.stdout + up.stderr
+    yield up.stdout.strip().splitlines()[-1].split("=", 1)[1]
+    subprocess.run([*script, "down"], timeout=120)
+
+
+@pytest.fixture
+def target(cluster, workspace, tmp_path):
+    def attach(name="ray", **config):
+        return ComputeTarget.attach(workspace, name, RayCompute.attach_configuration(address=cluster, **config))
+    return attach
+
+
+def submit(workspace, target, nodes, ppn, **params):
+    est = PyTorch(str(DDP), entry_script="train.py", compute_target=target, node_count=nodes,
+                  process_count_per_node=ppn, distributed_backend="gloo",
+                  script_params={"--steps": 6, **{f"--{k}": v for k, v in params.items()}})
+    return Experiment(workspace, "ray").submit(est)
+
+
+def reports(run, world):
+    return [json.loads(run.folder.file_path(f"outputs/rank_{r}.json").read_text()) for r in range(world)]
+
+
+def test_2_nodes_ddp_on_the_ray_cluster(workspace, target, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    cluster = target(shared_folder=str(shared), cpus_per_process=0.5)
+    assert workspace.compute_targets["ray"].type == "ray"
+    run = submit(workspace, cluster, 2, 1)
+    details = run.wait_for_completion(raise_on_error=False)
+    assert details["status"] == "Completed", details.get("error")
+    seen = reports(run, 2)
+    assert seen[0]["params"] == seen[1]["params"] and [s["node_rank"] for s in seen] == [0, 1]
+    assert run.folder.path.is_symlink()  # the run folder lives in the shared folder
+    assert "2 Ray node(s)" in details["properties"]["runyard.placement"]
+    assert len(run.get_metrics()["loss"]) == 6 and len(run.get_metrics(rank=1)["loss"]) == 6
+    # the two agents ran on two different Ray nodes (STRICT_SPREAD), and gave their resources back
+    ray.init(address=cluster.config["address"], logging_level="ERROR")
+    try:
+        from ray.util.placement_group import placement_group_table
+
+        states = {g["name"]: g["state"] for g in placement_group_table().values()}
+        assert states[f"runyard-{run.id}-0"] == "REMOVED"
+    finally:
+        ray.shutdown()
+
+
+def test_2x2_layout_and_a_failing_rank(workspace, target):
+    cluster = target(cpus_per_process=0.5)
+    run = submit(workspace, cluster, 2, 2)
+    assert run.wait_for_completion(raise_on_error=False)["status"] == "Completed"
+    assert [(s["node_rank"], s["local_rank"]) for s in reports(run, 4)] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    failing = submit(workspace, cluster, 2, 1, fail_rank=1, fail_step=2)
+    details = failing.wait_for_completion(raise_on_error=False)
+    assert details["status"] == "Failed"
+    assert re.match(FAILED_RANK.format(rank=1), details["error"]["error"]["message"])
+    assert "failing on purpose" in details["error"]["error"]["message"]
+
+
+def test_a_layout_the_cluster_can_never_place_fails_with_the_reason(workspace, target):
+    run = submit(workspace, target(), 3, 1)
+    details = run.wait_for_completion(raise_on_error=False)
+    assert details["status"] == "Failed"
+    assert ("can never place this run: node_count=3 needs 3 node(s) each with {'CPU': 1.0}; 2 of its 2 alive "
+            "node(s) have that much") in details["error"]["error"]["message"]
+
+
+def test_cancel_stops_the_agents_and_their_ranks(workspace, target):
+    run = submit(workspace, target(cpus_per_process=0.5), 2, 1, steps=1_000_000)
+    deadline = time.time() + 90
+    while run.get_status() != "Running" and time.time() < deadline:
+        time.sleep(0.2)
+    while not run.folder.rank_log(1).exists() and time.time() < deadline:
+        time.sleep(0.2)
+    run.cancel()
+    assert run.get_status() == "Canceled"
+    deadline = time.time() + 20
+    while processes_of(workspace.path) and time.time() < deadline:
+        time.sleep(0.2)
+    assert processes_of(workspace.path) == []
+
+
+def test_mpi_and_unreachable_clusters_are_refused_or_failed_with_a_reason(workspace, project):
+    cluster = ComputeTarget.attach(workspace, "nowhere", RayCompute.attach_configuration(address="127.0.0.1:9"))
+    est = PyTorch(str(DDP), entry_script="train.py", compute_target=cluster, node_count=2,
+                  distributed_backend="mpi")
+    with pytest.raises(ComputeTargetException, match="distributed_backend='mpi'"):
+        Experiment(workspace, "ray").submit(est)
+    run = Experiment(workspace, "ray").submit(PyTorch(str(DDP), entry_script="train.py", compute_target=cluster))
+    details = run.wait_for_completion(raise_on_error=False)
+    assert details["status"] == "Failed"
+    assert details["error"]["error"]["message"].startswith("cannot join the Ray cluster at 127.0.0.1:9: nothing "
+                                                           "answers at 127.0.0.1:9 (Connection refused)")
+
+
+def test_plan_is_data(workspace, tmp_path):
+    from runyard.launch.run_folder import RunFolder
+    from runyard.spec import Backend, JobSpec, Resources
+
+    cluster = ComputeTarget.attach(workspace, "gpus", RayCompute.attach_configuration(address="10.0.0.1:6379",
+                                                                                      python="/opt/py/bin/python"))
+    spec = JobSpec("e", "train.py", "d", "gpus", resources=Resources(2, 4, True), backend=Backend.NCCL)
+    plan = cluster.plan(RunFolder(tmp_path / "run 1"), spec, "/envs/py", attempt=1)
+    assert plan.strategy == "STRICT_SPREAD"
+    assert plan.bundles == ({"CPU": 4.0, "GPU": 4.0}, {"CPU": 4.0, "GPU": 4.0})
+    assert plan.agent_commands[1] == ("/opt/py/bin/python", "-m", "runyard.launch.agent", str(tmp_path / "run 1"),
+                                      "--interpreter", "/envs/py", "--attempt", "1", "--node-rank", "1")
+    with pytest.raises(Exception, match="address='ray://h:10001'"):
+        RayCompute.attach_configuration(address="ray://h:10001")
+
+
+def test_attach_from_the_cli(workspace):
+    import sys
+
+    cli = [sys.executable, "-m", "runyard.cli.main", "-w", str(workspace.path), "compute"]
+    done = subprocess.run([*cli, "attach-ray", "rc", "--address", "10.1.2.3:6379", "--cpus-per-process", "2"],
+                          capture_output=True, text=True, env={**os.environ})
+    assert done.returncode == 0, done.stderr
+    assert workspace.compute_targets["rc"].config == {"address": "10.1.2.3:6379", "cpus_per_process": 2.0}
