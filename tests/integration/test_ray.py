@@ -146,3 +146,19 @@ def test_attach_from_the_cli(workspace):
                           capture_output=True, text=True, env={**os.environ})
     assert done.returncode == 0, done.stderr
     assert workspace.compute_targets["rc"].config == {"address": "10.1.2.3:6379", "cpus_per_process": 2.0}
+
+
+def test_a_killed_supervisor_takes_its_actors_agents_and_ranks_with_it(workspace, target):
+    import psutil
+
+    run = submit(workspace, target(cpus_per_process=0.5), 2, 1, steps=1_000_000)
+    deadline = time.time() + 90
+    while not (run.folder.rank_log(0).exists() and run.folder.rank_log(1).exists()) and time.time() < deadline:
+        time.sleep(0.2)
+    assert len(processes_of(workspace.path)) > 1  # the supervisor and the node agents with their ranks
+    psutil.Process(json.loads(run.folder.supervisor_file.read_text())["pid"]).kill()
+    deadline = time.time() + 60  # Ray notices its driver is gone, kills the actors; the agents follow
+    while processes_of(workspace.path) and time.time() < deadline:
+        time.sleep(0.5)
+    assert processes_of(workspace.path) == []
+    assert run.get_status() == "Failed"
