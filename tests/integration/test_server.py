@@ -263,3 +263,57 @@ def test_remote_workspace_submits_and_reads_like_a_local_one(served, workspace, 
         exp.submit(PyTorch(str(src), entry_script="train.py", compute_target="nowhere"))
     with pytest.raises(RunyardError, match="not supported yet"):
         remote.get_default_datastore().upload(str(src))
+
+
+SWEEP_TRAIN = """
+import argparse
+from runyard import Run
+p = argparse.ArgumentParser()
+p.add_argument("--lr", type=float)
+args = p.parse_args()
+run = Run.get_context()
+for step in range(5):
+    run.log("accuracy", args.lr * (step + 1) / 5)
+"""
+
+
+def test_sweep_page_ranks_its_trials_with_their_hyperparameters(workspace, project, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from runyard.train.hyperdrive import GridParameterSampling, HyperDriveConfig, PrimaryMetricGoal, choice
+
+    est = PyTorch(str(project("train.py", SWEEP_TRAIN, name="sweep")), entry_script="train.py")
+    sweep = Experiment(workspace, "sweep").submit(HyperDriveConfig(
+        GridParameterSampling({"--lr": choice(0.2, 0.9, 0.5)}), "accuracy", PrimaryMetricGoal.MAXIMIZE,
+        max_total_runs=3, max_concurrent_runs=3, estimator=est))
+    sweep.wait_for_completion()
+    best = sweep.get_best_run_by_primary_metric()
+    proc, base = start_server(workspace)
+    try:
+        children = json.loads(get(f"{base}/api/v1/runs/{sweep.id}/children")[1])
+        assert children["primaryMetric"] == {"name": "accuracy", "goal": "MAXIMIZE"}
+        assert [c["hyperparameters"]["--lr"] for c in children["children"]] == [0.9, 0.5, 0.2]
+        assert [c["bestPrimaryMetric"] for c in children["children"]] == [0.9, 0.5, 0.2]
+        with sync_playwright() as p:
+            browser = p.chromium.launch_persistent_context(
+                str(tmp_path / "profile"), executable_path=CHROMIUM, args=FLAGS, headless=True,
+                viewport={"width": 1280, "height": 900})
+            page = browser.new_page()
+            page.goto(f"{base}/#/run/{sweep.id}")
+            page.wait_for_selector("#children tbody tr")
+            rows = page.locator("#children tbody tr")
+            assert rows.count() == 3 and rows.first.get_attribute("data-run") == best.id
+            assert rows.first.locator("td.best").inner_text() == "0.9000"
+            assert "--lr" in page.locator("#children thead").inner_text()
+            page.wait_for_selector("#children-chart .chart[data-metric='accuracy'] canvas")
+            legend = page.locator("#children-chart .u-legend").inner_text()
+            assert all(c.id in legend for c in sweep.get_children())
+            page.screenshot(path=str(SCREENSHOTS / "sweep-page.png"), full_page=True)
+            rows.first.locator("a").click()
+            page.wait_for_selector(".chart[data-metric='accuracy'] canvas")
+            assert page.locator("h2").inner_text().startswith(best.id)
+            assert page.locator("#parent").inner_text() == sweep.id  # and back up to the sweep
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -10,8 +10,13 @@ from runyard.run import Run
 
 
 class HyperDriveRun(Run):
+    @property
+    def primary_metric_config(self) -> dict[str, str]:
+        """{'name': the primary metric, 'goal': 'MAXIMIZE' or 'MINIMIZE'}."""
+        return dict(json.loads(self.get_properties()["primary_metric_config"]))
+
     def _goal(self) -> tuple[str, bool]:
-        config = json.loads(self.get_properties()["primary_metric_config"])
+        config = self.primary_metric_config
         return config["name"], config["goal"] == "MAXIMIZE"
 
     def _scored(self, include_failed: bool = True, include_canceled: bool = True) -> list[tuple[float | None, Run]]:

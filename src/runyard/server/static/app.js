@@ -100,15 +100,20 @@ async function runPage(runId) {
       ${d.error ? `<div class="error">${esc(d.error.error.message)}</div>` : ""}</div>
     <div class="section"><h3>Run</h3><table class="kv">
       <tr><td>Experiment</td><td>${esc(d.experiment)}</td></tr><tr><td>Target</td><td>${esc(d.target)}</td></tr>
+      ${d.properties["runyard.parentRunId"] ? `<tr><td>Parent</td><td><a id="parent" href="#/run/${encodeURIComponent(d.properties["runyard.parentRunId"])}">${esc(d.properties["runyard.parentRunId"])}</a>
+        ${d.properties.hyperparameters ? ` with ${esc(d.properties.hyperparameters)}` : ""}</td></tr>` : ""}
       <tr><td>Script</td><td>${esc(rd.script)}</td></tr><tr><td>Arguments</td><td id="arguments">${esc(rd.arguments.join(" "))}</td></tr>
       <tr><td>Layout</td><td>${rd.nodeCount} node(s) × ${rd.processCountPerNode} process(es), backend ${esc(rd.communicator)}</td></tr>
       <tr><td>Environment</td><td>${esc(d.properties["runyard.packages"] || "base interpreter")}</td></tr>
       <tr><td>Placement</td><td>${esc(d.properties["runyard.placement"] || "")}</td></tr></table></div>
+    <div class="section" id="children-section" hidden><h3>Child runs</h3><div class="charts" id="children-chart"></div>
+      <table class="runs" id="children"></table></div>
     <div class="section"><h3>Metrics</h3><div class="charts" id="charts"></div></div>
     <div class="section"><h3>Logs</h3><div class="tabs">${ranks.map((r) => `<button data-rank="${r}" class="${r === 0 ? "active" : ""}">rank ${r}</button>`).join("")}</div>
       <pre class="log" id="log"></pre></div>
     <div class="section"><h3>Files</h3><ul id="files">${d.files.map((f) => `<li><a href="${withToken("/api/v1/runs/" + encodeURIComponent(runId) + "/files/" + f.split("/").map(encodeURIComponent).join("/"))}" download>${esc(f)}</a></li>`).join("")}</ul></div>`;
   await runCharts(view.querySelector("#charts"), runId, m.series);
+  await childRuns(view, runId);
   const follow = (rank) => {
     cleanup.forEach((f) => f.name === "closeLog" && f());
     const log = view.querySelector("#log");
@@ -125,6 +130,28 @@ async function runPage(runId) {
     follow(Number(b.dataset.rank));
   }));
   follow(0);
+}
+
+// ---- child runs (a sweep's trials, submit_child, child_run) -------------------------------------
+const TOP_CHILDREN_CHARTED = 10;
+
+async function childRuns(view, runId) {
+  const c = await api("/runs/" + encodeURIComponent(runId) + "/children");
+  if (!c.children.length) return;
+  const section = view.querySelector("#children-section");
+  section.hidden = false;
+  const params = [...new Set(c.children.flatMap((x) => Object.keys(x.hyperparameters)))];
+  const metric = c.primaryMetric ? `${c.primaryMetric.name} (${c.primaryMetric.goal === "MAXIMIZE" ? "max" : "min"})` : null;
+  section.querySelector("#children").innerHTML = `<thead><tr><th>#</th><th>Run</th><th>Status</th>${metric ? `<th>${esc(metric)}</th>` : ""}
+      ${params.map((p) => `<th>${esc(p)}</th>`).join("")}</tr></thead><tbody>${c.children.map((x, i) => `<tr data-run="${esc(x.runId)}">
+      <td>${i + 1}</td><td><a href="#/run/${encodeURIComponent(x.runId)}">${esc(x.runId)}</a></td><td class="status-${esc(x.status)}">${esc(x.status)}</td>
+      ${metric ? `<td class="best">${x.bestPrimaryMetric === null ? "-" : fmt(x.bestPrimaryMetric)}</td>` : ""}
+      ${params.map((p) => `<td>${p in x.hyperparameters ? fmt(x.hyperparameters[p]) : "-"}</td>`).join("")}</tr>`).join("")}</tbody>`;
+  if (!c.primaryMetric) return;
+  // the primary metric of the best trials over their steps: how the sweep's leaders got there
+  const charted = c.children.filter((x) => x.bestPrimaryMetric !== null).slice(0, TOP_CHILDREN_CHARTED);
+  const lines = await Promise.all(charted.map((x) => api(`/runs/${encodeURIComponent(x.runId)}/metrics/${encodeURIComponent(c.primaryMetric.name)}/series`)));
+  chart(section.querySelector("#children-chart"), c.primaryMetric.name, lines.map((s, i) => ({ label: charted[i].runId, steps: s.steps, values: s.values })));
 }
 
 // ---- compare ----------------------------------------------------------------------------------
