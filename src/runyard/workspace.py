@@ -54,6 +54,26 @@ def _find_workspace_folder() -> Path:
     return here / DEFAULT_DIR
 
 
+def service_config(file: Path) -> dict[str, str] | None:
+    """The service's own config.json ({subscription_id, resource_group, workspace_name}), or None.
+    runyard never writes into it: it names the workspace that runyard keeps beside it in .runyard/."""
+    try:
+        data = json.loads(file.read_text()) if file.is_file() else None
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or "version" in data or not {"workspace_name", "subscription_id"} & set(data):
+        return None
+    return {k: str(v) for k, v in data.items() if isinstance(v, (str, int))}
+
+
+def _service_config_upward(start: Path) -> tuple[Path, dict[str, str]] | None:
+    for folder in (start, *start.parents):
+        for file in (folder / CONFIG_NAME, folder / ".azureml" / CONFIG_NAME):
+            if (found := service_config(file)) is not None:
+                return folder, found
+    return None
+
+
 class Workspace:
     """A runyard workspace on this machine. `Workspace(path)` opens (or creates) the folder `path`."""
 
@@ -86,6 +106,10 @@ class Workspace:
                 raise WorkspaceError(f"path={str(self.path)!r}: is a file, not a folder. Fix: pass a folder path")
             identity = {k: str(service_arguments[k]) for k in IDENTITY_FIELDS if service_arguments.get(k)}
             self._create(name or self.path.parent.name or "workspace", identity)
+        if service_config(config) is not None:
+            raise WorkspaceError(f"path={str(self.path)!r}: its config.json is the service's (workspace_name, "
+                                 "subscription_id), not a runyard workspace; runyard leaves it as it is. Fix: "
+                                 f"Workspace.from_config({str(self.path)!r}) uses the workspace beside it, in .runyard/")
         self._config = self._read_config()
         if self._config.get("workspace_path"):  # a pointer written by write_config()
             self.path = Path(self._config["workspace_path"])
@@ -107,12 +131,24 @@ class Workspace:
         folder in the cwd or any parent, else make `./.runyard`."""
         if path is not None:
             p = Path(path).expanduser()
+            if (found := service_config(p) or service_config(p / CONFIG_NAME)) is not None:
+                return cls._beside_service_config(p.parent if p.is_file() else p, found)
             if p.is_file():
                 p = p.parent
             elif (p / DEFAULT_DIR / CONFIG_NAME).exists():
                 p = p / DEFAULT_DIR
             return cls(p, create=not p.exists() or not any(p.iterdir()))
-        return cls(_find_workspace_folder(), create=not os.environ.get(WORKSPACE_ENV))
+        folder = _find_workspace_folder()
+        if not (folder / CONFIG_NAME).exists() and not os.environ.get(WORKSPACE_ENV):
+            if (service := _service_config_upward(Path.cwd().resolve())) is not None:
+                return cls._beside_service_config(*service)
+        return cls(folder, create=not os.environ.get(WORKSPACE_ENV))
+
+    @classmethod
+    def _beside_service_config(cls, folder: Path, service: dict[str, str]) -> Workspace:
+        """The workspace a service config.json names: `<its folder>/.runyard`, labelled with its identity."""
+        return cls(folder / DEFAULT_DIR, name=service.get("workspace_name"),
+                   **{k: v for k, v in service.items() if k in IDENTITY_FIELDS})
 
     @staticmethod
     def connect(url: str, token: str | None = None) -> Any:

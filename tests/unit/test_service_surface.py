@@ -74,3 +74,26 @@ def test_model_path_inside_a_deployment_with_one_or_several_models(tmp_path, mon
     assert Model.get_model_path("birds", version=1) == str(root / "birds" / "1" / "model.pt")
     with pytest.raises(InvalidValueError, match="version=2"):
         Model.get_model_path("birds", version=2)
+
+
+def test_a_service_config_json_names_a_workspace_beside_it_and_is_never_written(tmp_path, monkeypatch):
+    import json
+
+    from runyard.errors import WorkspaceError
+
+    service = {"subscription_id": "sub-9", "resource_group": "rg-9", "workspace_name": "birds-ws"}
+    (tmp_path / ".azureml").mkdir()
+    (tmp_path / ".azureml" / "config.json").write_text(json.dumps(service))
+    (tmp_path / "config.json").write_text(json.dumps(service))
+    deeper = tmp_path / "src" / "models"
+    deeper.mkdir(parents=True)
+    monkeypatch.chdir(deeper)
+    found = Workspace.from_config()
+    assert found.path == tmp_path.resolve() / ".runyard"
+    assert (found.name, found.subscription_id, found.resource_group) == ("birds-ws", "sub-9", "rg-9")
+    assert Workspace.from_config(path=str(tmp_path / "config.json")) == found
+    assert Workspace.from_config() == found  # found again through .runyard now
+    found.update_config("datastores", "x", {"path": str(tmp_path)})
+    assert json.loads((tmp_path / "config.json").read_text()) == service  # the user's file, untouched
+    with pytest.raises(WorkspaceError, match="service's"):
+        Workspace(tmp_path, create=False)
