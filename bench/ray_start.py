@@ -24,18 +24,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = "import os, time\nopen(os.environ['STAMP_FILE'], 'a').write(repr(time.time()) + '\\n')\n"
 DRIVER = """
-import subprocess, sys, ray
+import os, subprocess, sys, ray
 from ray.util.placement_group import placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
-address, nodes, script = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+address, nodes, script, stamp = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 ray.init(address=address, logging_level="ERROR", log_to_driver=False)
 group = placement_group([{"CPU": 0.5}] * nodes, strategy="STRICT_SPREAD" if nodes > 1 else "PACK")
 ray.get(group.ready())
 @ray.remote(num_cpus=0)
-def run(path):
-    return subprocess.run([sys.executable, path]).returncode
+def run(path, stamp):  # Ray workers do not inherit the driver's environment
+    return subprocess.run([sys.executable, path], env={**os.environ, "STAMP_FILE": stamp}).returncode
 ray.get([run.options(scheduling_strategy=PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=i))
-         .remote(script) for i in range(nodes)])
+         .remote(script, stamp) for i in range(nodes)])
 """
 
 
@@ -85,7 +85,8 @@ def main() -> None:
         def driver(nodes: int) -> float:
             stamp.unlink(missing_ok=True)
             t0 = time.time()
-            proc = subprocess.Popen([sys.executable, "-c", DRIVER, address, str(nodes), str(src / "first_line.py")])
+            proc = subprocess.Popen([sys.executable, "-c", DRIVER, address, str(nodes), str(src / "first_line.py"),
+                                     str(stamp)])
             first = _wait_stamps(stamp, nodes)
             proc.wait()
             return first - t0
