@@ -13,27 +13,17 @@ from runyard import Experiment, ScriptRunConfig
 from runyard.compute.local import gpu_count
 from runyard.runconfig import MpiConfiguration, PyTorchConfiguration
 from runyard.train.dnn import PyTorch
+from tests.ddp_jobs import DDP, FAILED_RANK, rank_reports, submit_ddp
 from tests.conftest import ROOT, processes_of
 
 # torch 2.13's gloo sometimes aborts a process that exits with a live process group (SIGABRT,
 # "terminate called without an active exception") instead of exiting 1: either way the rank is named
-FAILED_RANK = r"rank {rank} (exited with code 1|was killed by SIGABRT)\n"
 pytestmark = pytest.mark.integration
-DDP = ROOT / "examples" / "ddp"
 needs_mpi = pytest.mark.skipif(shutil.which("mpirun") is None, reason="Open MPI (mpirun) is not installed")
 
 
 def ddp(workspace, nodes, ppn, backend="gloo", **params):
-    script_params = {"--steps": 8, **{f"--{k}": v for k, v in params.items()}}
-    est = PyTorch(str(DDP), entry_script="train.py", node_count=nodes, process_count_per_node=ppn,
-                  distributed_backend=backend, script_params=script_params)
-    return Experiment(workspace, "ddp").submit(est)
-
-
-def rank_reports(run, world):
-    reports = [json.loads(run.folder.file_path(f"outputs/rank_{r}.json").read_text()) for r in range(world)]
-    assert [r["rank"] for r in reports] == list(range(world))
-    return reports
+    return submit_ddp(workspace, nodes, ppn, backend=backend, **params)
 
 
 def test_2x2_ddp_ends_with_identical_parameters(workspace):

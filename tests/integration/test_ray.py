@@ -14,13 +14,12 @@ from runyard import ComputeTarget, Experiment
 from runyard.errors import ComputeTargetException
 from runyard.train.dnn import PyTorch
 from tests.conftest import ROOT, processes_of
+from tests.ddp_jobs import DDP, FAILED_RANK, rank_reports, submit_ddp
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'runyard[ray]')")
 from runyard.compute.ray import RayCompute  # noqa: E402 - only with Ray present
 
-FAILED_RANK = r"rank {rank} (exited with code 1|was killed by SIGABRT)\n"  # see test_slurm.py
 pytestmark = pytest.mark.integration
-DDP = ROOT / "examples" / "ddp"
 
 
 @pytest.fixture(scope="module")
@@ -40,14 +39,7 @@ def target(cluster, workspace, tmp_path):
 
 
 def submit(workspace, target, nodes, ppn, **params):
-    est = PyTorch(str(DDP), entry_script="train.py", compute_target=target, node_count=nodes,
-                  process_count_per_node=ppn, distributed_backend="gloo",
-                  script_params={"--steps": 6, **{f"--{k}": v for k, v in params.items()}})
-    return Experiment(workspace, "ray").submit(est)
-
-
-def reports(run, world):
-    return [json.loads(run.folder.file_path(f"outputs/rank_{r}.json").read_text()) for r in range(world)]
+    return submit_ddp(workspace, nodes, ppn, compute_target=target, experiment="ray", steps=6, **params)
 
 
 def test_2_nodes_ddp_on_the_ray_cluster(workspace, target, tmp_path):
@@ -58,7 +50,7 @@ def test_2_nodes_ddp_on_the_ray_cluster(workspace, target, tmp_path):
     run = submit(workspace, cluster, 2, 1)
     details = run.wait_for_completion(raise_on_error=False)
     assert details["status"] == "Completed", details.get("error")
-    seen = reports(run, 2)
+    seen = rank_reports(run, 2)
     assert seen[0]["params"] == seen[1]["params"] and [s["node_rank"] for s in seen] == [0, 1]
     assert run.folder.path.is_symlink()  # the run folder lives in the shared folder
     assert "2 Ray node(s)" in details["properties"]["runyard.placement"]
@@ -78,7 +70,7 @@ def test_2x2_layout_and_a_failing_rank(workspace, target):
     cluster = target(cpus_per_process=0.5)
     run = submit(workspace, cluster, 2, 2)
     assert run.wait_for_completion(raise_on_error=False)["status"] == "Completed"
-    assert [(s["node_rank"], s["local_rank"]) for s in reports(run, 4)] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert [(s["node_rank"], s["local_rank"]) for s in rank_reports(run, 4)] == [(0, 0), (0, 1), (1, 0), (1, 1)]
     failing = submit(workspace, cluster, 2, 1, fail_rank=1, fail_step=2)
     details = failing.wait_for_completion(raise_on_error=False)
     assert details["status"] == "Failed"

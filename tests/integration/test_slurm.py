@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import os
 import shutil
@@ -11,17 +10,13 @@ import time
 
 import pytest
 
-from runyard import ComputeTarget, Experiment
+from runyard import ComputeTarget
 from runyard.compute.slurm import SlurmCompute
-from runyard.train.dnn import PyTorch
 from tests.conftest import ROOT, processes_of
+from tests.ddp_jobs import FAILED_RANK, rank_reports, submit_ddp
 
-# torch 2.13's gloo sometimes aborts a process that exits with a live process group (SIGABRT,
-# "terminate called without an active exception") instead of exiting 1: either way the rank is named
-FAILED_RANK = r"rank {rank} (exited with code 1|was killed by SIGABRT)\n"
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(shutil.which("slurmctld") is None, reason="slurm-wlm is not installed")]
-DDP = ROOT / "examples" / "ddp"
 
 
 @pytest.fixture(scope="module")
@@ -55,14 +50,7 @@ def target(cluster, workspace, tmp_path):
 
 
 def submit(workspace, target, nodes, ppn, **params):
-    est = PyTorch(str(DDP), entry_script="train.py", compute_target=target, node_count=nodes,
-                  process_count_per_node=ppn, distributed_backend="gloo",
-                  script_params={"--steps": 6, **{f"--{k}": v for k, v in params.items()}})
-    return Experiment(workspace, "slurm").submit(est)
-
-
-def reports(run, world):
-    return [json.loads(run.folder.file_path(f"outputs/rank_{r}.json").read_text()) for r in range(world)]
+    return submit_ddp(workspace, nodes, ppn, compute_target=target, experiment="slurm", steps=6, **params)
 
 
 def test_2_nodes_ddp_on_the_cluster(workspace, target):
@@ -71,7 +59,7 @@ def test_2_nodes_ddp_on_the_cluster(workspace, target):
     run = submit(workspace, cluster, 2, 1)
     details = run.wait_for_completion(raise_on_error=False)
     assert details["status"] == "Completed", details.get("error")
-    seen = reports(run, 2)
+    seen = rank_reports(run, 2)
     assert seen[0]["params"] == seen[1]["params"]
     assert [s["node_rank"] for s in seen] == [0, 1]
     assert run.folder.path.is_symlink()  # the run folder lives in the shared folder
@@ -82,7 +70,7 @@ def test_2_nodes_ddp_on_the_cluster(workspace, target):
 def test_2x2_layout(workspace, target):
     run = submit(workspace, target(), 2, 2)
     assert run.wait_for_completion(raise_on_error=False)["status"] == "Completed"
-    seen = reports(run, 4)
+    seen = rank_reports(run, 4)
     assert all(s["params"] == seen[0]["params"] for s in seen)
     assert [(s["node_rank"], s["local_rank"]) for s in seen] == [(0, 0), (0, 1), (1, 0), (1, 1)]
 

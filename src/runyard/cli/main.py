@@ -248,6 +248,11 @@ def build_parser() -> argparse.ArgumentParser:
     tb.add_argument("--port", type=int, default=6006)
     tb.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
     tb.set_defaults(func=cmd_tensorboard)
+    from runyard.cli import models as models_cli
+
+    models_cli.add_parsers(sub)
+    sub.choices["models"].set_defaults(func=lambda a: models_cli.cmd_models(a, _workspace(a)))
+    sub.choices["services"].set_defaults(func=lambda a: models_cli.cmd_services(a, _workspace(a)))
     from runyard.cli import env as env_cli
 
     env_cli.add_parser(sub)

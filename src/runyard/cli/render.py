@@ -73,3 +73,13 @@ def key_value_table(rows: list[tuple[str, Any]]) -> Table:
     for k, v in rows:
         table.add_row(k, v if isinstance(v, str) else fmt(v))
     return table
+
+
+def key_table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> Table:
+    """A plain table: one header row, then the rows as given."""
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for header in headers:
+        table.add_column(header)
+    for row in rows:
+        table.add_row(*row)
+    return table

@@ -134,6 +134,12 @@ class Model:
             shutil.copy2(self.file_path, target)
         return str(target)
 
+    def serialize(self) -> dict[str, Any]:
+        """What the CLI and the server show of a model version."""
+        return {"name": self.name, "version": self.version, "id": self.id, "runId": self.run_id,
+                "tags": self.tags, "properties": self.properties, "description": self.description,
+                "createdTime": self.created_time, "file": self.file_path.name}
+
     def __repr__(self) -> str:
         return f"Model(name={self.name!r}, version={self.version})"
 

@@ -91,6 +91,19 @@ def build_router(ws: Workspace) -> APIRouter:
         run = _run(ws, run_id)
         return {**run.get_details(), "files": run.get_file_names()}
 
+    @api.get("/models")
+    def models() -> list[dict[str, Any]]:
+        """Every registered model version, newest first."""
+        from runyard.models.registry import Model
+
+        return sorted((m.serialize() for m in Model.list(ws)), key=lambda m: -m["createdTime"])
+
+    @api.get("/services")
+    def services() -> list[dict[str, Any]]:
+        from runyard.models.webservice import Webservice
+
+        return [s.serialize() for s in Webservice.list(ws)]
+
     @api.get("/runs/{run_id}/children")
     def run_children(run_id: str) -> dict[str, Any]:
         """A run's children; for a sweep, best first by its primary metric, with their hyperparameters."""

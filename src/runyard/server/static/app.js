@@ -154,6 +154,24 @@ async function childRuns(view, runId) {
   chart(section.querySelector("#children-chart"), c.primaryMetric.name, lines.map((s, i) => ({ label: charted[i].runId, steps: s.steps, values: s.values })));
 }
 
+// ---- models and deployed services -------------------------------------------------------------
+async function modelsPage() {
+  const view = document.getElementById("view");
+  const [models, services] = await Promise.all([api("/models"), api("/services")]);
+  const runLink = (id) => (id ? `<a href="#/run/${encodeURIComponent(id)}">${esc(id)}</a>` : "-");
+  view.innerHTML = `
+    <div class="section"><h3>Registered models</h3><table id="models"><thead><tr><th>Name</th><th>Version</th><th>File</th>
+      <th>From run</th><th>Registered</th><th>Tags</th></tr></thead><tbody>${models.map((m) => `<tr data-model="${esc(m.id)}">
+      <td>${esc(m.name)}</td><td>${m.version}</td><td>${esc(m.file)}</td><td>${runLink(m.runId)}</td><td>${when(m.createdTime)}</td>
+      <td>${Object.entries(m.tags).map(([k, v]) => `${esc(k)}=${esc(v)}`).join(", ") || "-"}</td></tr>`).join("")}</tbody></table>
+      ${models.length ? "" : `<p class="empty">No models yet: run.register_model(...) or Model.register(...)</p>`}</div>
+    <div class="section"><h3>Deployed services</h3><table id="services"><thead><tr><th>Name</th><th>Type</th><th>State</th>
+      <th>Scoring URI</th><th>Models</th></tr></thead><tbody>${services.map((s) => `<tr data-service="${esc(s.name)}">
+      <td>${esc(s.name)}</td><td>${esc(s.computeType)}</td><td class="state-${esc(s.state)}">${esc(s.state)}</td>
+      <td><code>${esc(s.scoringUri)}</code></td><td>${esc(s.models.join(", "))}</td></tr>`).join("")}</tbody></table>
+      ${services.length ? "" : `<p class="empty">No services: Model.deploy(...)</p>`}</div>`;
+}
+
 // ---- compare ----------------------------------------------------------------------------------
 async function comparePage(ids) {
   const view = document.getElementById("view");
@@ -177,6 +195,7 @@ async function route() {
   const hash = location.hash || "#/";
   try {
     if (hash.startsWith("#/run/")) await runPage(decodeURIComponent(hash.slice(6)));
+    else if (hash === "#/models") await modelsPage();
     else if (hash.startsWith("#/compare/")) await comparePage(hash.slice(10).split(",").filter(Boolean).map(decodeURIComponent));
     else await runsPage();
   } catch (e) {
