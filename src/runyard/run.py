@@ -19,6 +19,7 @@ from runyard.launch.run_folder import RunFolder
 from runyard.status import RunStatus
 from runyard.store.base import PARENT_RUN_PROPERTY, MetricKind
 from runyard.tracking import values as check
+from runyard.tracking.logging_api import MetricLogging
 from runyard.tracking.spool import SpoolWriter
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z") if ts else None
 
 
-class Run:
+class Run(MetricLogging):
     """`Run(experiment, run_id)` or `Run.get(ws, run_id)`; in a script, `Run.get_context()`."""
 
     def __init__(self, experiment: Experiment, run_id: str, _writer: SpoolWriter | None = None,
@@ -221,27 +222,6 @@ class Run:
             self._writer = SpoolWriter(self._folder.spool_dir, 0, name=f"client-{os.getpid()}-{uuid.uuid4().hex[:6]}.jsonl")
         return self._writer
 
-    def log(self, name: str, value: Any, description: str = "", step: int | None = None) -> None:
-        if type(name) is not str or not name:
-            check.check_name(name)
-        value = check.check_scalar(name, value)
-        if step is not None and (type(step) is not int or step < 0):
-            raise InvalidValueError("step", step, "must be an integer >= 0", "pass step=epoch or leave it out")
-        (self._writer or self._sink()).append("scalar", name, value, step, description)
-
-    def log_list(self, name: str, value: Any, description: str = "") -> None:
-        self._sink().append(MetricKind.LIST.value, check.check_name(name), check.check_list(name, value), None,
-                            description)
-
-    def log_row(self, name: str, description: str | None = None, **kwargs: Any) -> None:
-        if not kwargs:
-            raise InvalidValueError(f"log_row({name!r})", kwargs, "has no columns", "pass columns: log_row(name, x=1)")
-        self._sink().append(MetricKind.ROW.value, check.check_name(name), kwargs, None, description or "")
-
-    def log_table(self, name: str, value: dict[str, Any], description: str = "") -> None:
-        self._sink().append(MetricKind.TABLE.value, check.check_name(name), check.check_table(name, value), None,
-                            description)
-
     def log_image(self, name: str, path: str | os.PathLike[str] | None = None, plot: Any = None,
                   description: str = "") -> None:
         check.check_name(name)
@@ -259,16 +239,6 @@ class Run:
         else:
             plot.savefig(target, format="png")
         self._sink().append(MetricKind.IMAGE.value, name, file_name, None, description)
-
-    def tag(self, key: str, value: Any = None) -> None:
-        self.set_tags({key: value})
-
-    def set_tags(self, tags: dict[str, Any]) -> None:
-        if not isinstance(tags, dict):
-            raise InvalidTypeError("tags", tags, "must be a dict", "pass {'key': 'value'}")
-        for k, v in tags.items():
-            self._sink().append("tag", check.check_name(k), None if v is None else str(v))
-        self.flush()
 
     def remove_tags(self, tags: list[str] | str) -> None:
         self._store.remove_tags(self._id, [tags] if isinstance(tags, str) else list(tags))

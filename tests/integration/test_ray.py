@@ -38,8 +38,8 @@ def target(cluster, workspace, tmp_path):
     return attach
 
 
-def submit(workspace, target, nodes, ppn, **params):
-    return submit_ddp(workspace, nodes, ppn, compute_target=target, experiment="ray", steps=6, **params)
+def submit(workspace, target, nodes, ppn, steps=6, **params):
+    return submit_ddp(workspace, nodes, ppn, compute_target=target, steps=steps, experiment="ray", **params)
 
 
 def test_2_nodes_ddp_on_the_ray_cluster(workspace, target, tmp_path):

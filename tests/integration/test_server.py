@@ -257,6 +257,11 @@ def test_remote_workspace_submits_and_reads_like_a_local_one(served, workspace, 
     again.wait_for_completion()
     assert {r.id for r in exp.get_runs()} == {run.id, again.id}
     assert workspace.get_run(run.id).get_status() == "Completed"  # the server's own store has it
+    run.log("reviewed_accuracy", 0.93)  # a client-side handle logs and tags through the server too
+    run.log_list("thresholds", [0.1, 0.5])
+    run.tag("reviewed", "yes")
+    assert run.get_metrics()["reviewed_accuracy"] == 0.93 and run.get_tags()["reviewed"] == "yes"
+    assert workspace.get_run(run.id).get_metrics()["thresholds"] == [0.1, 0.5]
     assert "local" in remote.compute_targets
     with pytest.raises(RunyardError, match="compute_target='nowhere'"):
         exp.submit(PyTorch(str(src), entry_script="train.py", compute_target="nowhere"))

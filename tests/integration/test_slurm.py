@@ -49,8 +49,8 @@ def target(cluster, workspace, tmp_path):
     return attach
 
 
-def submit(workspace, target, nodes, ppn, **params):
-    return submit_ddp(workspace, nodes, ppn, compute_target=target, experiment="slurm", steps=6, **params)
+def submit(workspace, target, nodes, ppn, steps=6, **params):
+    return submit_ddp(workspace, nodes, ppn, compute_target=target, steps=steps, experiment="slurm", **params)
 
 
 def test_2_nodes_ddp_on_the_cluster(workspace, target):

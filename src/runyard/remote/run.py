@@ -2,24 +2,61 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
 import sys
+import tempfile
 import time
 import urllib.parse
+import uuid
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from runyard.errors import ActivityFailedException
+from runyard.errors import ActivityFailedException, RunyardError
 from runyard.status import RunStatus
+from runyard.tracking.logging_api import MetricLogging
+from runyard.tracking.shipper import SpoolShipper
+from runyard.tracking.spool import SpoolWriter
 
 if TYPE_CHECKING:
     from runyard.remote.workspace import RemoteExperiment
 
 
-class RemoteRun:
+class RemoteRun(MetricLogging):
     def __init__(self, experiment: RemoteExperiment, run_id: str) -> None:
         self.experiment, self.id = experiment, run_id
         self._http = experiment.workspace.http
         self._path = f"/runs/{urllib.parse.quote(run_id)}"
+        self._writer: SpoolWriter | None = None
+        self._shipper: SpoolShipper | None = None
+
+    # -- logging: a spool file here, shipped to the server as a worker's spools are ----------------
+    def _sink(self) -> SpoolWriter:
+        if self._writer is None:
+            spool_dir = tempfile.mkdtemp(prefix="runyard-remote-spool-")
+            self._writer = SpoolWriter(spool_dir, 0, name=f"client-{os.getpid()}-{uuid.uuid4().hex[:6]}.jsonl")
+            self._shipper = SpoolShipper(self._http.url, self.id, self._writer.path.parent,
+                                         token=self._http.token).start()
+            atexit.register(self._close)
+        return self._writer
+
+    def log_image(self, name: str, path: Any = None, plot: Any = None, description: str = "") -> None:
+        raise RunyardError(f"log_image({name!r}): images from a client of a remote workspace are not supported yet. "
+                           "Fix: log them from the run's own script with Run.get_context().log_image(...)")
+
+    def flush(self) -> None:
+        """What this handle logged is on the server when this returns (raises while it is unreachable)."""
+        if self._writer is not None and self._shipper is not None:
+            self._writer.flush()
+            self._shipper.ship_once()
+
+    def _close(self) -> None:
+        if self._writer is not None and self._shipper is not None:
+            self._writer.flush()
+            self._shipper.stop()
+            if self._shipper.last_error is None:
+                shutil.rmtree(self._writer.path.parent, ignore_errors=True)
 
     def __repr__(self) -> str:
         return f"RemoteRun(id={self.id!r}, server={self._http.url!r})"
@@ -31,9 +68,11 @@ class RemoteRun:
         return str(self.get_details()["status"])
 
     def get_tags(self) -> dict[str, Any]:
+        self.flush()
         return dict(self.get_details()["tags"])
 
     def get_metrics(self, name: str | None = None, **_: Any) -> dict[str, Any]:
+        self.flush()
         metrics = dict(self._http.json("GET", self._path + "/metrics")["metrics"])
         if name is None:
             return metrics

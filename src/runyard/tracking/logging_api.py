@@ -1,0 +1,54 @@
+"""The logging half of a run handle (log, log_list, log_row, log_table, tags), shared by a local run and a
+run of a remote workspace. Values are checked here and appended to a spool (`_sink()`); where the spool
+goes (the run folder, or a server) is the handle's business."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runyard.errors import InvalidTypeError, InvalidValueError
+from runyard.store.base import MetricKind
+from runyard.tracking import values as check
+from runyard.tracking.spool import SpoolWriter
+
+
+class MetricLogging:
+    _writer: SpoolWriter | None
+
+    def _sink(self) -> SpoolWriter:
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        raise NotImplementedError
+
+    def log(self, name: str, value: Any, description: str = "", step: int | None = None) -> None:
+        if type(name) is not str or not name:
+            check.check_name(name)
+        value = check.check_scalar(name, value)
+        if step is not None and (type(step) is not int or step < 0):
+            raise InvalidValueError("step", step, "must be an integer >= 0", "pass step=epoch or leave it out")
+        (self._writer or self._sink()).append("scalar", name, value, step, description)
+
+    def log_list(self, name: str, value: Any, description: str = "") -> None:
+        self._sink().append(MetricKind.LIST.value, check.check_name(name), check.check_list(name, value), None,
+                            description)
+
+    def log_row(self, name: str, description: str | None = None, **kwargs: Any) -> None:
+        if not kwargs:
+            raise InvalidValueError(f"log_row({name!r})", kwargs, "has no columns", "pass columns: log_row(name, x=1)")
+        self._sink().append(MetricKind.ROW.value, check.check_name(name), kwargs, None, description or "")
+
+    def log_table(self, name: str, value: dict[str, Any], description: str = "") -> None:
+        self._sink().append(MetricKind.TABLE.value, check.check_name(name), check.check_table(name, value), None,
+                            description)
+
+    def tag(self, key: str, value: Any = None) -> None:
+        self.set_tags({key: value})
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        if not isinstance(tags, dict):
+            raise InvalidTypeError("tags", tags, "must be a dict", "pass {'key': 'value'}")
+        for k, v in tags.items():
+            self._sink().append("tag", check.check_name(k), None if v is None else str(v))
+        self.flush()
+
