@@ -97,3 +97,19 @@ def test_a_service_config_json_names_a_workspace_beside_it_and_is_never_written(
     assert json.loads((tmp_path / "config.json").read_text()) == service  # the user's file, untouched
     with pytest.raises(WorkspaceError, match="service's"):
         Workspace(tmp_path, create=False)
+
+
+def test_datastore_download_prefix_is_a_string_prefix_of_the_path_as_in_a_blob_store(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    ds = ws.get_default_datastore()
+    source = tmp_path / "src"
+    (source / "results").mkdir(parents=True)
+    (source / "result.txt").write_text("1")
+    (source / "results" / "r.txt").write_text("2")
+    (source / "other.txt").write_text("3")
+    ds.upload(str(source), target_path="run1", show_progress=False)
+    assert ds.download(str(tmp_path / "out"), prefix="run1/result", show_progress=False) == 2
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.txt")) == \
+        ["run1/result.txt", "run1/results/r.txt"]
+    with pytest.raises(InvalidValueError, match="prefix='../x'"):
+        ds.download(str(tmp_path / "out"), prefix="../x")

@@ -105,12 +105,12 @@ class Datastore:
 
     def download(self, target_path: str | os.PathLike[str], prefix: str | None = None, overwrite: bool = False,
                  show_progress: bool = True) -> int:
-        source = _inside(self.root, prefix, "prefix")
+        _inside(self.root, prefix, "prefix")  # refuses a prefix that leaves the datastore
         dest = Path(target_path)
-        if source.is_file():
-            files = [source]
-        else:
-            files = [p for p in sorted(source.rglob("*")) if p.is_file()] if source.exists() else []
+        # a blob-store prefix is a string prefix of the path: 'result' takes result.txt and results/...
+        wanted = (prefix or "").strip("/")
+        files = [p for p in sorted(self.root.rglob("*"))
+                 if p.is_file() and p.relative_to(self.root).as_posix().startswith(wanted)]
         copied = sum(_copy(p, dest / p.relative_to(self.root), overwrite) for p in files)
         if show_progress:
             print(f"Downloaded {copied} of {len(files)} files from datastore {self.name}")
