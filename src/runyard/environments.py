@@ -127,8 +127,15 @@ class Environment:
     @classmethod
     def from_pip_requirements(cls, name: str, file_path: str | os.PathLike[str], pip_version: str | None = None
                               ) -> Environment:
+        """As the service did: the file's requirements become env.python.conda_dependencies' pip packages;
+        pip options in it (--index-url, -e ...) are kept as requirement-file lines."""
         env = cls(name)
-        env._pip_requirements = read_text_file("file_path", file_path)
+        lines = [ln.split(" #")[0].strip() for ln in (read_text_file("file_path", file_path) or "").splitlines()]
+        lines = [ln for ln in lines if ln and not ln.startswith("#")]
+        env.python.conda_dependencies = CondaDependencies.create(pip_packages=[ln for ln in lines
+                                                                               if not ln.startswith("-")])
+        options = [ln for ln in lines if ln.startswith("-")]
+        env._pip_requirements = "\n".join(options) + "\n" if options else None
         return env
 
     @classmethod

@@ -391,6 +391,7 @@ def _run_definition(spec: dict[str, Any], target: str) -> dict[str, Any]:
     resources = spec.get("resources", {})
     return {
         "script": spec.get("entry_script"),
+        "command": spec.get("shell_command", ""),
         "arguments": spec.get("arguments", []),
         "Arguments": spec.get("arguments", []),
         "target": target,

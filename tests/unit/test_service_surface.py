@@ -113,3 +113,17 @@ def test_datastore_download_prefix_is_a_string_prefix_of_the_path_as_in_a_blob_s
         ["run1/result.txt", "run1/results/r.txt"]
     with pytest.raises(InvalidValueError, match="prefix='../x'"):
         ds.download(str(tmp_path / "out"), prefix="../x")
+
+
+def test_environment_from_pip_requirements_fills_its_conda_dependencies(tmp_path):
+    from runyard.core import Environment
+
+    req = tmp_path / "requirements.txt"
+    req.write_text("# training\ntqdm>=4  # progress\n--extra-index-url https://example.org/simple\nscikit-learn\n")
+    env = Environment.from_pip_requirements("reqs", str(req))
+    assert env.python.conda_dependencies.pip_packages == ["tqdm>=4", "scikit-learn"]
+    spec = env.to_spec()
+    assert spec.pip_packages == ("tqdm>=4", "scikit-learn")
+    assert spec.pip_requirements == "--extra-index-url https://example.org/simple\n"
+    with pytest.raises(InvalidValueError, match="file_path="):
+        Environment.from_pip_requirements("x", str(tmp_path / "missing.txt"))
