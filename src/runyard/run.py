@@ -370,6 +370,11 @@ class Run(MetricLogging):
             children += [grandchild for child in children for grandchild in child.get_children(recursive=True)]
         return [c for c in children if status is None or c.get_status() == status]
 
+    def children_summary(self) -> list[dict[str, Any]]:
+        """One row per child for the CLI and the UI: runId, status, hyperparameters, bestPrimaryMetric."""
+        return [{"runId": c.id, "status": c.get_status(), "hyperparameters": {}, "bestPrimaryMetric": None}
+                for c in self.get_children()]
+
     def child_run(self, name: str | None = None, run_id: str | None = None, outputs: str | None = None) -> Run:
         """An interactive child of this run: it logs on its own until child.complete()."""
         return self.experiment._start_interactive(display_name=name, parent_id=self._id)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -53,6 +55,11 @@ def test_grid_sweep_with_bandit_policy(workspace, project, capsys):
     assert [r["best_primary_metric"] for r in ranked] == [0.9, 0.9]
     assert isinstance(Run.get(workspace, sweep.id), HyperDriveRun)  # from another handle, by id
     assert best.parent.id == sweep.id and sweep.parent is None
+    shown = subprocess.run([sys.executable, "-m", "runyard.cli.main", "-w", str(workspace.path), "show", sweep.id],
+                           capture_output=True, text=True).stdout
+    table = shown[shown.index("CHILD RUN"):].splitlines()
+    assert "ACCURACY (max)" in table[0] and "--lr" in table[0] and len(table) == 7
+    assert table[1].split()[2] == "0.9" and table[1].split()[3] == "0.9"  # the leaders first, with their lr
 
 
 def _running_intervals(run) -> tuple[float, float]:

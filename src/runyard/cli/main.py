@@ -120,7 +120,22 @@ def cmd_show(args: argparse.Namespace) -> int:
     rows.append(("Files", "\n".join(run.get_file_names()) or "-"))
     if d.get("error"):
         rows.append(("Error", d["error"]["error"]["message"]))
+    if rd.get("command"):
+        rows.insert(8, ("Command", rd["command"]))
+    if parent := d["properties"].get("runyard.parentRunId"):
+        rows.insert(2, ("Parent", parent))
     console().print(key_value_table(rows))
+    children = run.children_summary()
+    if children:  # a sweep's trials best first, or the runs submitted under this one
+        from runyard.cli.render import fmt, key_table
+
+        params = list(dict.fromkeys(k for c in children for k in c["hyperparameters"]))
+        config = getattr(run, "primary_metric_config", None)
+        metric = [f"{config['name'].upper()} ({'max' if config['goal'] == 'MAXIMIZE' else 'min'})"] if config else []
+        console().print(key_table(("CHILD RUN", "STATUS", *metric, *params), [
+            (c["runId"], c["status"], *([fmt(c["bestPrimaryMetric"]) if c["bestPrimaryMetric"] is not None else "-"]
+                                         if config else []),
+             *(fmt(c["hyperparameters"].get(p, "-")) for p in params)) for c in children]))
     return EXIT_OK
 
 

@@ -51,6 +51,12 @@ class HyperDriveRun(Run):
         rows = with_metric + [x for x in rows if x["best_primary_metric"] is None]
         return rows[:top] if top else rows
 
+    def children_summary(self) -> list[dict[str, Any]]:
+        """The trials best first by the primary metric, with their sampled hyperparameters."""
+        return [{"runId": r["run_id"], "status": r["status"], "bestPrimaryMetric": r["best_primary_metric"],
+                 "hyperparameters": json.loads(r["hyperparameters"]) if r["hyperparameters"] else {}}
+                for r in self.get_children_sorted_by_primary_metric()]
+
     def get_hyperparameters(self) -> dict[str, str]:
         return {c.id: c.get_properties().get("hyperparameters", "{}") for c in self.get_children()}
 

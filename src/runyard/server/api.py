@@ -108,16 +108,7 @@ def build_router(ws: Workspace) -> APIRouter:
     def run_children(run_id: str) -> dict[str, Any]:
         """A run's children; for a sweep, best first by its primary metric, with their hyperparameters."""
         run = _run(ws, run_id)
-        config = getattr(run, "primary_metric_config", None)
-        if config is None:
-            rows = [{"run_id": c.id, "status": c.get_status(), "hyperparameters": None, "best_primary_metric": None}
-                    for c in run.get_children()]
-        else:
-            rows = run.get_children_sorted_by_primary_metric()  # type: ignore[attr-defined]
-        return {"primaryMetric": config, "children": [{
-            "runId": r["run_id"], "status": r["status"], "bestPrimaryMetric": r["best_primary_metric"],
-            "hyperparameters": json.loads(r["hyperparameters"]) if r["hyperparameters"] else {},
-        } for r in rows]}
+        return {"primaryMetric": getattr(run, "primary_metric_config", None), "children": run.children_summary()}
 
     @api.get("/runs/{run_id}/metrics")
     def run_metrics(run_id: str) -> dict[str, Any]:
