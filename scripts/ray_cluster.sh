@@ -3,25 +3,54 @@
 # a head node and a worker node (two raylets sharing this host), each with $RUNYARD_RAY_CPUS CPUs.
 #   bash scripts/ray_cluster.sh up      # prints: address=127.0.0.1:PORT
 #   bash scripts/ray_cluster.sh down
+# Its processes live under their own temp dir ($RUNYARD_RAY_DIR), and `down` stops only those: a Ray
+# cluster of yours on this machine is left alone (`ray stop` would stop every Ray process here).
 # Needs `pip install 'runyard[ray]'` (scripts/setup.sh installs it into .venv).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 ray_bin=${RUNYARD_RAY_BIN:-$here/.venv/bin/ray}
 port=${RUNYARD_RAY_PORT:-26379}
 cpus=${RUNYARD_RAY_CPUS:-2}
+dir=${RUNYARD_RAY_DIR:-/tmp/runyard-ray-$port}  # short: Ray's unix sockets live under it
 export RAY_USAGE_STATS_ENABLED=0
 # small object stores: runyard moves no data through Ray, and CI machines have little /dev/shm
 common=(--num-cpus="$cpus" --object-store-memory=80000000 --node-ip-address=127.0.0.1 --disable-usage-stats)
 
+# this cluster's processes: those naming its dir, and their descendants (Ray's agents rename themselves
+# to "ray::DashboardAgent" and the like, so only their parents tell whose they are)
+ours() {
+  local pids children
+  pids=$(pgrep -f -- "$dir" || true)
+  children=$pids
+  while [ -n "$children" ]; do
+    children=$(for p in $children; do pgrep -P "$p" || true; done)
+    pids="$pids $children"
+  done
+  echo $pids
+}
+
+down() {
+  local pids
+  pids=$(ours)
+  [ -n "$pids" ] || return 0
+  kill -TERM $pids 2>/dev/null || true
+  for _ in $(seq 50); do
+    kill -0 $pids 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -KILL $pids 2>/dev/null || true
+}
+
 case "${1:-}" in
   up)
-    "$ray_bin" stop --force >/dev/null 2>&1 || true
-    "$ray_bin" start --head --port="$port" --include-dashboard=false "${common[@]}" >/dev/null
+    down
+    mkdir -p "$dir"
+    "$ray_bin" start --head --port="$port" --temp-dir="$dir" --include-dashboard=false "${common[@]}" >/dev/null
     "$ray_bin" start --address="127.0.0.1:$port" "${common[@]}" >/dev/null
     echo "address=127.0.0.1:$port"
     ;;
   down)
-    "$ray_bin" stop --force >/dev/null 2>&1 || true
+    down
     ;;
   *)
     echo "usage: $0 up|down" >&2
