@@ -137,10 +137,12 @@ def scan(source_directory: str | Path, limits: SnapshotLimits | None = None) -> 
     entries = _walk(root)
     total = sum(st.st_size for _, _, st in entries)
     if len(entries) > limits.max_files or total > limits.max_bytes:
+        # the service's own words first ("Your total snapshot size exceeds the limit of 300.0 MB")
+        over = (f"your total snapshot size exceeds the limit of {limits.max_bytes / 1e6:.1f} MB"
+                if total > limits.max_bytes else f"your snapshot exceeds the limit of {limits.max_files} files")
         raise SnapshotTooLargeError(
             "source_directory", str(root),
-            f"snapshot is {total / 1e6:.1f} MB in {len(entries)} files, over the limit of "
-            f"{limits.max_bytes / 1e6:.1f} MB / {limits.max_files} files (largest folders: "
+            f"{over}: it is {total / 1e6:.1f} MB in {len(entries)} files (largest folders: "
             f"{_largest_folders(entries)})",
             "list folders the job does not need in a .runyardignore (or .amlignore) file at the source root, "
             "keep data in a datastore, or raise RUNYARD_SNAPSHOT_MAX_MB / RUNYARD_SNAPSHOT_MAX_FILES")

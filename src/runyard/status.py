@@ -9,6 +9,7 @@ class RunStatus(str, Enum):
     NOT_STARTED = "NotStarted"
     QUEUED = "Queued"
     PREPARING = "Preparing"
+    PROVISIONING = "Provisioning"  # the service's; runyard's targets go from Preparing to Starting
     STARTING = "Starting"
     RUNNING = "Running"
     FINALIZING = "Finalizing"
@@ -16,6 +17,7 @@ class RunStatus(str, Enum):
     COMPLETED = "Completed"
     FAILED = "Failed"
     CANCELED = "Canceled"
+    NOT_RESPONDING = "NotResponding"  # the service's; a run whose supervisor died here ends Failed instead
 
     def is_terminal(self) -> bool:
         return self in _TERMINAL

@@ -162,3 +162,14 @@ def test_child_runs_from_a_script_and_from_the_submitting_side(workspace, projec
     # as the service: an experiment's runs leave the children out unless asked
     assert [r.id for r in Experiment(workspace, "cv").get_runs()] == [parent.id]
     assert len(list(Experiment(workspace, "cv").get_runs(include_children=True))) == 4
+
+
+def test_environment_definition_wins_over_package_parameters_and_says_so(workspace, project):
+    from runyard.core import Environment
+
+    env = Environment("mine")
+    env.python.conda_dependencies.add_pip_package("tqdm")
+    with pytest.warns(RunyardWarning, match="pip_packages=.*environment_definition takes precedence"):
+        est = PyTorch(str(project("train.py", "print(1)\n")), entry_script="train.py", environment_definition=env,
+                      pip_packages=["scikit-learn"])
+    assert est.environment.pip_packages == ("tqdm",)

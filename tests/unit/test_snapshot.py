@@ -60,6 +60,9 @@ def test_limit_error_lists_largest_folders(project):
         snapshot.scan(src, SnapshotLimits(max_bytes=6000, max_files=100))
     message = str(info.value)
     assert "big/ 0.0 MB in 2 files" in message and "source_directory" in message and ".runyardignore" in message
+    assert "your total snapshot size exceeds the limit of 0.0 MB" in message  # the service's words
+    with pytest.raises(SnapshotTooLargeError, match="your snapshot exceeds the limit of 2 files"):
+        snapshot.scan(src, SnapshotLimits(max_bytes=10**9, max_files=2))
 
 
 @pytest.mark.parametrize("path", ["../escape.py", "/etc/passwd", "a/../../b.py", ""])

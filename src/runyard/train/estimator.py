@@ -91,6 +91,10 @@ class Estimator:
             if not isinstance(definition, Environment):
                 raise InvalidTypeError("environment_definition", definition, "must be an Environment",
                                        "pass runyard.core.Environment(...)")
+            for name, value in (("pip_packages", pip), ("conda_packages", conda), ("pip_requirements_file", pip_file),
+                                ("conda_dependencies_file", conda_file)):
+                if value:
+                    warn_ignored(name, value, "environment_definition takes precedence, as in the service")
             spec = definition.to_spec()  # takes precedence over the package parameters, as in the service
             return replace(spec, framework_version=spec.framework_version or framework_version)
         root = self.source_directory
