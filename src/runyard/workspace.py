@@ -277,6 +277,19 @@ class Workspace:
 
         return {name: Experiment(self, name) for name in self.store.list_experiments()}
 
+    @property
+    def models(self) -> dict[str, Any]:
+        """Registered models by name, each at its latest version (the service's ws.models)."""
+        from runyard.models.registry import Model
+
+        return {model.name: model for model in Model.list(self)}  # ascending versions: the latest wins
+
+    @property
+    def webservices(self) -> dict[str, Any]:
+        from runyard.models.webservice import Webservice
+
+        return {service.name: service for service in Webservice.list(self)}
+
     def get_run(self, run_id: str) -> Run:
         from runyard.run import Run
 

@@ -124,3 +124,21 @@ def test_models_and_services_are_listed_by_the_cli_the_api_and_the_ui(workspace,
             proc.wait(timeout=10)
     finally:
         service.delete()
+
+
+def test_model_framework_tags_delete_and_the_workspace_views(workspace, tmp_path):
+    weights = tmp_path / "model.pt"
+    weights.write_bytes(b"w")
+    first = Model.register(workspace, str(weights), "net", model_framework=Model.Framework.PYTORCH,
+                           model_framework_version="2.13", tags={"stage": "dev"})
+    second = Model.register(workspace, str(weights), "net")
+    assert Model(workspace, "net", version=1).model_framework == "PyTorch"
+    first.add_tags({"stage": "prod", "owner": "me"})
+    first.remove_tags("owner")
+    first.add_properties({"accuracy": 0.97})
+    again = Model(workspace, "net", version=1)
+    assert again.tags == {"stage": "prod"} and again.properties == {"accuracy": "0.97"}
+    assert workspace.models["net"].version == 2 and workspace.webservices == {}
+    second.delete()
+    assert workspace.models["net"].version == 1 and not second.path.exists()
+    assert [m.id for m in Model.list(workspace)] == ["net:1"]

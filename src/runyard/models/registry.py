@@ -12,6 +12,8 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,8 +41,33 @@ def _copy_in(source: Path, target: Path) -> None:
         shutil.copy2(source, target / source.name)
 
 
+class Framework:
+    """`Model.Framework.*`: recorded with the model, as the service's model_framework was."""
+
+    CUSTOM = "Custom"
+    PYTORCH = "PyTorch"
+    SCIKITLEARN = "ScikitLearn"
+    TENSORFLOW = "TensorFlow"
+    ONNX = "Onnx"
+
+
+@contextmanager
+def _versions_locked(root: Path) -> Iterator[dict[str, dict[str, Any]]]:
+    """versions.json under the model's lock; what the block leaves in the dict is written back atomically."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        versions = _read(root)
+        yield versions
+        tmp = root / "versions.json.tmp"
+        tmp.write_text(json.dumps(versions, indent=1))
+        os.replace(tmp, root / "versions.json")
+
+
 class Model:
     """`Model(ws, name, version=None)` is a registered model (the latest version by default)."""
+
+    Framework = Framework
 
     def __init__(self, workspace: Workspace, name: str | None = None, id: str | None = None,
                  version: int | None = None, tags: Any = None, properties: Any = None, **_: Any) -> None:
@@ -64,34 +91,57 @@ class Model:
         self.description: str | None = meta.get("description")
         self.run_id: str | None = meta.get("run_id")
         self.created_time: float = meta.get("created", 0.0)
+        self.model_framework: str | None = meta.get("framework")
+        self.model_framework_version: str | None = meta.get("framework_version")
         self.path = root / chosen
 
     @staticmethod
     def register(workspace: Workspace, model_path: str | os.PathLike[str], model_name: str,
                  tags: dict[str, Any] | None = None, properties: dict[str, Any] | None = None,
-                 description: str | None = None, _run_id: str | None = None, **_: Any) -> Model:
+                 description: str | None = None, model_framework: str | None = None,
+                 model_framework_version: str | None = None, _run_id: str | None = None, **_: Any) -> Model:
         source = Path(model_path)
         if not source.exists():
             raise InvalidValueError("model_path", str(model_path), "does not exist",
                                     "pass the path of a model file or folder")
         root = _root(workspace, model_name)
-        root.mkdir(parents=True, exist_ok=True)
-        with open(root / ".lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            versions = _read(root)
+        with _versions_locked(root) as versions:
             version = str(max((int(v) for v in versions), default=0) + 1)
             staging = root / f".incoming-{version}"
             shutil.rmtree(staging, ignore_errors=True)
             _copy_in(source, staging)
             os.replace(staging, root / version)
-            versions[version] = {"tags": {str(k): str(v) for k, v in (tags or {}).items()},
-                                 "properties": {str(k): str(v) for k, v in (properties or {}).items()},
+            versions[version] = {"tags": _strings(tags), "properties": _strings(properties),
                                  "description": description, "run_id": _run_id, "created": time.time(),
-                                 "file": source.name}
-            tmp = root / "versions.json.tmp"
-            tmp.write_text(json.dumps(versions, indent=1))
-            os.replace(tmp, root / "versions.json")
+                                 "file": source.name, "framework": model_framework,
+                                 "framework_version": model_framework_version}
         return Model(workspace, model_name, version=int(version))
+
+    # -- changing a version -------------------------------------------------------------------------
+    def add_tags(self, tags: dict[str, Any]) -> None:
+        self._update(lambda meta: meta.setdefault("tags", {}).update(_strings(tags)))
+        self.tags.update(_strings(tags))
+
+    def remove_tags(self, tags: list[str] | str) -> None:
+        keys = [tags] if isinstance(tags, str) else list(tags)
+        self._update(lambda meta: [meta.setdefault("tags", {}).pop(k, None) for k in keys])
+        for key in keys:
+            self.tags.pop(key, None)
+
+    def add_properties(self, properties: dict[str, Any]) -> None:
+        self._update(lambda meta: meta.setdefault("properties", {}).update(_strings(properties)))
+        self.properties.update(_strings(properties))
+
+    def _update(self, change: Any) -> None:
+        with _versions_locked(_root(self.workspace, self.name)) as versions:
+            change(versions[str(self.version)])
+
+    def delete(self) -> None:
+        """Remove this version (its files and its entry); the other versions stay."""
+        root = _root(self.workspace, self.name)
+        with _versions_locked(root) as versions:
+            versions.pop(str(self.version), None)
+            shutil.rmtree(self.path, ignore_errors=True)
 
     @staticmethod
     def list(workspace: Workspace, name: str | None = None, **_: Any) -> list[Model]:
@@ -138,10 +188,15 @@ class Model:
         """What the CLI and the server show of a model version."""
         return {"name": self.name, "version": self.version, "id": self.id, "runId": self.run_id,
                 "tags": self.tags, "properties": self.properties, "description": self.description,
-                "createdTime": self.created_time, "file": self.file_path.name}
+                "createdTime": self.created_time, "file": self.file_path.name,
+                "framework": self.model_framework, "frameworkVersion": self.model_framework_version}
 
     def __repr__(self) -> str:
         return f"Model(name={self.name!r}, version={self.version})"
+
+
+def _strings(values: dict[str, Any] | None) -> dict[str, str]:
+    return {str(k): str(v) for k, v in (values or {}).items()}
 
 
 def _single_entry(folder: Path) -> Path:
