@@ -127,3 +127,26 @@ def test_environment_from_pip_requirements_fills_its_conda_dependencies(tmp_path
     assert spec.pip_requirements == "--extra-index-url https://example.org/simple\n"
     with pytest.raises(InvalidValueError, match="file_path="):
         Environment.from_pip_requirements("x", str(tmp_path / "missing.txt"))
+
+
+@pytest.mark.parametrize("name", ["../escape", "Upper", "a", "has space", "x" * 40, 7])
+def test_a_bad_service_name_is_refused_before_anything_is_written(tmp_path, name):
+    from runyard.core.model import InferenceConfig, Model
+
+    ws = Workspace(tmp_path / "ws")
+    (tmp_path / "m.bin").write_bytes(b"1")
+    (tmp_path / "score.py").write_text("def init():\n    pass\ndef run(raw):\n    return raw\n")
+    model = Model.register(ws, str(tmp_path / "m.bin"), "m")
+    config = InferenceConfig("score.py", source_directory=str(tmp_path))
+    with pytest.raises(InvalidValueError, match=r"^name=.*Fix: use 3-32 lowercase"):
+        Model.deploy(ws, name, [model], config)
+    assert not (ws.path / "services").exists() and not (tmp_path / "escape").exists()
+
+
+def test_a_scoring_script_outside_its_source_directory_is_refused(tmp_path):
+    from runyard.core.model import InferenceConfig
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "score.py").write_text("def run(raw):\n    return raw\n")
+    with pytest.raises(InvalidValueError, match="entry_script='../score.py': is outside source_directory"):
+        InferenceConfig("../score.py", source_directory=str(tmp_path / "src"))

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from runyard.errors import InvalidTypeError, InvalidValueError
 from runyard.models.deploy_config import DeploymentConfiguration
-from runyard.models.webservice import Webservice, WebserviceException, default_configuration, services_root
+from runyard.models.webservice import (Webservice, WebserviceException, check_service_name, default_configuration,
+                                       services_root)
 
 if TYPE_CHECKING:
     from runyard.environments import Environment
@@ -34,9 +35,12 @@ class InferenceConfig:
         from runyard.environments import Environment
 
         root = Path(source_directory or ".").resolve()
-        if not (root / entry_script).is_file():
+        if not isinstance(entry_script, str) or not (root / entry_script).is_file():
             raise InvalidValueError("entry_script", entry_script, f"does not exist in {root}",
                                     "pass the scoring script (with init() and run(raw)) relative to source_directory")
+        if root not in (root / entry_script).resolve().parents:
+            raise InvalidValueError("entry_script", entry_script, f"is outside source_directory {root}",
+                                    "move the scoring script into source_directory")
         if environment is not None and not isinstance(environment, Environment):
             raise InvalidTypeError("environment", environment, "is not an Environment",
                                    "pass Environment.from_conda_specification(...) or another Environment")
@@ -58,6 +62,7 @@ def deploy(workspace: Workspace, name: str, models: list[Model], inference_confi
     if not isinstance(models, (list, tuple)) or not models:
         raise InvalidValueError("models", models, "must be a non-empty list of registered models",
                                 "pass models=[Model(ws, 'name')]")
+    check_service_name(name)
     config = deployment_config or default_configuration()
     if not isinstance(config, DeploymentConfiguration):
         raise InvalidTypeError("deployment_config", deployment_config, "is not a deployment configuration",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import time
@@ -18,7 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runyard.errors import RunyardError, WorkspaceError
+from runyard.errors import InvalidValueError, RunyardError, WorkspaceError
 from runyard.launch.procs import process_alive
 from runyard.models.deploy_config import DeploymentConfiguration, ServiceKind, make_configuration
 
@@ -30,6 +31,18 @@ class WebserviceException(RunyardError):
     """The service could not be deployed or answered with an error (the service's name)."""
 
 
+_SERVICE_NAME = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
+
+
+def check_service_name(name: Any) -> str:
+    """The service's rule (3-32 lowercase letters, digits and dashes), which also keeps the folder inside
+    the workspace."""
+    if not isinstance(name, str) or not _SERVICE_NAME.match(name):
+        raise InvalidValueError("name", name, "is not a valid service name",
+                                "use 3-32 lowercase letters, digits and dashes, starting with a letter")
+    return name
+
+
 def services_root(workspace: Workspace) -> Path:
     return workspace.path / "services"
 
@@ -38,7 +51,7 @@ class Webservice:
     """`Webservice(ws, name)`: a deployed service, whichever configuration deployed it."""
 
     def __init__(self, workspace: Workspace, name: str) -> None:
-        self.workspace, self.name = workspace, name
+        self.workspace, self.name = workspace, check_service_name(name)
         self.folder = services_root(workspace) / name
         if not (self.folder / "service.json").exists():
             raise WebserviceException(f"name={name!r}: no such web service in workspace {workspace.name!r}. "
