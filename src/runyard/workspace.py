@@ -262,7 +262,7 @@ class Workspace:
 
         stores = {DEFAULT_DATASTORE: Datastore(self, DEFAULT_DATASTORE, self.path / "datastores" / DEFAULT_DATASTORE)}
         for name, entry in self.config_section("datastores").items():
-            stores[name] = Datastore(self, name, Path(entry["path"]))
+            stores[name] = Datastore(self, name, entry.get("url") or Path(entry["path"]), entry.get("storage_options"))
         return stores
 
     @property

@@ -1,13 +1,15 @@
-"""Datastore: a named folder for data. The default one lives inside the workspace."""
+"""Datastore: a named place for data: a folder (the default one lives inside the workspace), or an object
+store reached through fsspec (see data/location.py)."""
 
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterable
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runyard.data.location import Location, check_storage_options, clean_relative, is_url, location
 from runyard.errors import InvalidValueError, WorkspaceError
 from runyard.spec import DataMode
 
@@ -16,30 +18,11 @@ if TYPE_CHECKING:
     from runyard.workspace import Workspace
 
 
-def _copy(src: Path, dest: Path, overwrite: bool) -> bool:
-    if dest.exists() and not overwrite:
-        return False
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.incoming-{os.getpid()}")
-    shutil.copy2(src, tmp)
-    os.replace(tmp, dest)
-    return True
-
-
-def _inside(root: Path, relative: str | None, field: str) -> Path:
-    target = (root / (relative or "")).resolve()
-    if target != root and root not in target.parents:
-        raise InvalidValueError(field, relative, "points outside the datastore",
-                                "use a path relative to the datastore root, without '..'")
-    return target
-
-
 class Datastore:
     """A folder registered in a workspace. `Datastore(ws, name)` looks a registered one up."""
 
-    datastore_type = "LocalFolder"
-
-    def __init__(self, workspace: Workspace, name: str | None = None, root: str | os.PathLike[str] | None = None):
+    def __init__(self, workspace: Workspace, name: str | None = None, root: str | os.PathLike[str] | None = None,
+                 storage_options: dict[str, Any] | None = None):
         if root is None:
             stores = workspace.datastores
             name = name or "workspaceblobstore"
@@ -47,10 +30,17 @@ class Datastore:
                 raise WorkspaceError(f"datastore name={name!r}: not registered in this workspace (known: "
                                      f"{', '.join(sorted(stores))}). Fix: use one of those, or "
                                      "Datastore.register_local(ws, name, path)")
-            root = stores[name].root
+            root, storage_options = stores[name].root, stores[name].storage_options
         self.workspace = workspace
         self.name = name or "workspaceblobstore"
-        self.root = Path(root).resolve()
+        self.root: Path | str = str(root) if is_url(str(root)) else Path(root).resolve()
+        self.storage_options = dict(storage_options or {})
+        self.datastore_type = "Url" if isinstance(self.root, str) else "LocalFolder"
+
+    @cached_property
+    def location(self) -> Location:
+        """Built on first use: listing a workspace's datastores never needs their fsspec backends."""
+        return location(str(self.root), self.storage_options)
 
     # -- registry -------------------------------------------------------------------------------
     @classmethod
@@ -70,6 +60,26 @@ class Datastore:
         workspace.update_config("datastores", datastore_name, {"path": str(root)})
         return cls(workspace, datastore_name, root)
 
+    @classmethod
+    def register_url(cls, workspace: Workspace, datastore_name: str, url: str,
+                     storage_options: dict[str, Any] | None = None) -> Datastore:
+        """runyard's own kind: an object store or remote filesystem fsspec reaches (`s3://bucket/prefix`,
+        `gs://...`, `abfs://...`). Credentials come from the environment; storage_options holds the rest."""
+        if not isinstance(url, str) or not is_url(url):
+            raise InvalidValueError("url", url, "is not a URL with a scheme", "pass e.g. 's3://bucket/prefix'")
+        options = check_storage_options(storage_options)
+        store = cls(workspace, datastore_name, url, options)
+        store.location  # noqa: B018 - fails here, before anything is written, if the backend is missing
+        workspace.update_config("datastores", datastore_name, {"url": url, "storage_options": options})
+        return store
+
+    @classmethod
+    def register_azure_blob_container(cls, workspace: Workspace, datastore_name: str, container_name: str,
+                                      account_name: str, **_: Any) -> Datastore:
+        """The service's blob container, through fsspec's adlfs (credentials from AZURE_STORAGE_* variables)."""
+        return cls.register_url(workspace, datastore_name, f"abfs://{container_name}",
+                                {"account_name": account_name})
+
     # -- moving data ----------------------------------------------------------------------------
     def upload(self, src_dir: str | os.PathLike[str], target_path: str | None = None, overwrite: bool = False,
                show_progress: bool = True) -> DataReference:
@@ -77,9 +87,9 @@ class Datastore:
         if not src.is_dir():
             raise InvalidValueError("src_dir", str(src_dir), "is not an existing folder",
                                     "pass a folder, or use upload_files() for single files")
-        dest = _inside(self.root, target_path, "target_path")
+        dest = clean_relative(target_path, "target_path")
         files = [p for p in sorted(src.rglob("*")) if p.is_file()]
-        copied = sum(_copy(p, dest / p.relative_to(src), overwrite) for p in files)
+        copied = sum(self.location.put(p, _join(dest, p.relative_to(src).as_posix()), overwrite) for p in files)
         if show_progress:
             print(f"Uploaded {copied} of {len(files)} files to datastore {self.name}"
                   f"{'/' + target_path if target_path else ''}"
@@ -89,7 +99,7 @@ class Datastore:
     def upload_files(self, files: Iterable[str | os.PathLike[str]], relative_root: str | None = None,
                      target_path: str | None = None, overwrite: bool = False,
                      show_progress: bool = True) -> DataReference:
-        dest = _inside(self.root, target_path, "target_path")
+        dest = clean_relative(target_path, "target_path")
         paths = [Path(f) for f in files]
         for p in paths:
             if not p.is_file():
@@ -97,21 +107,24 @@ class Datastore:
         base = Path(relative_root).resolve() if relative_root else None
         copied = 0
         for p in paths:
-            rel = p.resolve().relative_to(base) if base else Path(p.name)
-            copied += _copy(p, dest / rel, overwrite)
+            rel = p.resolve().relative_to(base).as_posix() if base else p.name
+            copied += self.location.put(p, _join(dest, rel), overwrite)
         if show_progress:
             print(f"Uploaded {copied} of {len(paths)} files to datastore {self.name}")
         return self.path(target_path)
 
     def download(self, target_path: str | os.PathLike[str], prefix: str | None = None, overwrite: bool = False,
                  show_progress: bool = True) -> int:
-        _inside(self.root, prefix, "prefix")  # refuses a prefix that leaves the datastore
-        dest = Path(target_path)
         # a blob-store prefix is a string prefix of the path: 'result' takes result.txt and results/...
-        wanted = (prefix or "").strip("/")
-        files = [p for p in sorted(self.root.rglob("*"))
-                 if p.is_file() and p.relative_to(self.root).as_posix().startswith(wanted)]
-        copied = sum(_copy(p, dest / p.relative_to(self.root), overwrite) for p in files)
+        wanted = clean_relative(prefix, "prefix")
+        dest = Path(target_path)
+        files = self.location.files(wanted)
+        copied = 0
+        for rel in files:
+            if (dest / rel).exists() and not overwrite:
+                continue
+            self.location.get(rel, dest / rel)
+            copied += 1
         if show_progress:
             print(f"Downloaded {copied} of {len(files)} files from datastore {self.name}")
         return copied
@@ -147,3 +160,7 @@ class Datastore:
 
     def __hash__(self) -> int:
         return hash((self.name, self.root))
+
+
+def _join(folder: str, rel: str) -> str:
+    return f"{folder}/{rel}" if folder else rel

@@ -72,6 +72,13 @@ class Supervisor:
         self._status(status, error)
         return status
 
+    def _storage_options(self) -> dict[str, dict[str, Any]]:
+        """datastore name -> its fsspec options, from the workspace config (never credentials)."""
+        from runyard.workspace import Workspace
+
+        entries = Workspace(self.workspace_root, create=False).config_section("datastores")
+        return {name: dict(entry.get("storage_options") or {}) for name, entry in entries.items()}
+
     def _prepare(self) -> tuple[str, dict[str, str]]:
         from runyard import snapshot
         from runyard.launch.data_bindings import resolve_inputs
@@ -82,7 +89,7 @@ class Supervisor:
         snapshot.materialize(manifest, blobs, self.folder.working_dir)
         self._plog(f"snapshot {self.spec.snapshot_digest[:12]}: {len(manifest.files)} files")
         lines: list[str] = []
-        data_env = resolve_inputs(self.spec.inputs, self.folder.working_dir, lines)
+        data_env = resolve_inputs(self.spec.inputs, self.folder.working_dir, lines, self._storage_options())
         for line in lines:
             self._plog(line)
         interpreter, packages = prepare_interpreter(self.spec.environment, self.target.environment_root(
@@ -117,7 +124,7 @@ class Supervisor:
         from runyard.launch.data_bindings import upload_outputs
 
         lines: list[str] = []
-        upload_outputs(self.spec.inputs, self.folder.working_dir, lines)
+        upload_outputs(self.spec.inputs, self.folder.working_dir, lines, self._storage_options())
         for line in lines:
             self._plog(line)
         if outcome == "completed":
