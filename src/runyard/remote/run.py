@@ -57,6 +57,9 @@ class RemoteRun(MetricLogging):
             self._shipper.stop()
             if self._shipper.last_error is None:
                 shutil.rmtree(self._writer.path.parent, ignore_errors=True)
+            else:  # never silently: what did not reach the server stays on disk, and the user is told where
+                print(f"runyard: metrics logged for run {self.id} could not all reach {self._http.url} "
+                      f"({self._shipper.last_error}); they are kept in {self._writer.path}", file=sys.stderr)
 
     def __repr__(self) -> str:
         return f"RemoteRun(id={self.id!r}, server={self._http.url!r})"
