@@ -19,6 +19,7 @@ _EXPORTS = {
     "ComputeTargetException": "runyard.errors",
     "CondaDependencies": "runyard.environments",
     "DataReference": "runyard.data.data_reference",
+    "Dataset": "runyard.data.dataset",
     "Datastore": "runyard.data.datastore",
     "Environment": "runyard.environments",
     "Estimator": "runyard.train.estimator",
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     from runyard.compute.aml import AmlCompute
     from runyard.compute.base import ComputeTarget
     from runyard.data.data_reference import DataReference
+    from runyard.data.dataset import Dataset
     from runyard.data.datastore import Datastore
     from runyard.environments import CondaDependencies, Environment
     from runyard.errors import ActivityFailedException, ComputeTargetException, RunyardError

@@ -145,6 +145,20 @@ class Run(MetricLogging):
     def __repr__(self) -> str:
         return f"Run(experiment={self.experiment.name!r}, id={self._id!r})"
 
+    @property
+    def input_datasets(self) -> dict[str, Any]:
+        """In the script: {input name: local path} of the datasets and data references it consumes (a
+        TabularDataset over the local copy for a tabular dataset), as the service's run.input_datasets."""
+        from runyard.data.dataset import local_dataset
+
+        found: dict[str, Any] = {}
+        for key, value in os.environ.items():
+            if key.startswith("AZUREML_DATAREFERENCE_"):
+                name = key.removeprefix("AZUREML_DATAREFERENCE_")
+                definition = os.environ.get(f"RUNYARD_DATASET_{name}")
+                found[name] = local_dataset(value, definition) if definition else value
+        return found
+
     def get_portal_url(self) -> str:
         """This run's page in the web UI that `runyard ui` serves (default address)."""
         from runyard.server.address import run_page_url

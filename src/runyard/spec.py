@@ -59,6 +59,9 @@ class DataBinding:
     mode: DataMode
     path_on_compute: str | None = None
     overwrite: bool = False
+    # a Dataset consumed under this name: '' for files, else JSON {"kind": "tabular", ...} that
+    # run.input_datasets turns back into a TabularDataset over the local copy
+    dataset: str = ""
 
     def __post_init__(self) -> None:
         if not _ENV_NAME.match(self.name):

@@ -16,7 +16,7 @@ def test_all_is_sorted_and_every_name_imports():
 def test_service_module_paths():
     paths = {
         "runyard.core": ["Workspace", "Experiment", "Run", "ScriptRunConfig", "Environment", "ComputeTarget",
-                         "Datastore", "RunConfiguration"],
+                         "Datastore", "RunConfiguration", "Dataset"],
         "runyard.core.run": ["Run"],
         "runyard.core.compute": ["ComputeTarget", "AmlCompute"],
         "runyard.core.compute_target": ["ComputeTargetException"],
@@ -27,7 +27,10 @@ def test_service_module_paths():
         "runyard.data.data_reference": ["DataReference"],
         "runyard.exceptions": ["ActivityFailedException", "UserErrorException", "ComputeTargetException"],
         "runyard.core.model": ["Model", "InferenceConfig"],
-        "runyard.core.webservice": ["LocalWebservice"],
+        "runyard.core.webservice": ["LocalWebservice", "AciWebservice", "AksWebservice", "Webservice"],
+        "runyard.core.dataset": ["Dataset"],
+        "runyard.data": ["FileDataset", "TabularDataset", "DatasetConsumptionConfig", "DataReference"],
+        "runyard.widgets": ["RunDetails"],
         "runyard.train.hyperdrive": ["HyperDriveConfig", "RandomParameterSampling", "GridParameterSampling",
                                      "BayesianParameterSampling", "BanditPolicy", "MedianStoppingPolicy",
                                      "TruncationSelectionPolicy", "PrimaryMetricGoal", "choice", "uniform"],

@@ -1,6 +1,7 @@
 """The service's `azureml.core` names, under `runyard.core`."""
 
 from runyard.compute.base import ComputeTarget
+from runyard.data.dataset import Dataset
 from runyard.data.datastore import Datastore
 from runyard.environments import Environment
 from runyard.experiment import Experiment
@@ -9,5 +10,5 @@ from runyard.runconfig import RunConfiguration
 from runyard.script_run_config import ScriptRunConfig
 from runyard.workspace import Workspace
 
-__all__ = ["ComputeTarget", "Datastore", "Environment", "Experiment", "Run", "RunConfiguration", "ScriptRunConfig",
+__all__ = ["ComputeTarget", "Dataset", "Datastore", "Environment", "Experiment", "Run", "RunConfiguration", "ScriptRunConfig",
            "Workspace"]

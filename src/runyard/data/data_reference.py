@@ -25,7 +25,7 @@ class DataReference:
 
     def __init__(self, datastore: Datastore, data_reference_name: str | None = None,
                  path_on_datastore: str | None = None, mode: str = "mount", path_on_compute: str | None = None,
-                 overwrite: bool = False) -> None:
+                 overwrite: bool = False, _dataset: str = "") -> None:
         from runyard.data.datastore import Datastore
 
         if not isinstance(datastore, Datastore):
@@ -43,12 +43,13 @@ class DataReference:
         self.path_on_datastore = path_on_datastore
         self.path_on_compute = path_on_compute
         self.overwrite = overwrite
+        self._dataset = _dataset  # set when a Dataset is consumed through this reference
         self.data_reference_name = data_reference_name or _default_name(datastore, path_on_datastore)
         self.to_binding()  # validates the name now, not at submit
 
     def _with(self, mode: DataMode, path_on_compute: str | None, overwrite: bool | None = None) -> DataReference:
         return DataReference(self.datastore, self.data_reference_name, self.path_on_datastore, mode.value,
-                             path_on_compute, self.overwrite if overwrite is None else overwrite)
+                             path_on_compute, self.overwrite if overwrite is None else overwrite, self._dataset)
 
     def as_mount(self) -> DataReference:
         return self._with(DataMode.MOUNT, None)
@@ -66,7 +67,8 @@ class DataReference:
     def to_binding(self) -> DataBinding:
         return DataBinding(name=self.data_reference_name, datastore=self.datastore.name,
                            datastore_root=str(self.datastore.root), path_on_datastore=self.path_on_datastore or "",
-                           mode=self.mode, path_on_compute=self.path_on_compute, overwrite=self.overwrite)
+                           mode=self.mode, path_on_compute=self.path_on_compute, overwrite=self.overwrite,
+                           dataset=self._dataset)
 
     def __str__(self) -> str:
         return f"$AZUREML_DATAREFERENCE_{self.data_reference_name}"

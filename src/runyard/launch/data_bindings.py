@@ -53,6 +53,8 @@ def resolve_inputs(bindings: tuple[DataBinding, ...], working_dir: Path, log: li
             how = "download" if b.mode is DataMode.DOWNLOAD else "mount (a download: nothing to mount for a URL)"
             log.append(f"{how} {b.datastore}/{b.path_on_datastore} -> {path}")
         env[b.env_var] = str(path)
+        if b.dataset:
+            env[f"RUNYARD_DATASET_{b.name}"] = b.dataset
     return env
 
 

@@ -17,6 +17,8 @@ _SCALARS = (str, numbers.Number)
 def _token(field: str, value: Any, bindings: list[DataBinding]) -> str:
     if isinstance(value, Datastore):  # a bare datastore means a mount of all of it, as in the service
         value = value.as_mount()
+    if hasattr(value, "to_data_reference"):  # dataset.as_named_input(name) without a mode
+        value = value.to_data_reference()
     if isinstance(value, DataReference):
         binding = value.to_binding()
         if binding not in bindings:

@@ -1,0 +1,5 @@
+"""`azureml.core.dataset`."""
+
+from runyard.data.dataset import Dataset
+
+__all__ = ["Dataset"]
