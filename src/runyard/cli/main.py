@@ -268,6 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
     models_cli.add_parsers(sub)
     sub.choices["models"].set_defaults(func=lambda a: models_cli.cmd_models(a, _workspace(a)))
     sub.choices["services"].set_defaults(func=lambda a: models_cli.cmd_services(a, _workspace(a)))
+    from runyard.cli import data as data_cli
+
+    data_cli.add_parsers(sub)
+    sub.choices["datastores"].set_defaults(func=lambda a: data_cli.cmd_datastores(a, _workspace(a)))
+    sub.choices["datasets"].set_defaults(func=lambda a: data_cli.cmd_datasets(a, _workspace(a)))
     from runyard.cli import env as env_cli
 
     env_cli.add_parser(sub)

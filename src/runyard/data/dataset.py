@@ -111,6 +111,11 @@ class _Dataset:
             out.append(str(dest))
         return out
 
+    def serialize(self) -> dict[str, Any]:
+        """What the CLI and the server show of a registered dataset."""
+        return {"name": self.name, "version": self.version, "kind": self.kind, "datastore": self.datastore.name,
+                "path": self.path, "description": self.description, "tags": self.tags}
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(datastore={self.datastore.name!r}, path={self.path!r}, name={self.name!r})"
 
@@ -209,7 +214,8 @@ class Dataset:
 
     @staticmethod
     def get_all(workspace: Workspace) -> dict[str, _Dataset]:
-        return {name: Dataset.get_by_name(workspace, name) for name in workspace.config_section("datasets")}
+        """Every registered dataset by name, at its latest version."""
+        return {name: Dataset.get_by_name(workspace, name) for name in sorted(workspace.config_section("datasets"))}
 
 
 def _from_entry(workspace: Workspace, name: str, version: int, entry: dict[str, Any]) -> _Dataset:

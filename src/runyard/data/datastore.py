@@ -152,6 +152,10 @@ class Datastore:
     def __str__(self) -> str:  # a bare datastore in script_params is a mount of the whole store
         return self.as_mount().__str__()
 
+    def serialize(self) -> dict[str, Any]:
+        return {"name": self.name, "type": self.datastore_type, "root": str(self.root),
+                "storageOptions": self.storage_options}
+
     def __repr__(self) -> str:
         return f"Datastore(name={self.name!r}, root={str(self.root)!r})"
 

@@ -30,8 +30,14 @@ def build_submit_router(ws: Workspace) -> APIRouter:
         return [{"name": n, "type": t.type} for n, t in sorted(ws.compute_targets.items())]
 
     @api.get("/datastores")
-    def datastores() -> list[dict[str, str]]:
-        return [{"name": n, "root": str(d.root)} for n, d in sorted(ws.datastores.items())]
+    def datastores() -> list[dict[str, Any]]:
+        return [d.serialize() for _, d in sorted(ws.datastores.items())]
+
+    @api.get("/datasets")
+    def datasets() -> list[dict[str, Any]]:
+        from runyard.data.dataset import Dataset
+
+        return [d.serialize() for d in Dataset.get_all(ws).values()]
 
     @api.post("/blobs/missing")
     def missing(body: dict[str, list[str]]) -> dict[str, list[str]]:

@@ -172,6 +172,19 @@ async function modelsPage() {
       ${services.length ? "" : `<p class="empty">No services: Model.deploy(...)</p>`}</div>`;
 }
 
+// ---- datastores and datasets ------------------------------------------------------------------
+async function dataPage() {
+  const view = document.getElementById("view");
+  const [stores, sets] = await Promise.all([api("/datastores"), api("/datasets")]);
+  view.innerHTML = `
+    <div class="section"><h3>Datastores</h3><table id="datastores"><thead><tr><th>Name</th><th>Type</th><th>Root</th></tr></thead>
+      <tbody>${stores.map((s) => `<tr data-datastore="${esc(s.name)}"><td>${esc(s.name)}</td><td>${esc(s.type)}</td><td><code>${esc(s.root)}</code></td></tr>`).join("")}</tbody></table></div>
+    <div class="section"><h3>Datasets</h3><table id="datasets"><thead><tr><th>Name</th><th>Version</th><th>Kind</th><th>Datastore</th>
+      <th>Path</th><th>Description</th></tr></thead><tbody>${sets.map((d) => `<tr data-dataset="${esc(d.name)}"><td>${esc(d.name)}</td>
+      <td>${d.version}</td><td>${esc(d.kind)}</td><td>${esc(d.datastore)}</td><td><code>${esc(d.path)}</code></td><td>${esc(d.description || "-")}</td></tr>`).join("")}</tbody></table>
+      ${sets.length ? "" : `<p class="empty">No datasets: Dataset.File.from_files((datastore, 'folder')).register(ws, name)</p>`}</div>`;
+}
+
 // ---- compare ----------------------------------------------------------------------------------
 async function comparePage(ids) {
   const view = document.getElementById("view");
@@ -196,6 +209,7 @@ async function route() {
   try {
     if (hash.startsWith("#/run/")) await runPage(decodeURIComponent(hash.slice(6)));
     else if (hash === "#/models") await modelsPage();
+    else if (hash === "#/data") await dataPage();
     else if (hash.startsWith("#/compare/")) await comparePage(hash.slice(10).split(",").filter(Boolean).map(decodeURIComponent));
     else await runsPage();
   } catch (e) {
