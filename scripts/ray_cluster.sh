@@ -35,18 +35,23 @@ down() {
   [ -n "$pids" ] || return 0
   kill -TERM $pids 2>/dev/null || true
   for _ in $(seq 50); do
-    kill -0 $pids 2>/dev/null || return 0
+    alive=""
+    for p in $pids; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
+    [ -n "$alive" ] || return 0
     sleep 0.1
   done
-  kill -KILL $pids 2>/dev/null || true
+  kill -KILL $alive 2>/dev/null || true
 }
 
 case "${1:-}" in
   up)
     down
     mkdir -p "$dir"
-    "$ray_bin" start --head --port="$port" --temp-dir="$dir" --include-dashboard=false "${common[@]}" >/dev/null
-    "$ray_bin" start --address="127.0.0.1:$port" "${common[@]}" >/dev/null
+    # Ray's start-up chatter goes to a log; shown only when a start fails
+    "$ray_bin" start --head --port="$port" --temp-dir="$dir" --include-dashboard=false "${common[@]}" \
+      >"$dir/start.log" 2>&1 || { cat "$dir/start.log" >&2; exit 1; }
+    "$ray_bin" start --address="127.0.0.1:$port" "${common[@]}" >>"$dir/start.log" 2>&1 \
+      || { cat "$dir/start.log" >&2; exit 1; }
     echo "address=127.0.0.1:$port"
     ;;
   down)
