@@ -36,7 +36,9 @@ down() {
   kill -TERM $pids 2>/dev/null || true
   for _ in $(seq 50); do
     alive=""
-    for p in $pids; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
+    for p in $pids; do  # a zombie (stat Z) is already dead, waiting for a parent to reap it
+      case "$(ps -o stat= -p "$p" 2>/dev/null)" in ""|Z*) ;; *) alive="$alive $p" ;; esac
+    done
     [ -n "$alive" ] || return 0
     sleep 0.1
   done
