@@ -81,9 +81,7 @@ def test_datastores_and_datasets_are_listed_by_the_cli_the_api_and_the_ui(worksp
     import subprocess
     import sys
 
-    from playwright.sync_api import sync_playwright
-
-    from tests.integration.test_server import CHROMIUM, FLAGS, SCREENSHOTS, get, start_server
+    from tests.web import SCREENSHOTS, get, served_page
 
     ds = workspace.get_default_datastore()
     (tmp_path / "d").mkdir()
@@ -95,20 +93,11 @@ def test_datastores_and_datasets_are_listed_by_the_cli_the_api_and_the_ui(worksp
     assert [(d["name"], d["version"], d["kind"], d["path"]) for d in listed] == [("table", 1, "tabular", "tab/x.csv")]
     assert "workspaceblobstore  LocalFolder" in subprocess.run([*cli, "datastores"], capture_output=True,
                                                                text=True).stdout
-    proc, base = start_server(workspace)
-    try:
+    with served_page(workspace, tmp_path) as (base, page):
         assert json.loads(get(base + "/api/v1/datasets")[1])[0]["description"] == "one column"
-        with sync_playwright() as p:
-            browser = p.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=CHROMIUM,
-                                                           args=FLAGS, headless=True)
-            page = browser.new_page()
-            page.goto(base + "/")
-            page.click("#nav-data")
-            page.wait_for_selector("#datasets tbody tr")
-            assert "tabular" in page.locator("#datasets tr[data-dataset='table']").inner_text()
-            assert page.locator("#datastores tr[data-datastore='workspaceblobstore']").count() == 1
-            page.screenshot(path=str(SCREENSHOTS / "data-page.png"), full_page=True)
-            browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        page.goto(base + "/")
+        page.click("#nav-data")
+        page.wait_for_selector("#datasets tbody tr")
+        assert "tabular" in page.locator("#datasets tr[data-dataset='table']").inner_text()
+        assert page.locator("#datastores tr[data-datastore='workspaceblobstore']").count() == 1
+        page.screenshot(path=str(SCREENSHOTS / "data-page.png"), full_page=True)

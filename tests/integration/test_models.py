@@ -83,11 +83,9 @@ def test_models_and_services_are_listed_by_the_cli_the_api_and_the_ui(workspace,
     import subprocess
     import sys
 
-    from playwright.sync_api import sync_playwright
-
     from runyard.core.model import InferenceConfig
     from runyard.core.webservice import LocalWebservice
-    from tests.integration.test_server import CHROMIUM, FLAGS, SCREENSHOTS, get, start_server
+    from tests.web import SCREENSHOTS, get, served_page
 
     weights = tmp_path / "model.json"
     weights.write_text('{"scale": 2}')
@@ -102,26 +100,17 @@ def test_models_and_services_are_listed_by_the_cli_the_api_and_the_ui(workspace,
         assert [m["id"] for m in listed] == ["scaler:2", "scaler:1"] and listed[1]["tags"] == {"stage": "dev"}
         table = subprocess.run([*cli, "services"], capture_output=True, text=True).stdout
         assert "scaler-svc" in table and "Healthy" in table and service.scoring_uri in table
-        proc, base = start_server(workspace)
-        try:
+        with served_page(workspace, tmp_path) as (base, page):
             assert [s["name"] for s in json.loads(get(base + "/api/v1/services")[1])] == ["scaler-svc"]
             assert [m["version"] for m in json.loads(get(base + "/api/v1/models")[1])] == [2, 1]
-            with sync_playwright() as p:
-                browser = p.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=CHROMIUM,
-                                                               args=FLAGS, headless=True)
-                page = browser.new_page()
-                page.goto(base + "/")
-                page.click("#nav-models")
-                page.wait_for_selector("#models tbody tr")
-                assert page.locator("#models tbody tr").count() == 2
-                assert "stage=dev" in page.locator(f"#models tr[data-model='{first.id}']").inner_text()
-                row = page.locator("#services tr[data-service='scaler-svc']").inner_text()
-                assert "Healthy" in row and service.scoring_uri in row and "scaler:2" in row
-                page.screenshot(path=str(SCREENSHOTS / "models-page.png"), full_page=True)
-                browser.close()
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            page.goto(base + "/")
+            page.click("#nav-models")
+            page.wait_for_selector("#models tbody tr")
+            assert page.locator("#models tbody tr").count() == 2
+            assert "stage=dev" in page.locator(f"#models tr[data-model='{first.id}']").inner_text()
+            row = page.locator("#services tr[data-service='scaler-svc']").inner_text()
+            assert "Healthy" in row and service.scoring_uri in row and "scaler:2" in row
+            page.screenshot(path=str(SCREENSHOTS / "models-page.png"), full_page=True)
     finally:
         service.delete()
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -16,12 +14,11 @@ import pytest
 
 from runyard import Experiment
 from runyard.train.dnn import PyTorch
-from tests.conftest import ROOT
+from tests.web import CHROMIUM, SCREENSHOTS, browser_page, free_port, get, served_page, start_server
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(__import__("importlib").util.find_spec("fastapi") is None,
                                  reason="the server extra is not installed")]
-SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 TRAIN = """
 import os, sys, time
 from runyard import Run
@@ -36,37 +33,6 @@ if "--slow" in sys.argv:
         print("tick", i, flush=True)
         time.sleep(0.1)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def get(url: str, token: str | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-
-
-def start_server(workspace, *extra: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "runyard.cli.main", "-w", str(workspace.path), "server",
-                             "--port", str(port), *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(base + "/openapi.json", timeout=1)
-            return proc, base
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError(proc.stdout.read().decode())
 
 
 @pytest.fixture
@@ -141,24 +107,12 @@ def test_binding_beyond_loopback_needs_a_token(workspace):
     assert "s3cret-token" not in proc.stdout.read().decode()  # no secret in a log line
 
 
-CHROMIUM = shutil.which("chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 def test_web_ui_in_a_real_browser(served, workspace, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     base, runs, src = served
     live = Experiment(workspace, "served").submit(PyTorch(str(src), entry_script="train.py",
                                                           script_params={"--slow": ""}))
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch_persistent_context(  # a fresh user-data-dir for each test
-            str(tmp_path / "profile"), executable_path=CHROMIUM, args=FLAGS, headless=True,
-            viewport={"width": 1280, "height": 900}, accept_downloads=True)
-        page = browser.new_page()
+    with browser_page(tmp_path, viewport={"width": 1280, "height": 900}, accept_downloads=True) as page:
         page.goto(base + "/")
         page.wait_for_selector("#runs tbody tr")
         assert page.locator("#runs tbody tr").count() == 3
@@ -189,7 +143,6 @@ def test_web_ui_in_a_real_browser(served, workspace, tmp_path):
         legend = page.locator(".chart .u-legend").inner_text()
         assert runs[0].id in legend and runs[1].id in legend
         page.screenshot(path=str(SCREENSHOTS / "compare.png"))
-        browser.close()
 
 
 def test_spools_shipped_to_a_server_that_was_down_lose_nothing(workspace, tmp_path):
@@ -282,8 +235,6 @@ for step in range(5):
 
 
 def test_sweep_page_ranks_its_trials_with_their_hyperparameters(workspace, project, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     from runyard.train.hyperdrive import GridParameterSampling, HyperDriveConfig, PrimaryMetricGoal, choice
 
     est = PyTorch(str(project("train.py", SWEEP_TRAIN, name="sweep")), entry_script="train.py")
@@ -292,32 +243,22 @@ def test_sweep_page_ranks_its_trials_with_their_hyperparameters(workspace, proje
         max_total_runs=3, max_concurrent_runs=3, estimator=est))
     sweep.wait_for_completion()
     best = sweep.get_best_run_by_primary_metric()
-    proc, base = start_server(workspace)
-    try:
+    with served_page(workspace, tmp_path) as (base, page):
         children = json.loads(get(f"{base}/api/v1/runs/{sweep.id}/children")[1])
         assert children["primaryMetric"] == {"name": "accuracy", "goal": "MAXIMIZE"}
         assert [c["hyperparameters"]["--lr"] for c in children["children"]] == [0.9, 0.5, 0.2]
         assert [c["bestPrimaryMetric"] for c in children["children"]] == [0.9, 0.5, 0.2]
-        with sync_playwright() as p:
-            browser = p.chromium.launch_persistent_context(
-                str(tmp_path / "profile"), executable_path=CHROMIUM, args=FLAGS, headless=True,
-                viewport={"width": 1280, "height": 900})
-            page = browser.new_page()
-            page.goto(f"{base}/#/run/{sweep.id}")
-            page.wait_for_selector("#children tbody tr")
-            rows = page.locator("#children tbody tr")
-            assert rows.count() == 3 and rows.first.get_attribute("data-run") == best.id
-            assert rows.first.locator("td.best").inner_text() == "0.9000"
-            assert "--lr" in page.locator("#children thead").inner_text()
-            page.wait_for_selector("#children-chart .chart[data-metric='accuracy'] canvas")
-            legend = page.locator("#children-chart .u-legend").inner_text()
-            assert all(c.id in legend for c in sweep.get_children())
-            page.screenshot(path=str(SCREENSHOTS / "sweep-page.png"), full_page=True)
-            rows.first.locator("a").click()
-            page.wait_for_selector(".chart[data-metric='accuracy'] canvas")
-            assert page.locator("h2").inner_text().startswith(best.id)
-            assert page.locator("#parent").inner_text() == sweep.id  # and back up to the sweep
-            browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        page.goto(f"{base}/#/run/{sweep.id}")
+        page.wait_for_selector("#children tbody tr")
+        rows = page.locator("#children tbody tr")
+        assert rows.count() == 3 and rows.first.get_attribute("data-run") == best.id
+        assert rows.first.locator("td.best").inner_text() == "0.9000"
+        assert "--lr" in page.locator("#children thead").inner_text()
+        page.wait_for_selector("#children-chart .chart[data-metric='accuracy'] canvas")
+        legend = page.locator("#children-chart .u-legend").inner_text()
+        assert all(c.id in legend for c in sweep.get_children())
+        page.screenshot(path=str(SCREENSHOTS / "sweep-page.png"), full_page=True)
+        rows.first.locator("a").click()
+        page.wait_for_selector(".chart[data-metric='accuracy'] canvas")
+        assert page.locator("h2").inner_text().startswith(best.id)
+        assert page.locator("#parent").inner_text() == sweep.id  # and back up to the sweep
