@@ -128,7 +128,11 @@ class TabularDataset(_Dataset):
     kind = "tabular"
 
     def to_pandas_dataframe(self) -> Any:
-        import pandas as pd
+        try:
+            import pandas as pd
+        except ImportError:
+            raise WorkspaceError("to_pandas_dataframe needs pandas, which is not installed here. "
+                                 "Fix: pip install 'runyard[tabular]' (or pandas)") from None
 
         local = self.datastore.location.local_path(self.path)
         if local is None:  # an object store: read through fsspec
