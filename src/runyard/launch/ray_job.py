@@ -76,6 +76,7 @@ class RayJob:
         self.folder, self.address, self.plan, self.env, self.attempt = folder, address, plan, env, attempt
         self._failure: JobFailure | None = None
         self._group: Any = None
+        self._ready: Any = None
         self._actors: list[Any] = []
         self._runs: list[Any] = []
         self._exits: dict[int, int] = {}
@@ -107,6 +108,7 @@ class RayJob:
             return
         self._group = placement_group(list(self.plan.bundles), strategy=self.plan.strategy,
                                       name=f"runyard-{self.folder.run_id}-{self.attempt}")
+        self._ready = self._group.ready()  # once: each ready() call schedules a task in the group
 
     def _impossible(self, nodes: list[dict[str, Any]]) -> str | None:
         alive = [n.get("Resources", {}) for n in nodes if n.get("Alive")]
@@ -121,13 +123,14 @@ class RayJob:
     def _placed(self) -> bool:
         import ray
 
+        if self._actors:
+            return True  # placed, and the agents started (they stay listed after a release)
         if self._group is None:
             return False
-        if not self._actors:
-            ready, _ = ray.wait([self._group.ready()], timeout=0)
-            if not ready:
-                return False
-            self._start_agents()
+        ready, _ = ray.wait([self._ready], timeout=0)
+        if not ready:
+            return False
+        self._start_agents()
         return True
 
     def _start_agents(self) -> None:
