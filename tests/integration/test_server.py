@@ -126,6 +126,8 @@ def test_web_ui_in_a_real_browser(served, workspace, tmp_path):
             page.click("#files a:has-text('outputs/model.txt')")
         assert Path(download.value.path()).read_text() == "weights"
         page.screenshot(path=str(SCREENSHOTS / "run-page.png"), full_page=True)
+        page.click("#system-tab")  # what preparation did: snapshot, data, environment
+        page.wait_for_function("document.querySelector('#log').textContent.includes('snapshot')")
 
         page.goto(f"{base}/#/run/{live.id}")
         page.wait_for_function("document.querySelector('#log') && document.querySelector('#log').textContent.includes('tick 2')",
@@ -257,6 +259,8 @@ def test_sweep_page_ranks_its_trials_with_their_hyperparameters(workspace, proje
         page.wait_for_selector("#children-chart .chart[data-metric='accuracy'] canvas")
         legend = page.locator("#children-chart .u-legend").inner_text()
         assert all(c.id in legend for c in sweep.get_children())
+        page.wait_for_function("document.querySelector('#log').textContent.includes('child 2')")
+        assert page.locator("#system-tab").inner_text() == "sweep"  # its trials starting, in the Logs section
         page.screenshot(path=str(SCREENSHOTS / "sweep-page.png"), full_page=True)
         rows.first.locator("a").click()
         page.wait_for_selector(".chart[data-metric='accuracy'] canvas")

@@ -94,6 +94,7 @@ async function runPage(runId) {
   const m = await api("/runs/" + encodeURIComponent(runId) + "/metrics");
   const rd = d.runDefinition;
   const ranks = [...Array(rd.nodeCount * rd.processCountPerNode).keys()];
+  const sweep = d.properties["runyard.runType"] === "hyperdrive";  // its controller writes the system log
   view.innerHTML = `
     <h2>${esc(d.runId)} <span class="status-${esc(d.status)}" id="run-status">${esc(d.status)}</span></h2>
     <div class="section"><h3>Status timeline</h3><div class="timeline">${d.statusHistory.map((e) => `<span title="${esc(e.time)}">${esc(e.status)} · ${esc(new Date(e.time).toLocaleTimeString())}</span>`).join("")}</div>
@@ -109,7 +110,8 @@ async function runPage(runId) {
     <div class="section" id="children-section" hidden><h3>Child runs</h3><div class="charts" id="children-chart"></div>
       <table class="runs" id="children"></table></div>
     <div class="section"><h3>Metrics</h3><div class="charts" id="charts"></div></div>
-    <div class="section"><h3>Logs</h3><div class="tabs">${ranks.map((r) => `<button data-rank="${r}" class="${r === 0 ? "active" : ""}">rank ${r}</button>`).join("")}</div>
+    <div class="section"><h3>Logs</h3><div class="tabs">${ranks.map((r) => `<button data-rank="${r}" class="${r === 0 && !sweep ? "active" : ""}">rank ${r}</button>`).join("")}
+      <button data-system="1" id="system-tab" class="${sweep ? "active" : ""}">${sweep ? "sweep" : "preparation"}</button></div>
       <pre class="log" id="log"></pre></div>
     <div class="section"><h3>Files</h3><ul id="files">${d.files.map((f) => `<li><a href="${withToken("/api/v1/runs/" + encodeURIComponent(runId) + "/files/" + f.split("/").map(encodeURIComponent).join("/"))}" download>${esc(f)}</a></li>`).join("")}</ul></div>`;
   await runCharts(view.querySelector("#charts"), runId, m.series);
@@ -124,12 +126,19 @@ async function runPage(runId) {
     const closeLog = () => source.close();
     cleanup.push(closeLog);
   };
+  // snapshot, data references, environment build; for a sweep, its trials starting and stopping
+  const systemLog = async () => {
+    cleanup.forEach((f) => f.name === "closeLog" && f());
+    const log = view.querySelector("#log");
+    const res = await fetch(withToken(`/api/v1/runs/${encodeURIComponent(runId)}/files/system_logs/prepare.txt`));
+    log.textContent = res.ok ? await res.text() : "(nothing yet)";
+  };
   view.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => {
     view.querySelectorAll(".tabs button").forEach((x) => x.classList.remove("active"));
     b.classList.add("active");
-    follow(Number(b.dataset.rank));
+    if (b.dataset.system) systemLog(); else follow(Number(b.dataset.rank));
   }));
-  follow(0);
+  if (sweep) await systemLog(); else follow(0);
 }
 
 // ---- child runs (a sweep's trials, submit_child, child_run) -------------------------------------
