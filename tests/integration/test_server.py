@@ -220,8 +220,23 @@ def test_remote_workspace_submits_and_reads_like_a_local_one(served, workspace, 
     assert "local" in remote.compute_targets
     with pytest.raises(RunyardError, match="compute_target='nowhere'"):
         exp.submit(PyTorch(str(src), entry_script="train.py", compute_target="nowhere"))
-    with pytest.raises(RunyardError, match="not supported yet"):
-        remote.get_default_datastore().upload(str(src))
+    # the seed's flow from a client: upload data to the server's datastore, mount it in a run, read outputs back
+    data = tmp_path / "client-data"
+    (data / "sub").mkdir(parents=True)
+    (data / "sub" / "x.txt").write_text("from the client")
+    remote_ds = remote.get_default_datastore()
+    reference = remote_ds.upload(str(data), target_path="incoming", show_progress=False)
+    assert (workspace.get_default_datastore().root / "incoming" / "sub" / "x.txt").read_text() == "from the client"
+    reader = project("read.py", "import sys\nprint('read:', open(sys.argv[2] + '/sub/x.txt').read(), flush=True)\n",
+                     name="reader")
+    used = exp.submit(PyTorch(str(reader), entry_script="read.py", script_params={"--data": reference.as_mount()}))
+    used.wait_for_completion(show_output=True)
+    assert "read: from the client" in capsys.readouterr().out
+    remote_ds.upload_files([str(data / "sub" / "x.txt")], target_path="incoming/sub", show_progress=False)
+    assert remote_ds.download(str(tmp_path / "back"), prefix="incoming", show_progress=False) == 1
+    assert (tmp_path / "back" / "incoming" / "sub" / "x.txt").read_text() == "from the client"
+    with pytest.raises(RunyardError, match="target_path='../up'"):
+        remote_ds.upload(str(data), target_path="../up")
 
 
 SWEEP_TRAIN = """

@@ -6,14 +6,17 @@ validates the spec, checks the compute target and starts the run.
 
 from __future__ import annotations
 
+import json
 import os
+import urllib.parse
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from runyard import snapshot
 from runyard.data.datastore import Datastore
-from runyard.errors import InvalidTypeError, RunyardError, WorkspaceError
+from runyard.data.location import clean_relative, is_url
+from runyard.errors import InvalidTypeError, InvalidValueError, WorkspaceError
 from runyard.remote.http import API_VERSION, Http
 from runyard.remote.run import RemoteRun
 from runyard.train.job import check_entry_in_snapshot
@@ -55,18 +58,64 @@ class RemoteWorkspace:
 
 
 class RemoteDatastore(Datastore):
-    """A datastore of the server: references to it resolve there. Moving files in and out is not
-    offered remotely yet."""
+    """A datastore of the server: references to it resolve there; files move through the server's API
+    (one request per file, each within the server's request size bound)."""
 
     def __init__(self, workspace: Any, name: str, root: str) -> None:  # noqa: D107 - the server's path
-        self.workspace, self.name, self.root = workspace, name, Path(root)
+        self.workspace, self.name, self.storage_options = workspace, name, {}
+        self.root = root if is_url(root) else Path(root)  # the server's, as its supervisor resolves it
+        self.datastore_type = "Url" if is_url(root) else "LocalFolder"
+        self._path = f"/datastores/{urllib.parse.quote(name)}/files"
 
-    def upload(self, *args: Any, **kwargs: Any) -> Any:
-        raise RunyardError(f"datastore {self.name!r} is on the server {self.workspace.url}: uploading to it from "
-                           "here is not supported yet. Fix: upload on the server's machine")
+    def upload(self, src_dir: str | os.PathLike[str], target_path: str | None = None, overwrite: bool = False,
+               show_progress: bool = True) -> Any:
+        src = Path(src_dir)
+        if not src.is_dir():
+            raise InvalidValueError("src_dir", str(src_dir), "is not an existing folder",
+                                    "pass a folder, or use upload_files() for single files")
+        files = [p for p in sorted(src.rglob("*")) if p.is_file()]
+        return self._put([(p, p.relative_to(src).as_posix()) for p in files], target_path, overwrite, show_progress)
 
-    upload_files = upload
-    download = upload
+    def upload_files(self, files: Any, relative_root: str | None = None, target_path: str | None = None,
+                     overwrite: bool = False, show_progress: bool = True) -> Any:
+        paths = [Path(f) for f in files]
+        for p in paths:
+            if not p.is_file():
+                raise InvalidValueError("files", str(p), "is not an existing file", "pass paths of existing files")
+        base = Path(relative_root).resolve() if relative_root else None
+        named = [(p, p.resolve().relative_to(base).as_posix() if base else p.name) for p in paths]
+        return self._put(named, target_path, overwrite, show_progress)
+
+    def _put(self, files: list[tuple[Path, str]], target_path: str | None, overwrite: bool,
+             show_progress: bool) -> Any:
+        folder = clean_relative(target_path, "target_path")
+        http = self.workspace.http
+        written = 0
+        for local, rel in files:
+            name = f"{folder}/{rel}" if folder else rel
+            data, _ = http.request("PUT", f"{self._path}/{urllib.parse.quote(name)}", raw=local.read_bytes(),
+                                   query={"overwrite": str(overwrite).lower()})
+            written += bool(json.loads(data)["written"])
+        if show_progress:
+            print(f"Uploaded {written} of {len(files)} files to datastore {self.name} on {self.workspace.url}")
+        return self.path(target_path)
+
+    def download(self, target_path: str | os.PathLike[str], prefix: str | None = None, overwrite: bool = False,
+                 show_progress: bool = True) -> int:
+        http = self.workspace.http
+        names = http.json("GET", self._path, prefix=clean_relative(prefix, "prefix"))
+        copied = 0
+        for name in names:
+            dest = Path(target_path) / name
+            if dest.exists() and not overwrite:
+                continue
+            data, _ = http.request("GET", f"{self._path}/{urllib.parse.quote(name)}")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(data)
+            copied += 1
+        if show_progress:
+            print(f"Downloaded {copied} of {len(names)} files from datastore {self.name} on {self.workspace.url}")
+        return copied
 
 
 class RemoteExperiment:

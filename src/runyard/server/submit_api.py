@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import tempfile
+from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request, Response
 
+from runyard.data.location import clean_relative
 from runyard.errors import RunyardError
 from runyard.experiment import Experiment
 from runyard.snapshot import Manifest
@@ -38,6 +41,45 @@ def build_submit_router(ws: Workspace) -> APIRouter:
         from runyard.data.dataset import Dataset
 
         return [d.serialize() for d in Dataset.get_all(ws).values()]
+
+    def _store(name: str) -> Any:
+        stores = ws.datastores
+        if name not in stores:
+            raise HTTPException(404, f"datastore name={name!r}: not in this workspace")
+        return stores[name]
+
+    @api.get("/datastores/{name}/files")
+    def datastore_files(name: str, prefix: str = "") -> list[str]:
+        try:
+            return _store(name).location.files(clean_relative(prefix, "prefix"))
+        except RunyardError as e:
+            raise HTTPException(400, str(e)) from None
+
+    @api.get("/datastores/{name}/files/{path:path}")
+    def datastore_file(name: str, path: str) -> Response:
+        try:
+            rel = clean_relative(path, "path")
+            with tempfile.TemporaryDirectory() as tmp:
+                if rel not in _store(name).location.files(rel):
+                    raise HTTPException(404, f"path={path!r}: no such file in datastore {name!r}")
+                _store(name).location.get(rel, Path(tmp) / "f")
+                return Response((Path(tmp) / "f").read_bytes(), media_type="application/octet-stream")
+        except RunyardError as e:
+            raise HTTPException(400, str(e)) from None
+
+    @api.put("/datastores/{name}/files/{path:path}")
+    async def put_datastore_file(name: str, path: str, request: Request, overwrite: bool = False) -> dict[str, Any]:
+        """One file into a datastore of the server (what ds.upload does from a remote client)."""
+        try:
+            rel = clean_relative(path, "path")
+            if not rel:
+                raise HTTPException(400, "path='': name the file to write")
+            with tempfile.TemporaryDirectory() as tmp:
+                local = Path(tmp) / "f"
+                local.write_bytes(await request.body())
+                return {"written": _store(name).location.put(local, rel, overwrite)}
+        except RunyardError as e:
+            raise HTTPException(400, str(e)) from None
 
     @api.post("/blobs/missing")
     def missing(body: dict[str, list[str]]) -> dict[str, list[str]]:
