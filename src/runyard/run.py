@@ -17,7 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 from runyard.errors import InvalidTypeError, InvalidValueError
 from runyard.launch.run_folder import RunFolder
 from runyard.status import RunStatus
-from runyard.store.base import PARENT_RUN_PROPERTY, MetricKind
+from runyard.store.base import PARENT_RUN_PROPERTY
 from runyard.tracking import values as check
 from runyard.tracking.logging_api import MetricLogging
 from runyard.tracking.spool import SpoolWriter
@@ -236,23 +236,10 @@ class Run(MetricLogging):
             self._writer = SpoolWriter(self._folder.spool_dir, 0, name=f"client-{os.getpid()}-{uuid.uuid4().hex[:6]}.jsonl")
         return self._writer
 
-    def log_image(self, name: str, path: str | os.PathLike[str] | None = None, plot: Any = None,
-                  description: str = "") -> None:
-        check.check_name(name)
-        if (path is None) == (plot is None):
-            raise InvalidValueError(f"log_image({name!r})", (path, plot), "needs exactly one of path and plot",
-                                    "pass path='chart.png' or plot=<matplotlib figure or pyplot>")
-        file_name = f"outputs/images/{_safe(name)}_{uuid.uuid4().hex[:8]}.png"
-        target = self._folder.upload_target(file_name)
+    def _store_file(self, name: str, data: bytes) -> None:
+        target = self._folder.upload_target(name)
         target.parent.mkdir(parents=True, exist_ok=True)
-        if path is not None:
-            if not Path(path).is_file():
-                raise InvalidValueError(f"log_image({name!r}) path", str(path), "is not an existing file",
-                                        "save the image first, or pass plot=")
-            shutil.copyfile(path, target)
-        else:
-            plot.savefig(target, format="png")
-        self._sink().append(MetricKind.IMAGE.value, name, file_name, None, description)
+        target.write_bytes(data)
 
     def remove_tags(self, tags: list[str] | str) -> None:
         self._store.remove_tags(self._id, [tags] if isinstance(tags, str) else list(tags))
@@ -400,10 +387,6 @@ class Run(MetricLogging):
                                    "submit the HyperDriveConfig with experiment.submit(...)")
         spec, compute = self.experiment._snapshot_and_spec(config)
         return self.experiment._start(spec, compute, tags or {}, {PARENT_RUN_PROPERTY: self._id})
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:64]
 
 
 def _run_definition(spec: dict[str, Any], target: str) -> dict[str, Any]:

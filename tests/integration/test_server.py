@@ -217,6 +217,14 @@ def test_remote_workspace_submits_and_reads_like_a_local_one(served, workspace, 
     run.tag("reviewed", "yes")
     assert run.get_metrics()["reviewed_accuracy"] == 0.93 and run.get_tags()["reviewed"] == "yes"
     assert workspace.get_run(run.id).get_metrics()["thresholds"] == [0.1, 0.5]
+    (tmp_path / "curve.png").write_bytes(b"\x89PNG fake")
+    run.log_image("curve", path=str(tmp_path / "curve.png"))  # files go to the server's run folder
+    run.upload_file("outputs/notes.txt", str(tmp_path / "m.txt"))
+    image = run.get_metrics()["curve"]
+    assert image.startswith("outputs/images/curve_") and image in run.get_file_names()
+    assert workspace.get_run(run.id).folder.file_path("outputs/notes.txt").read_text() == "weights"
+    with pytest.raises(RunyardError, match="must be a relative path inside the run"):
+        run.upload_file("../../escape.txt", str(tmp_path / "m.txt"))
     assert "local" in remote.compute_targets
     with pytest.raises(RunyardError, match="compute_target='nowhere'"):
         exp.submit(PyTorch(str(src), entry_script="train.py", compute_target="nowhere"))

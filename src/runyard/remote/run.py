@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from runyard.errors import ActivityFailedException, RunyardError
+from runyard.errors import ActivityFailedException, InvalidValueError
 from runyard.status import RunStatus
 from runyard.tracking.logging_api import MetricLogging
 from runyard.tracking.shipper import SpoolShipper
@@ -41,9 +41,24 @@ class RemoteRun(MetricLogging):
             atexit.register(self._close)
         return self._writer
 
-    def log_image(self, name: str, path: Any = None, plot: Any = None, description: str = "") -> None:
-        raise RunyardError(f"log_image({name!r}): images from a client of a remote workspace are not supported yet. "
-                           "Fix: log them from the run's own script with Run.get_context().log_image(...)")
+    def _store_file(self, name: str, data: bytes) -> None:
+        self._http.request("PUT", f"{self._path}/files/{urllib.parse.quote(name)}", raw=data)
+
+    def upload_file(self, name: str, path_or_stream: str | os.PathLike[str] | IO[bytes]) -> None:
+        """As Run.upload_file: the file becomes the run's `name`, on the server."""
+        if isinstance(path_or_stream, (str, os.PathLike)):
+            if not Path(path_or_stream).is_file():
+                raise InvalidValueError("path_or_stream", str(path_or_stream), "is not an existing file",
+                                        "pass the path of a file to upload")
+            data = Path(path_or_stream).read_bytes()
+        else:
+            data = path_or_stream.read()
+        self._store_file(name, data)
+
+    def upload_folder(self, name: str, path: str | os.PathLike[str]) -> None:
+        for p in sorted(Path(path).rglob("*")):
+            if p.is_file():
+                self.upload_file(f"{name.rstrip('/')}/{p.relative_to(path).as_posix()}", p)
 
     def flush(self) -> None:
         """What this handle logged is on the server when this returns (raises while it is unreachable)."""

@@ -104,6 +104,20 @@ def build_router(ws: Workspace) -> APIRouter:
 
         return [s.serialize() for s in Webservice.list(ws)]
 
+    @api.put("/runs/{run_id}/files/{name:path}")
+    async def put_run_file(run_id: str, name: str, request: Request) -> dict[str, str]:
+        """A file for the run (run.upload_file / log_image from a remote client), confined to the run."""
+        run = _run(ws, run_id)
+        try:
+            target = run.folder.upload_target(name)
+        except InvalidValueError as e:
+            raise HTTPException(400, str(e)) from None
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.incoming")
+        partial.write_bytes(await request.body())
+        partial.replace(target)  # a reader never sees half a file
+        return {"name": name}
+
     @api.get("/runs/{run_id}/children")
     def run_children(run_id: str) -> dict[str, Any]:
         """A run's children; for a sweep, best first by its primary metric, with their hyperparameters."""

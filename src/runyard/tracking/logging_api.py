@@ -4,6 +4,10 @@ goes (the run folder, or a server) is the handle's business."""
 
 from __future__ import annotations
 
+import io
+import os
+import uuid
+from pathlib import Path
 from typing import Any
 
 from runyard.errors import InvalidTypeError, InvalidValueError
@@ -20,6 +24,30 @@ class MetricLogging:
 
     def flush(self) -> None:
         raise NotImplementedError
+
+    def _store_file(self, name: str, data: bytes) -> None:
+        """Keep `data` as the run's file `name` (the run folder here, or the server's)."""
+        raise NotImplementedError
+
+    def log_image(self, name: str, path: str | os.PathLike[str] | None = None, plot: Any = None,
+                  description: str = "") -> None:
+        check.check_name(name)
+        if (path is None) == (plot is None):
+            raise InvalidValueError(f"log_image({name!r})", (path, plot), "needs exactly one of path and plot",
+                                    "pass path='chart.png' or plot=<matplotlib figure or pyplot>")
+        if path is not None and not Path(path).is_file():
+            raise InvalidValueError(f"log_image({name!r}) path", str(path), "is not an existing file",
+                                    "save the image first, or pass plot=")
+        if path is not None:
+            data = Path(path).read_bytes()
+        else:
+            buffer = io.BytesIO()
+            plot.savefig(buffer, format="png")
+            data = buffer.getvalue()
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:64]
+        file_name = f"outputs/images/{safe}_{uuid.uuid4().hex[:8]}.png"
+        self._store_file(file_name, data)
+        self._sink().append(MetricKind.IMAGE.value, name, file_name, None, description)
 
     def log(self, name: str, value: Any, description: str = "", step: int | None = None) -> None:
         if type(name) is not str or not name:
