@@ -83,35 +83,25 @@ class Datastore:
     # -- moving data ----------------------------------------------------------------------------
     def upload(self, src_dir: str | os.PathLike[str], target_path: str | None = None, overwrite: bool = False,
                show_progress: bool = True) -> DataReference:
-        src = Path(src_dir)
-        if not src.is_dir():
-            raise InvalidValueError("src_dir", str(src_dir), "is not an existing folder",
-                                    "pass a folder, or use upload_files() for single files")
+        return self._put(folder_files(src_dir), target_path, overwrite, show_progress)
+
+    def upload_files(self, files: Iterable[str | os.PathLike[str]], relative_root: str | None = None,
+                     target_path: str | None = None, overwrite: bool = False,
+                     show_progress: bool = True) -> DataReference:
+        return self._put(named_files(files, relative_root), target_path, overwrite, show_progress)
+
+    def _put(self, files: list[tuple[Path, str]], target_path: str | None, overwrite: bool,
+             show_progress: bool) -> DataReference:
         dest = clean_relative(target_path, "target_path")
-        files = [p for p in sorted(src.rglob("*")) if p.is_file()]
-        copied = sum(self.location.put(p, _join(dest, p.relative_to(src).as_posix()), overwrite) for p in files)
+        copied = sum(self._put_file(local, _join(dest, rel), overwrite) for local, rel in files)
         if show_progress:
             print(f"Uploaded {copied} of {len(files)} files to datastore {self.name}"
                   f"{'/' + target_path if target_path else ''}"
                   f"{' (existing files kept; pass overwrite=True to replace them)' if copied < len(files) else ''}")
         return self.path(target_path)
 
-    def upload_files(self, files: Iterable[str | os.PathLike[str]], relative_root: str | None = None,
-                     target_path: str | None = None, overwrite: bool = False,
-                     show_progress: bool = True) -> DataReference:
-        dest = clean_relative(target_path, "target_path")
-        paths = [Path(f) for f in files]
-        for p in paths:
-            if not p.is_file():
-                raise InvalidValueError("files", str(p), "is not an existing file", "pass paths of existing files")
-        base = Path(relative_root).resolve() if relative_root else None
-        copied = 0
-        for p in paths:
-            rel = p.resolve().relative_to(base).as_posix() if base else p.name
-            copied += self.location.put(p, _join(dest, rel), overwrite)
-        if show_progress:
-            print(f"Uploaded {copied} of {len(paths)} files to datastore {self.name}")
-        return self.path(target_path)
+    def _put_file(self, local: Path, rel: str, overwrite: bool) -> bool:
+        return self.location.put(local, rel, overwrite)
 
     def download(self, target_path: str | os.PathLike[str], prefix: str | None = None, overwrite: bool = False,
                  show_progress: bool = True) -> int:
@@ -164,6 +154,25 @@ class Datastore:
 
     def __hash__(self) -> int:
         return hash((self.name, self.root))
+
+
+def folder_files(src_dir: str | os.PathLike[str]) -> list[tuple[Path, str]]:
+    """(file, path relative to src_dir) for every file under an existing folder."""
+    src = Path(src_dir)
+    if not src.is_dir():
+        raise InvalidValueError("src_dir", str(src_dir), "is not an existing folder",
+                                "pass a folder, or use upload_files() for single files")
+    return [(p, p.relative_to(src).as_posix()) for p in sorted(src.rglob("*")) if p.is_file()]
+
+
+def named_files(files: Iterable[str | os.PathLike[str]], relative_root: str | None) -> list[tuple[Path, str]]:
+    """(file, name in the datastore): relative to relative_root, else the file's own name."""
+    paths = [Path(f) for f in files]
+    for p in paths:
+        if not p.is_file():
+            raise InvalidValueError("files", str(p), "is not an existing file", "pass paths of existing files")
+    base = Path(relative_root).resolve() if relative_root else None
+    return [(p, p.resolve().relative_to(base).as_posix() if base else p.name) for p in paths]
 
 
 def _join(folder: str, rel: str) -> str:

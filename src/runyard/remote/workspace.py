@@ -16,7 +16,7 @@ from typing import Any
 from runyard import snapshot
 from runyard.data.datastore import Datastore
 from runyard.data.location import clean_relative, is_url
-from runyard.errors import InvalidTypeError, InvalidValueError, WorkspaceError
+from runyard.errors import InvalidTypeError, WorkspaceError
 from runyard.remote.http import API_VERSION, Http
 from runyard.remote.run import RemoteRun
 from runyard.train.job import check_entry_in_snapshot
@@ -67,38 +67,10 @@ class RemoteDatastore(Datastore):
         self.datastore_type = "Url" if is_url(root) else "LocalFolder"
         self._path = f"/datastores/{urllib.parse.quote(name)}/files"
 
-    def upload(self, src_dir: str | os.PathLike[str], target_path: str | None = None, overwrite: bool = False,
-               show_progress: bool = True) -> Any:
-        src = Path(src_dir)
-        if not src.is_dir():
-            raise InvalidValueError("src_dir", str(src_dir), "is not an existing folder",
-                                    "pass a folder, or use upload_files() for single files")
-        files = [p for p in sorted(src.rglob("*")) if p.is_file()]
-        return self._put([(p, p.relative_to(src).as_posix()) for p in files], target_path, overwrite, show_progress)
-
-    def upload_files(self, files: Any, relative_root: str | None = None, target_path: str | None = None,
-                     overwrite: bool = False, show_progress: bool = True) -> Any:
-        paths = [Path(f) for f in files]
-        for p in paths:
-            if not p.is_file():
-                raise InvalidValueError("files", str(p), "is not an existing file", "pass paths of existing files")
-        base = Path(relative_root).resolve() if relative_root else None
-        named = [(p, p.resolve().relative_to(base).as_posix() if base else p.name) for p in paths]
-        return self._put(named, target_path, overwrite, show_progress)
-
-    def _put(self, files: list[tuple[Path, str]], target_path: str | None, overwrite: bool,
-             show_progress: bool) -> Any:
-        folder = clean_relative(target_path, "target_path")
-        http = self.workspace.http
-        written = 0
-        for local, rel in files:
-            name = f"{folder}/{rel}" if folder else rel
-            data, _ = http.request("PUT", f"{self._path}/{urllib.parse.quote(name)}", raw=local.read_bytes(),
-                                   query={"overwrite": str(overwrite).lower()})
-            written += bool(json.loads(data)["written"])
-        if show_progress:
-            print(f"Uploaded {written} of {len(files)} files to datastore {self.name} on {self.workspace.url}")
-        return self.path(target_path)
+    def _put_file(self, local: Path, rel: str, overwrite: bool) -> bool:
+        data, _ = self.workspace.http.request("PUT", f"{self._path}/{urllib.parse.quote(rel)}", raw=local.read_bytes(),
+                                              query={"overwrite": str(overwrite).lower()})
+        return bool(json.loads(data)["written"])
 
     def download(self, target_path: str | os.PathLike[str], prefix: str | None = None, overwrite: bool = False,
                  show_progress: bool = True) -> int:
