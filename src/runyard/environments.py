@@ -6,6 +6,7 @@ Building and caching the environment a spec describes is the supervisor's job (s
 from __future__ import annotations
 
 import copy
+import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,11 +16,14 @@ import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 
 from runyard.envbuild.conda import conda_to_pip
+from runyard.envbuild.curated import KNOWN_NAMES, curated, is_curated_name
 from runyard.errors import InvalidTypeError, InvalidValueError, WorkspaceError
 from runyard.spec import EnvironmentSpec
 
 if TYPE_CHECKING:
     from runyard.workspace import Workspace
+
+_log = logging.getLogger(__name__)
 
 
 def check_requirements(field: str, packages: Any) -> tuple[str, ...]:
@@ -122,6 +126,7 @@ class Environment:
         self.docker = DockerSection()
         self.environment_variables: dict[str, str] = {}
         self.framework_version: str | None = None
+        self.description: str | None = None
         self._pip_requirements: str | None = None
 
     @classmethod
@@ -174,8 +179,11 @@ class Environment:
         return self
 
     @classmethod
-    def get(cls, workspace: Workspace, name: str, version: str | None = None) -> Environment:
+    def get(cls, workspace: Workspace, name: str, version: str | None = None, label: str | None = None
+            ) -> Environment:
         versions = workspace.config_section("environments").get(name)
+        if not versions and isinstance(name, str) and is_curated_name(name):
+            return cls._curated(name)
         if not versions:
             raise WorkspaceError(f"environment name={name!r}: not registered in this workspace. "
                                  "Fix: env.register(ws) first, or check `runyard env list`")
@@ -187,7 +195,21 @@ class Environment:
 
     @classmethod
     def list(cls, workspace: Workspace) -> dict[str, Environment]:
-        return {n: cls.get(workspace, n) for n in workspace.config_section("environments")}
+        """The workspace's registered environments and the service's curated names runyard stands in for."""
+        found = {n: cls._curated(n, quiet=True) for n in KNOWN_NAMES}
+        found.update({n: cls.get(workspace, n) for n in workspace.config_section("environments")})
+        return found
+
+    @classmethod
+    def _curated(cls, name: str, quiet: bool = False) -> Environment:
+        stand_in = curated(name)
+        env = cls(name)
+        env.version = "1"
+        env.description = stand_in.note
+        env.python.conda_dependencies = CondaDependencies.create(pip_packages=list(stand_in.pip_packages))
+        if not quiet:
+            _log.warning("%s", stand_in.note)
+        return env
 
     @classmethod
     def _from_spec_dict(cls, name: str, d: dict[str, Any], version: str) -> Environment:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runyard import snapshot
@@ -15,7 +17,7 @@ from runyard.launch.run_folder import RunFolder
 from runyard.status import RunStatus
 from runyard.spec import JobSpec
 from runyard.store.base import PARENT_RUN_PROPERTY, RunRecord
-from runyard.train.job import check_entry_in_snapshot
+from runyard.train.job import check_entry_in_snapshot, check_source_folder
 
 if TYPE_CHECKING:
     from runyard.run import Run
@@ -96,23 +98,41 @@ class Experiment:
             raise
         return Run(self, run_id)
 
-    def start_logging(self, outputs: str | None = None, snapshot_directory: str | None = None,
+    def start_logging(self, *args: Any, outputs: str | None = None, snapshot_directory: str | None = None,
                       display_name: str | None = None, **_: Any) -> Run:
-        """An interactive run (a notebook, a script run by hand): Running until run.complete()."""
-        return self._start_interactive(display_name)
+        """An interactive run (a notebook, a script run by hand): Running until run.complete(), or use it as
+        `with exp.start_logging() as run:`. As the service did, `outputs` (default ./outputs) is created
+        and uploaded as the run's outputs/ at complete(); `snapshot_directory` is snapshotted now."""
+        return self._start_interactive(display_name, outputs=outputs if outputs is not None else "outputs",
+                                       snapshot_directory=snapshot_directory)
 
-    def _start_interactive(self, display_name: str | None = None, parent_id: str | None = None) -> Run:
+    def _start_interactive(self, display_name: str | None = None, parent_id: str | None = None,
+                           outputs: str | os.PathLike[str] | None = None,
+                           snapshot_directory: str | os.PathLike[str] | None = None) -> Run:
         from runyard.run import Run
 
+        outputs_dir = Path(outputs) if outputs is not None else None  # a child tracks outputs only when asked
+        digest = ""
+        if snapshot_directory is not None:
+            manifest, sources = snapshot.scan(check_source_folder(snapshot_directory), self.workspace.snapshot_limits)
+        # -- from here on, things are written --
+        if snapshot_directory is not None:
+            snapshot.store(manifest, sources, self.workspace.blobs)
+            digest = manifest.digest
+        if outputs_dir is not None:
+            outputs_dir.mkdir(parents=True, exist_ok=True)
         run_id = new_run_id(self.name)
         folder = RunFolder(self.workspace.runs_root / run_id)
         folder.create("{}")
         now = time.time()
         self.workspace.store.create_run(RunRecord(
             run_id=run_id, experiment=self.name, status=RunStatus.RUNNING, target="interactive", created_time=now,
-            display_name=display_name or "", properties={PARENT_RUN_PROPERTY: parent_id} if parent_id else {}))
+            display_name=display_name or "", snapshot_digest=digest,
+            properties={PARENT_RUN_PROPERTY: parent_id} if parent_id else {}))
         self.workspace.store.set_status(run_id, RunStatus.RUNNING, now)
-        return Run(self, run_id)
+        run = Run(self, run_id)
+        run._outputs_dir = outputs_dir.resolve() if outputs_dir is not None else None
+        return run
 
     def get_runs(self, type: str | None = None, tags: Any = None, properties: Any = None,
                  include_children: bool = False) -> Iterator[Run]:
@@ -121,6 +141,9 @@ class Experiment:
         for record in self.workspace.store.list_runs(experiment=self.name):
             if PARENT_RUN_PROPERTY in record.properties and not include_children:
                 continue  # as the service: child runs (sweeps, submit_child) only when asked for
+            if properties is not None and not all(record.properties.get(str(k)) == str(v)
+                                                  for k, v in dict(properties).items()):
+                continue
             run = Run(self, record.run_id)
             if tags is not None:
                 have = run.get_tags()

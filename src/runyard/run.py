@@ -49,7 +49,12 @@ def _iso(ts: float | None) -> str | None:
 
 
 class Run(MetricLogging):
-    """`Run(experiment, run_id)` or `Run.get(ws, run_id)`; in a script, `Run.get_context()`."""
+    """`Run(experiment, run_id)` or `Run.get(ws, run_id)`; in a script, `Run.get_context()`.
+
+    An interactive run (`exp.start_logging()`, `run.child_run()`) is a context manager, as in the service:
+    `with exp.start_logging() as run:` ends Completed, or Failed with the exception that left the block."""
+
+    _outputs_dir: Path | None = None  # an interactive run's ./outputs, uploaded at complete()
 
     def __init__(self, experiment: Experiment, run_id: str, _writer: SpoolWriter | None = None,
                  **_: Any) -> None:
@@ -227,8 +232,21 @@ class Run(MetricLogging):
         self._finish(RunStatus.FAILED, str(error_details) if error_details is not None else "marked failed")
 
     def _finish(self, status: RunStatus, error: str | None) -> None:
+        if self._outputs_dir is not None and self._outputs_dir.is_dir():
+            self.upload_folder("outputs", self._outputs_dir)  # the service's output collection
         self._catch_up()  # what this handle logged is in the store before the run ends
         self._store.set_status(self._id, status, time.time(), error)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if self._status().is_terminal():
+            return  # completed, failed or canceled inside the block: that stands
+        if exc is None:
+            self.complete()
+        else:
+            self.fail(error_details=f"{exc_type.__name__}: {exc}" if exc_type else str(exc))
 
     # -- logging (the script's side) ------------------------------------------------------------
     def _sink(self) -> SpoolWriter:
@@ -377,8 +395,40 @@ class Run(MetricLogging):
                 for c in self.get_children()]
 
     def child_run(self, name: str | None = None, run_id: str | None = None, outputs: str | None = None) -> Run:
-        """An interactive child of this run: it logs on its own until child.complete()."""
-        return self.experiment._start_interactive(display_name=name, parent_id=self._id)
+        """An interactive child of this run: it logs on its own until child.complete() (or the end of
+        `with run.child_run() as child:`)."""
+        return self.experiment._start_interactive(display_name=name, parent_id=self._id, outputs=outputs)
+
+    def create_children(self, count: int | None = None, tag_key: str | None = None,
+                        tag_values: list[str] | None = None) -> list[Run]:
+        """`count` interactive children at once (or one per tag value, tagged tag_key=value)."""
+        if tag_key is not None or tag_values is not None:
+            if not isinstance(tag_key, str) or not tag_key or not isinstance(tag_values, (list, tuple)):
+                raise InvalidValueError("tag_key/tag_values", (tag_key, tag_values), "must be given together",
+                                        "pass tag_key='fold', tag_values=['1', '2'] (or count=N alone)")
+            count = len(tag_values) if count is None else count
+            if count != len(tag_values):
+                raise InvalidValueError("count", count, f"differs from len(tag_values)={len(tag_values)}",
+                                        "leave count out when passing tag_values")
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 1000:
+            raise InvalidValueError("count", count, "must be an integer from 1 to 1000", "pass count=5")
+        children = [self.child_run() for _ in range(count)]
+        for child, value in zip(children, tag_values or []):
+            child.tag(tag_key or "", value)
+        return children
+
+    def get_snapshot_id(self) -> str:
+        return self._record().snapshot_digest
+
+    def restore_snapshot(self, snapshot_id: str | None = None, path: str | os.PathLike[str] | None = None) -> str:
+        """The run's snapshot (the source folder as submitted) as `<path>/<snapshot id>.zip`; its path."""
+        from runyard.snapshot import restore_zip
+
+        digest = snapshot_id or self.get_snapshot_id()
+        if not digest:
+            raise InvalidValueError("snapshot_id", snapshot_id, f"run {self._id} has no snapshot",
+                                    "runs started with start_logging() have one only with snapshot_directory=")
+        return str(restore_zip(self.experiment.workspace.blobs, digest, Path(path or ".")))
 
     def submit_child(self, config: Any, tags: dict[str, Any] | None = None, **_: Any) -> Run:
         """Submit `config` (an Estimator or ScriptRunConfig) as a run of this run's experiment, under it."""

@@ -127,3 +127,5 @@ class RunConfiguration:
             self.environment.python.conda_dependencies = conda_dependencies
         self.mpi = MpiConfiguration()
         self.pytorch = PyTorchConfiguration()
+        # ScriptRunConfig(distributed_job_config=...) keeps it here, so later edits of run_config are what runs
+        self.distributed_job_config: Any = None

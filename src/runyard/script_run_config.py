@@ -1,15 +1,21 @@
-"""ScriptRunConfig: the later SDK's way to describe a run (script + arguments + environment + layout)."""
+"""ScriptRunConfig: the later SDK's way to describe a run (script + arguments + environment + layout).
+
+As in the service, the target, environment, layout, limits and environment variables live in
+`self.run_config`, and what is submitted is read from the config object at submit time: a notebook's
+`src.run_config.environment = env` (or `src.arguments = [...]`) after construction is what runs.
+"""
 
 from __future__ import annotations
 
 import os
 import re
 import shlex
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runyard.environments import Environment
 from runyard.errors import InvalidTypeError, InvalidValueError
-from runyard.runconfig import RunConfiguration, layout_of
+from runyard.runconfig import Layout, RunConfiguration, layout_of
 from runyard.spec import Backend, DataBinding, JobSpec, Limits, Resources
 from runyard.train.arguments import flatten_arguments
 from runyard.train.job import (PreparedJob, check_environment_variables, check_source, check_source_folder,
@@ -29,53 +35,100 @@ class ScriptRunConfig:
                  max_run_duration_seconds: float | None = DEFAULT_MAX_RUN_DURATION_SECONDS,
                  command: list[str] | str | None = None, docker_runtime_config: Any = None,
                  use_gpu: bool | None = None, max_restarts: int = 0) -> None:
-        self.run_config = run_config or RunConfiguration()
-        if not isinstance(self.run_config, RunConfiguration):
+        if run_config is not None and not isinstance(run_config, RunConfiguration):
             raise InvalidTypeError("run_config", run_config, "must be a RunConfiguration",
                                    "pass RunConfiguration() or leave it out")
-        self._bindings: list[DataBinding] = []
+        self.run_config = run_config or RunConfiguration()
+        self.source_directory: Any = source_directory
+        self.script = script if script is not None else self.run_config.script
+        self.arguments = list(arguments) if arguments is not None else list(self.run_config.arguments or [])
         self.command = command
-        self.shell_command = ""
-        if command is not None:
-            script, arguments, self.shell_command = split_command(command, arguments, self._bindings)
-        script = script or self.run_config.script
-        if self.shell_command and not (script and (check_source_folder(source_directory) / script).is_file()):
+        self.use_gpu = use_gpu
+        self.max_restarts = max_restarts
+        if compute_target is not None:
+            self.run_config.target = compute_target
+        if environment is not None:
+            self.run_config.environment = environment
+        if distributed_job_config is not None:
+            self.run_config.distributed_job_config = distributed_job_config
+            self.run_config.node_count = layout_of(distributed_job_config, self.run_config.node_count, 1, None,
+                                                   "distributed_job_config").node_count
+        if max_run_duration_seconds is not None:
+            self.run_config.max_run_duration_seconds = max_run_duration_seconds
+        self._spec("validation")  # a bad input fails here, before anything is written
+
+    # -- views over run_config (the service kept these there; they are read at submit) -----------
+    @property
+    def compute_target(self) -> Any:
+        return self.run_config.target
+
+    @compute_target.setter
+    def compute_target(self, value: Any) -> None:
+        self.run_config.target = value
+
+    @property
+    def environment(self) -> Environment:
+        return self.run_config.environment
+
+    @environment.setter
+    def environment(self, value: Environment) -> None:
+        self.run_config.environment = value
+
+    @property
+    def distributed_job_config(self) -> Any:
+        return self.run_config.distributed_job_config
+
+    @distributed_job_config.setter
+    def distributed_job_config(self, value: Any) -> None:
+        self.run_config.distributed_job_config = value
+
+    @property
+    def layout(self) -> Layout:
+        return layout_of(self.run_config.distributed_job_config, self.run_config.node_count, 1, None,
+                         "distributed_job_config")
+
+    def _compiled(self) -> tuple[Path, str, list[str], str, list[DataBinding]]:
+        """(source folder, script, argv, shell command, data bindings) from the config as it is now."""
+        bindings: list[DataBinding] = []
+        script, arguments, shell_command = self.script, self.arguments, ""
+        if self.command is not None:
+            script, arguments, shell_command = split_command(self.command, self.arguments or None, bindings)
+            script = script or self.script
+        if shell_command and not (script and (check_source_folder(self.source_directory) / script).is_file()):
             # a command that names no script of the folder: snapshot the folder, run the command as it is
-            self.source_directory, self.script = check_source_folder(source_directory), ""
+            root, script = check_source_folder(self.source_directory), ""
         else:
-            self.source_directory, self.script = check_source(source_directory, script, "script")
-        self.arguments = flatten_arguments(arguments if arguments is not None else self.run_config.arguments,
-                                           self._bindings)
-        self.environment = environment if environment is not None else self.run_config.environment
-        if not isinstance(self.environment, Environment):
-            raise InvalidTypeError("environment", environment, "must be an Environment",
-                                   "pass runyard.core.Environment(...) or leave it out")
-        self.compute_target = compute_target if compute_target is not None else self.run_config.target
-        self.distributed_job_config = distributed_job_config
-        self.layout = layout_of(distributed_job_config, self.run_config.node_count, 1, None,
-                                "distributed_job_config")
-        # the service had no use_gpu here: the compute decided. NCCL (PyTorchConfiguration's default) means GPUs
-        gpu = use_gpu if use_gpu is not None else self.layout.backend is Backend.NCCL
-        self.resources = Resources(self.layout.node_count, self.layout.process_count_per_node, gpu)
-        duration = max_run_duration_seconds or self.run_config.max_run_duration_seconds
-        self.limits = Limits(duration, max_restarts)
-        self.environment_variables = check_environment_variables(
-            {**self.environment.environment_variables, **self.run_config.environment_variables})
-        self._spec("validation")
+            root, script = check_source(self.source_directory, script, "script")
+        if not isinstance(arguments, (list, tuple)):
+            raise InvalidTypeError("arguments", arguments, "must be a list",
+                                   "pass arguments=['--epochs', 5, '--data', ds.as_mount()]")
+        argv = flatten_arguments(list(arguments or []), bindings)
+        return root, script, argv, shell_command, bindings
 
     def _spec(self, experiment: str, compute_name: str = "local") -> JobSpec:
-        return JobSpec(experiment=experiment, entry_script=self.script, snapshot_digest="",
-                       compute_target=compute_name, arguments=tuple(self.arguments),
-                       environment=self.environment.to_spec(), resources=self.resources,
-                       backend=self.layout.backend, inputs=tuple(self._bindings), limits=self.limits,
-                       environment_variables=self.environment_variables, framework=self.run_config.framework,
-                       shell_command=self.shell_command)
+        environment = self.run_config.environment
+        if not isinstance(environment, Environment):
+            raise InvalidTypeError("environment", environment, "must be an Environment",
+                                   "pass runyard.core.Environment(...) or leave it out")
+        root, script, argv, shell_command, bindings = self._compiled()
+        layout = self.layout
+        # the service had no use_gpu here: the compute decided. NCCL (PyTorchConfiguration's default) means GPUs
+        gpu = self.use_gpu if self.use_gpu is not None else layout.backend is Backend.NCCL
+        variables = check_environment_variables({**environment.environment_variables,
+                                                 **self.run_config.environment_variables})
+        return JobSpec(experiment=experiment, entry_script=script, snapshot_digest="",
+                       compute_target=compute_name, arguments=tuple(argv), environment=environment.to_spec(),
+                       resources=Resources(layout.node_count, layout.process_count_per_node, gpu),
+                       backend=layout.backend, inputs=tuple(bindings),
+                       limits=Limits(self.run_config.max_run_duration_seconds, self.max_restarts),
+                       environment_variables=variables, framework=self.run_config.framework,
+                       shell_command=shell_command)
 
     def _prepare(self, workspace: Workspace, experiment: str) -> PreparedJob:
-        compute = resolve_compute(workspace, self.compute_target)
+        compute = resolve_compute(workspace, self.run_config.target)
         spec = self._spec(experiment, compute.name)
         compute.check(spec)
-        return PreparedJob(self.source_directory, spec, compute)
+        return PreparedJob(check_source_folder(self.source_directory), spec, compute)
 
 
 _SHELL_SYNTAX = re.compile(r"[;&|<>`*?]|\$\(|\$\{?[A-Za-z_]")

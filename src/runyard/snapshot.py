@@ -205,3 +205,20 @@ def materialize(manifest: Manifest, blobs: BlobStore, dest: Path) -> None:
         shutil.copyfile(blobs.path_of(f.digest), target)
         if f.executable:
             target.chmod(0o755)
+
+
+def restore_zip(blobs: BlobStore, digest: str, folder: Path) -> Path:
+    """The snapshot `digest` as `folder/<digest>.zip` (the service's Run.restore_snapshot)."""
+    import zipfile
+
+    if not (isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)) \
+            or not blobs.has(digest):
+        raise InvalidValueError("snapshot_id", digest, "is not a snapshot of this workspace",
+                                "pass run.get_snapshot_id() of a run of this workspace, or leave it out")
+    manifest = load_manifest(blobs, digest)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{digest}.zip"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for f in manifest.files:
+            archive.write(blobs.path_of(f.digest), f.path)
+    return target

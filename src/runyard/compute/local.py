@@ -104,7 +104,8 @@ class LocalCompute(ComputeTarget):
             launchers.append(StoreHost(interpreter, "127.0.0.1", port, log))
             base_env = {**base_env, **AGENT_STORE_ENV}
         # one agent per node, all on this machine: one rendezvous, distinct NODE_RANKs
-        return launchers + [NodeAgent(spec, folder, node, "127.0.0.1", port, interpreter, base_env, attempt)
+        return launchers + [NodeAgent(spec, folder, node, "127.0.0.1", port, interpreter, base_env, attempt,
+                                      ranks_on_host=spec.resources.world_size)
                             for node in range(spec.resources.node_count)]
 
     def dry_run(self, folder: RunFolder, spec: JobSpec) -> list[str]:

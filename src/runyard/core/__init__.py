@@ -1,5 +1,7 @@
 """The service's `azureml.core` names, under `runyard.core`."""
 
+from runyard import __version__ as VERSION
+
 from runyard.compute.base import ComputeTarget
 from runyard.data.dataset import Dataset
 from runyard.data.datastore import Datastore
@@ -11,4 +13,4 @@ from runyard.script_run_config import ScriptRunConfig
 from runyard.workspace import Workspace
 
 __all__ = ["ComputeTarget", "Dataset", "Datastore", "Environment", "Experiment", "Run", "RunConfiguration", "ScriptRunConfig",
-           "Workspace"]
+           "VERSION", "Workspace"]

@@ -12,7 +12,9 @@ DataReference, so it travels to every target the same way.
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -184,6 +186,22 @@ class _FileFactory:
         if validate and not datastore.location.exists(rel):
             raise InvalidValueError("path", f"{datastore.name}/{rel}", "does not exist in the datastore",
                                     "upload it first (datastore.upload(...)) or pass validate=False")
+        return FileDataset(datastore, rel)
+
+
+    @staticmethod
+    def upload_directory(src_dir: str | os.PathLike[str], target: Any, pattern: str | None = None,
+                         overwrite: bool = False, show_progress: bool = True) -> FileDataset:
+        """Upload a local folder to (datastore, path) and return a FileDataset over it (the later SDK's
+        Dataset.File.upload_directory); `pattern` keeps only the files whose name matches it (glob)."""
+        from runyard.data.datastore import folder_files
+
+        datastore, rel = _source(target)
+        files = folder_files(src_dir)
+        if pattern is not None:
+            files = [(local, name) for local, name in files if fnmatch.fnmatch(name, pattern)
+                     or fnmatch.fnmatch(local.name, pattern)]
+        datastore._put(files, rel, overwrite, show_progress)
         return FileDataset(datastore, rel)
 
 

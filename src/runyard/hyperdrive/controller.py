@@ -13,6 +13,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from runyard.errors import RunyardError
 from runyard.experiment import Experiment
 from runyard.hyperdrive.policy import should_stop
 from runyard.hyperdrive.sampling import Sampler
@@ -107,10 +108,13 @@ class Controller:
         while True:
             active = [(i, r) for i, r in self.children if r not in finished]
             for index, run_id in active:
-                if self.status_of(run_id).is_terminal():
+                status = self.status_of(run_id)
+                if status.is_terminal():
                     finished.add(run_id)
                     mine = self.values(run_id)
-                    self.sampler.report(index, (max(mine) if self.maximize else min(mine)) if mine else None)
+                    best = (max(mine) if self.maximize else min(mine)) if mine else None
+                    self.sampler.report(index, best)
+                    self.log_end(index, run_id, status, best)
             active = [(i, r) for i, r in self.children if r not in finished]
             if self._cancel or time.monotonic() > deadline:
                 why = "the sweep was canceled" if self._cancel else "max_duration_minutes was reached"
@@ -129,8 +133,27 @@ class Controller:
                 self.start_child(len(self.children), params)
                 active.append((len(self.children) - 1, self.children[-1][1]))
             if not active and (exhausted or len(self.children) >= self.sweep["max_total_runs"]):
-                return RunStatus.COMPLETED
+                return self.outcome()
             time.sleep(POLL_SECONDS)
+
+    def log_end(self, index: int, run_id: str, status: RunStatus, best: float | None) -> None:
+        metric = self.sweep["primary_metric_name"]
+        line = f"child {index} {run_id} ended {status.value}"
+        line += f" ({metric}={best:g})" if best is not None else f" (no {metric} logged)"
+        error = self.ws.store.get_run(run_id).error if status is RunStatus.FAILED else None
+        if error:
+            line += f": {error.strip().splitlines()[-1][:300]}"
+        self.log(line)
+
+    def outcome(self) -> RunStatus:
+        """Completed when any trial completed; Failed, naming the trials' errors, when every one failed."""
+        statuses = {run_id: self.status_of(run_id) for _, run_id in self.children}
+        if not statuses or any(s is not RunStatus.FAILED for s in statuses.values()):
+            return RunStatus.COMPLETED
+        errors = [f"{run_id}: {(self.ws.store.get_run(run_id).error or 'failed').strip().splitlines()[-1][:300]}"
+                  for run_id in statuses]
+        raise SweepFailed(f"all {len(errors)} trials failed. " + "; ".join(errors[:5])
+                          + (f"; and {len(errors) - 5} more" if len(errors) > 5 else ""))
 
     def apply_policy(self, active: list[str]) -> None:
         policy = self.sweep["policy"]
@@ -147,6 +170,10 @@ class Controller:
                 self.cancel_child(run_id, f"early termination by {policy['kind']} policy at interval {len(mine)}")
 
 
+class SweepFailed(RunyardError):
+    """Every trial failed: the sweep fails with their errors."""
+
+
 def main(argv: list[str]) -> int:
     folder = RunFolder(argv[1])
     sweep = json.loads((folder.path / "hyperdrive.json").read_text())
@@ -156,6 +183,8 @@ def main(argv: list[str]) -> int:
     try:
         status = controller.run()
         error = None
+    except SweepFailed as e:
+        status, error = RunStatus.FAILED, str(e)
     except Exception as e:  # noqa: BLE001 - the parent run says why the sweep stopped
         status, error = RunStatus.FAILED, f"{type(e).__name__}: {e}"
     controller.join_cancels()

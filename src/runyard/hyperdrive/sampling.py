@@ -55,6 +55,10 @@ class BayesianParameterSampling(ParameterSampling):
     supported = ("choice", "uniform", "quniform")
 
 
+# a random space of at most this many configurations is drawn without repeats (larger ones rarely repeat)
+_FINITE_LIMIT = 1_000_000
+
+
 # -- the controller's side: a space (from JSON) -> successive parameter sets --------------------------
 def _space_from_json(space: dict[str, list[Any]]) -> dict[str, Expression]:
     return {k: Expression(kind, tuple(args)) for k, (kind, args) in space.items()}
@@ -70,6 +74,13 @@ class Sampler:
         self._grid: Iterator[tuple[Any, ...]] | None = None
         self._study: Any = None
         self._trials: dict[int, Any] = {}
+        self._seen: set[tuple[int, ...]] = set()
+        self._finite: tuple[list[str], list[tuple[Any, ...]]] | None = None
+        sizes = [len(e.args) if e.kind == "choice" else e.args[0] if e.kind == "randint" else 0
+                 for e in self.space.values()]
+        if self.kind == "random" and all(sizes) and math.prod(sizes) <= _FINITE_LIMIT:
+            self._finite = (list(self.space), [e.args if e.kind == "choice" else tuple(range(e.args[0]))
+                                                for e in self.space.values()])
         if self.kind == "grid":
             names = list(self.space)
             self._grid = itertools.product(*(self.space[n].args for n in names))
@@ -89,7 +100,27 @@ class Sampler:
             trial = self._study.ask(self._distributions())
             self._trials[child_index] = trial
             return {k: trial.params[k] for k in self.space}
+        if self._finite is not None:
+            return self._next_unseen()
         return {name: expr.sample(self.rng) for name, expr in self.space.items()}
+
+    def _next_unseen(self) -> dict[str, Any] | None:
+        """Random sampling over a finite space (choice, randint only): a configuration not drawn before,
+        uniformly among the unseen ones; None once every one has been drawn."""
+        names, options = self._finite
+        total = math.prod(len(o) for o in options)
+        if len(self._seen) >= total:
+            return None
+        while True:  # rejection: cheap while most of the space is unseen
+            picks = tuple(self.rng.randrange(len(o)) for o in options)
+            if picks not in self._seen:
+                break
+            if len(self._seen) > total // 2:  # mostly seen: draw from what is left instead
+                unseen = [p for p in itertools.product(*(range(len(o)) for o in options)) if p not in self._seen]
+                picks = self.rng.choice(unseen)
+                break
+        self._seen.add(picks)
+        return {name: opts[i] for name, opts, i in zip(names, options, picks)}
 
     def report(self, child_index: int, value: float | None) -> None:
         trial = self._trials.pop(child_index, None)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from runyard.launch.environment import path_with_interpreter
 from runyard.launch.expand import JOB_VARIABLES, expand, expandable
-from runyard.launch.procs import die_with_parent, terminate_groups
+from runyard.launch.procs import die_with_parent, share_cores, terminate_groups
 from runyard.launch.run_folder import RunFolder
 from runyard.spec import JobSpec
 
@@ -41,8 +41,11 @@ class RankExit:
 
 class NodeAgent:
     def __init__(self, spec: JobSpec, folder: RunFolder, node_rank: int, master_addr: str, master_port: int,
-                 interpreter: str, base_env: Mapping[str, str], attempt: int = 0) -> None:
+                 interpreter: str, base_env: Mapping[str, str], attempt: int = 0,
+                 ranks_on_host: int | None = None) -> None:
         self.spec, self.folder, self.node_rank = spec, folder, node_rank
+        # every rank on this machine, other agents' included ("nodes" simulated on one box share its cores)
+        self.ranks_on_host = ranks_on_host or spec.resources.process_count_per_node
         self.master_addr, self.master_port = master_addr, master_port
         self.interpreter, self.base_env, self.attempt = interpreter, base_env, attempt
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
@@ -66,11 +69,7 @@ class NodeAgent:
         env = {**self.base_env, **contract}
         # `python` / `pip` in a command or a subprocess of the script mean the run's environment
         env["PATH"] = path_with_interpreter(self.interpreter, env.get("PATH"))
-        if res.process_count_per_node > 1 and "OMP_NUM_THREADS" not in env:
-            # as torchrun does: several ranks each running a full-size thread pool oversubscribe the
-            # cores and crawl; give each rank its share of this node's cores
-            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-            env["OMP_NUM_THREADS"] = str(max(1, cores // res.process_count_per_node))
+        share_cores(env, self.ranks_on_host)
         if res.use_gpu:
             env["CUDA_VISIBLE_DEVICES"] = str(local_rank)
         return env

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 from runyard.launch.agent import RankExit
 from runyard.launch.environment import path_with_interpreter
-from runyard.launch.procs import die_with_parent, terminate_groups
+from runyard.launch.procs import die_with_parent, share_cores, terminate_groups
 from runyard.launch.run_folder import RunFolder
 from runyard.spec import JobSpec
 
@@ -49,9 +49,7 @@ class MpiLauncher:
             env["AZ_BATCH_MASTER_NODE"] = f"{self.master_addr}:{self.master_port}"
         else:
             env["AZ_BATCHAI_MPI_MASTER_NODE"] = self.master_addr
-        if res.process_count_per_node > 1 and "OMP_NUM_THREADS" not in env:  # see NodeAgent.rank_env
-            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-            env["OMP_NUM_THREADS"] = str(max(1, cores // res.process_count_per_node))
+        share_cores(env, res.world_size)  # mpirun here starts every rank on this machine
         if os.geteuid() == 0:  # Open MPI refuses root unless told twice
             env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
             env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"

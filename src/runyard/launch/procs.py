@@ -68,3 +68,11 @@ def process_alive(pid: int, create_time: float | None) -> bool:
         return p.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
+
+
+def share_cores(env: dict[str, str], ranks_on_host: int) -> None:
+    """As torchrun does: several ranks on one machine each running a full-size thread pool oversubscribe
+    its cores and crawl; give each rank its share (OMP_NUM_THREADS), unless the user chose already."""
+    if ranks_on_host > 1 and "OMP_NUM_THREADS" not in env:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        env["OMP_NUM_THREADS"] = str(max(1, cores // ranks_on_host))

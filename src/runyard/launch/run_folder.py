@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -119,15 +120,19 @@ class RunFolder:
                                 "pick one of run.get_file_names()")
 
     def path_of(self, name: str) -> Path | None:
-        """The file or folder on disk behind a run file name or folder prefix ('outputs/model')."""
-        clean = name.strip("/")
+        """The file or folder on disk behind a run file name or folder prefix ('outputs/model',
+        './outputs/model.pt'); None for a name that is not one, or that leads out of the run."""
+        clean = posixpath.normpath(name.replace("\\", "/")).lstrip("/") if name else ""
+        if not clean or clean == "." or clean == ".." or clean.startswith("../") or name.startswith("/"):
+            return None
         for prefix, rel in _VISIBLE:
             if clean == prefix or clean.startswith(prefix + "/"):
-                candidate = self.path / rel / clean[len(prefix):].lstrip("/")
-                if candidate.exists():
+                base = self.path / rel
+                candidate = base / clean[len(prefix):].lstrip("/")
+                if candidate.exists() and _inside(candidate, base):
                     return candidate
         candidate = self.uploads / clean
-        return candidate if clean and candidate.exists() else None
+        return candidate if candidate.exists() and _inside(candidate, self.uploads) else None
 
     def upload_target(self, name: str) -> Path:
         """Where run.upload_file(name, ...) stores a file, confined to the run."""
@@ -136,3 +141,9 @@ class RunFolder:
             raise InvalidValueError("name", name, "must be a relative path inside the run",
                                     "pass a name such as 'outputs/model.pt', without '..'")
         return self.uploads / clean
+
+
+def _inside(path: Path, base: Path) -> bool:
+    """True when `path`, with every symlink resolved, is `base` or below it."""
+    resolved, root = path.resolve(), base.resolve()
+    return resolved == root or root in resolved.parents

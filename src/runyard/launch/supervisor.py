@@ -8,6 +8,7 @@ going when the submitting process exits; SIGTERM (cancel) stops the ranks and en
 from __future__ import annotations
 
 import json
+import re
 import signal
 import sys
 import time
@@ -37,6 +38,23 @@ def traceback_tail(log_file: Path, max_lines: int = TRACEBACK_LINES) -> str:
     starts = [i for i, ln in enumerate(lines) if ln.startswith("Traceback (most recent call last)")]
     tail = lines[starts[-1]:] if starts else lines[-10:]
     return "\n".join(tail[-max_lines:])
+
+
+# the last line of a traceback that a rank raises because a peer went away, not because of its own code
+_PEER_ERROR = re.compile(r"Connection (closed|reset) by peer|DistBackendError|ProcessGroup|gloo|NCCL|Broken pipe|"
+                         r"TCPStore|recvBytes|Socket Timeout|SIGTERM|Terminated", re.IGNORECASE)
+
+
+def first_failed_rank(folder: RunFolder, attempt: int, world_size: int, exited_first: int) -> int:
+    """The rank whose own error ended the job. The first rank to exit is often a peer that lost its
+    connection to the failing rank while that one was still printing its traceback and shutting down."""
+    def own_error(rank: int) -> bool:
+        tail = traceback_tail(folder.rank_log(rank, attempt))
+        return tail.startswith("Traceback") and not _PEER_ERROR.search(tail.splitlines()[-1])
+
+    if own_error(exited_first) or world_size > 4096:
+        return exited_first
+    return next((r for r in range(world_size) if r != exited_first and own_error(r)), exited_first)
 
 
 class Supervisor:
@@ -137,8 +155,11 @@ class Supervisor:
         if isinstance(outcome, JobFailure):
             return RunStatus.FAILED, outcome.describe()
         assert isinstance(outcome, RankExit)
-        tail = traceback_tail(self.folder.rank_log(outcome.rank, attempt))
-        return RunStatus.FAILED, outcome.describe() + (f"\n{tail}" if tail else "")
+        cause = first_failed_rank(self.folder, attempt, self.spec.resources.world_size, outcome.rank)
+        tail = traceback_tail(self.folder.rank_log(cause, attempt))
+        said = outcome.describe() if cause == outcome.rank else \
+            f"rank {cause} failed (its peers failed because of it; {outcome.describe()} first)"
+        return RunStatus.FAILED, said + (f"\n{tail}" if tail else "")
 
     def _attempt(self, interpreter: str, base_env: dict[str, str], attempt: int) -> str | RankExit | JobFailure:
         launchers = self.target.launchers(self.spec, self.folder, interpreter, base_env, attempt)

@@ -94,6 +94,8 @@ class Model:
         self.model_framework: str | None = meta.get("framework")
         self.model_framework_version: str | None = meta.get("framework_version")
         self.path = root / chosen
+        # where the registered files are (the service gave an aml:// asset address; here, a file:// one)
+        self.url = self.path.resolve().as_uri()
 
     @staticmethod
     def register(workspace: Workspace, model_path: str | os.PathLike[str], model_name: str,
@@ -105,13 +107,21 @@ class Model:
             raise InvalidValueError("model_path", str(model_path), "does not exist",
                                     "pass the path of a model file or folder")
         root = _root(workspace, model_name)
+        tag_strings, property_strings = _strings("tags", tags), _strings("properties", properties)
+        if description is not None and not isinstance(description, str):
+            raise InvalidValueError("description", description, "must be a string", "pass description='...'")
+        # -- validated: from here on, things are written --
         with _versions_locked(root) as versions:
             version = str(max((int(v) for v in versions), default=0) + 1)
             staging = root / f".incoming-{version}"
             shutil.rmtree(staging, ignore_errors=True)
-            _copy_in(source, staging)
-            os.replace(staging, root / version)
-            versions[version] = {"tags": _strings(tags), "properties": _strings(properties),
+            try:
+                _copy_in(source, staging)
+                os.replace(staging, root / version)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)  # a failed register leaves nothing behind
+                raise
+            versions[version] = {"tags": tag_strings, "properties": property_strings,
                                  "description": description, "run_id": _run_id, "created": time.time(),
                                  "file": source.name, "framework": model_framework,
                                  "framework_version": model_framework_version}
@@ -119,8 +129,8 @@ class Model:
 
     # -- changing a version -------------------------------------------------------------------------
     def add_tags(self, tags: dict[str, Any]) -> None:
-        self._update(lambda meta: meta.setdefault("tags", {}).update(_strings(tags)))
-        self.tags.update(_strings(tags))
+        self._update(lambda meta: meta.setdefault("tags", {}).update(_strings("tags", tags)))
+        self.tags.update(_strings("tags", tags))
 
     def remove_tags(self, tags: list[str] | str) -> None:
         keys = [tags] if isinstance(tags, str) else list(tags)
@@ -129,8 +139,8 @@ class Model:
             self.tags.pop(key, None)
 
     def add_properties(self, properties: dict[str, Any]) -> None:
-        self._update(lambda meta: meta.setdefault("properties", {}).update(_strings(properties)))
-        self.properties.update(_strings(properties))
+        self._update(lambda meta: meta.setdefault("properties", {}).update(_strings("properties", properties)))
+        self.properties.update(_strings("properties", properties))
 
     def _update(self, change: Any) -> None:
         with _versions_locked(_root(self.workspace, self.name)) as versions:
@@ -195,8 +205,12 @@ class Model:
         return f"Model(name={self.name!r}, version={self.version})"
 
 
-def _strings(values: dict[str, Any] | None) -> dict[str, str]:
-    return {str(k): str(v) for k, v in (values or {}).items()}
+def _strings(field: str, values: dict[str, Any] | None) -> dict[str, str]:
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise InvalidValueError(field, values, "must be a dict", f"pass {field}={{'key': 'value'}}")
+    return {str(k): "" if v is None else str(v) for k, v in values.items()}
 
 
 def _single_entry(folder: Path) -> Path:

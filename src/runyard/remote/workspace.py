@@ -19,7 +19,7 @@ from runyard.data.location import clean_relative, is_url
 from runyard.errors import InvalidTypeError, WorkspaceError
 from runyard.remote.http import API_VERSION, Http
 from runyard.remote.run import RemoteRun
-from runyard.train.job import check_entry_in_snapshot
+from runyard.train.job import check_entry_in_snapshot, check_source_folder
 
 
 class RemoteWorkspace:
@@ -108,7 +108,7 @@ class RemoteExperiment:
         target = config.compute_target
         compute = target if isinstance(target, str) else getattr(target, "name", None) or "local"
         spec = config._spec(self.name, compute)  # validated here; the server validates again
-        manifest, sources = snapshot.scan(config.source_directory)
+        manifest, sources = snapshot.scan(check_source_folder(config.source_directory))
         check_entry_in_snapshot(spec, {f.path for f in manifest.files})
         spec = replace(spec, snapshot_digest=manifest.digest)
         http = self.workspace.http

@@ -71,7 +71,8 @@ class MetricLogging:
                             description)
 
     def tag(self, key: str, value: Any = None) -> None:
-        self.set_tags({key: value})
+        """`run.tag('worth a look')` stores the tag with an empty value, as the service did."""
+        self.set_tags({key: "" if value is None else value})
 
     def set_tags(self, tags: dict[str, Any]) -> None:
         if not isinstance(tags, dict):

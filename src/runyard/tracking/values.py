@@ -44,10 +44,14 @@ def check_scalar(name: str, value: Any) -> Any:
 
 
 def check_list(name: str, values: Any) -> Any:
-    if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__len__"):
+    """Any iterable of values (a list, a tuple, a range, a generator, a 1-d array) becomes a list here:
+    a generator can be read only once, and the spool reads later."""
+    if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"):
         raise InvalidTypeError(f"log_list({name!r}) values", values, "is not a list of numbers",
                                "pass a list such as [0.1, 0.2], or use log() for one value")
-    return list(values) if isinstance(values, (tuple, range)) else values
+    if type(values).__module__ == "numpy" or type(values).__module__.startswith("torch"):
+        return values  # converted on the spool thread (a tensor's copy there forces no sync here)
+    return list(values)
 
 
 def check_table(name: str, table: Any) -> dict[str, Any]:
