@@ -110,7 +110,7 @@ class DockerSection:
 
     def __init__(self) -> None:
         self.enabled = False
-        self.base_image: str | None = None
+        self.base_image: str | None = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04"  # the service's default
         self.base_dockerfile: str | None = None
         self.gpu_support = False
         self.shm_size: str | None = None

@@ -99,6 +99,21 @@ def layout_of(distributed: Any, node_count: int, process_count_per_node: int,
                            "pass Mpi(...), Gloo(), Nccl(), MpiConfiguration(...) or PyTorchConfiguration(...)")
 
 
+# the service's default images; runyard runs in virtual environments, so they are only names here
+DEFAULT_CPU_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04"
+DEFAULT_GPU_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-cuda11.1-cudnn8-ubuntu20.04"
+
+
+@dataclass
+class DockerConfiguration:
+    """Accepted as the service's `docker_runtime_config`; runyard starts no containers."""
+
+    use_docker: bool = False
+    shm_size: str | None = None
+    shared_volumes: bool = True
+    arguments: list[str] | None = None
+
+
 @dataclass
 class HistoryConfiguration:
     output_collection: bool = True

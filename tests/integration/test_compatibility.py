@@ -323,3 +323,45 @@ def test_random_sampling_over_a_finite_space_never_repeats_before_exhausting():
         drawn = [tuple(sampler.next(i).items()) for i in range(24)]
         assert len(set(drawn)) == 24
         assert sampler.next(24) is None
+
+
+# -- distributed behaviour the samples rely on ------------------------------------------------------------
+def test_nodes_placed_on_one_machine_split_its_cores_among_all_ranks(workspace, project):
+    import os
+
+    from runyard.core.runconfig import PyTorchConfiguration
+
+    src = project("threads.py", """
+        import os
+        from runyard.core import Run
+        Run.get_context().log('threads', int(os.environ['OMP_NUM_THREADS']))
+    """)
+    config = ScriptRunConfig(str(src), "threads.py",
+                             distributed_job_config=PyTorchConfiguration("Gloo", process_count=2, node_count=2))
+    run = Experiment(workspace, "layout").submit(config)
+    run.wait_for_completion()
+    cores = len(os.sched_getaffinity(0))
+    assert run.get_metrics(all_ranks=True)["threads"] == [max(1, cores // 2)] * 2
+
+
+def test_the_failure_names_the_rank_that_failed_not_the_peer_that_exited_first(workspace, project):
+    from runyard.core.runconfig import PyTorchConfiguration
+
+    # rank 1 raises, then lingers in its exit handlers; rank 0 gives up waiting for it (a gloo timeout)
+    # and exits first
+    src = project("train.py", """
+        import atexit, datetime, os, time
+        import torch, torch.distributed as dist
+        dist.init_process_group('gloo', timeout=datetime.timedelta(seconds=2))
+        if dist.get_rank() == 1:
+            atexit.register(time.sleep, 6)
+            raise ValueError('bad batch in rank 1')
+        dist.all_reduce(torch.ones(1))
+    """)
+    config = ScriptRunConfig(str(src), "train.py", distributed_job_config=PyTorchConfiguration("Gloo", process_count=2))
+    run = Experiment(workspace, "ddp").submit(config)
+    with pytest.raises(ActivityFailedException):
+        run.wait_for_completion()
+    error = run.get_details()["error"]["error"]["message"]
+    assert error.startswith("rank 1 failed") and "rank 0 exited with code" in error, error
+    assert "ValueError: bad batch in rank 1" in error

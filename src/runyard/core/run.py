@@ -1,5 +1,5 @@
 """`azureml.core.run`."""
 
-from runyard.run import Run
+from runyard.run import Run, _OfflineRun
 
-__all__ = ["Run"]
+__all__ = ["Run", "_OfflineRun"]

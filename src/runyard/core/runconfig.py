@@ -1,5 +1,8 @@
 """`azureml.core.runconfig`."""
 
-from runyard.runconfig import MpiConfiguration, PyTorchConfiguration, RunConfiguration
+from runyard.environments import CondaDependencies
+from runyard.runconfig import (DEFAULT_CPU_IMAGE, DEFAULT_GPU_IMAGE, DockerConfiguration, MpiConfiguration,
+                               PyTorchConfiguration, RunConfiguration)
 
-__all__ = ["MpiConfiguration", "PyTorchConfiguration", "RunConfiguration"]
+__all__ = ["DEFAULT_CPU_IMAGE", "DEFAULT_GPU_IMAGE", "CondaDependencies", "DockerConfiguration", "MpiConfiguration",
+           "PyTorchConfiguration", "RunConfiguration"]

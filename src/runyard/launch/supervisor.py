@@ -35,7 +35,8 @@ def traceback_tail(log_file: Path, max_lines: int = TRACEBACK_LINES) -> str:
         lines = log_file.read_text(errors="replace").splitlines()
     except OSError:
         return ""
-    starts = [i for i, ln in enumerate(lines) if ln.startswith("Traceback (most recent call last)")]
+    # torch prefixes a rank's traceback lines with "[rank0]: "
+    starts = [i for i, ln in enumerate(lines) if "Traceback (most recent call last)" in ln[:64]]
     tail = lines[starts[-1]:] if starts else lines[-10:]
     return "\n".join(tail[-max_lines:])
 
@@ -50,7 +51,7 @@ def first_failed_rank(folder: RunFolder, attempt: int, world_size: int, exited_f
     connection to the failing rank while that one was still printing its traceback and shutting down."""
     def own_error(rank: int) -> bool:
         tail = traceback_tail(folder.rank_log(rank, attempt))
-        return tail.startswith("Traceback") and not _PEER_ERROR.search(tail.splitlines()[-1])
+        return "Traceback (most recent call last)" in tail[:64] and not _PEER_ERROR.search(tail.splitlines()[-1])
 
     if own_error(exited_first) or world_size > 4096:
         return exited_first
