@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -59,6 +60,7 @@ class Experiment:
                                    "pass a PyTorch/Estimator, a ScriptRunConfig or a HyperDriveConfig")
         if tags is not None and not isinstance(tags, dict):
             raise InvalidTypeError("tags", tags, "must be a dict", "pass {'key': 'value'}")
+        self.workspace.store  # noqa: B018 - a database that cannot be opened fails the submit before any write
         if hasattr(config, "_submit"):  # sweeps and other run kinds that submit children themselves
             return config._submit(self, tags or {})  # type: ignore[no-any-return]
         spec, compute = self._snapshot_and_spec(config)
@@ -83,12 +85,11 @@ class Experiment:
         run_id = new_run_id(self.name)
         folder = compute.run_folder(ws.runs_root, run_id)
         folder.create(spec.to_json())
-        ws.store.create_run(RunRecord(run_id=run_id, experiment=self.name, status=RunStatus.QUEUED,
-                                      target=compute.name, created_time=time.time(),
-                                      spec_json=spec.to_json(), snapshot_digest=spec.snapshot_digest,
-                                      properties={"runyard.entryScript": spec.entry_script,
-                                                  "runyard.placement": compute.placement(spec),
-                                                  **(properties or {})}))
+        try:
+            self._record_run(run_id, spec, compute, properties)
+        except BaseException:
+            shutil.rmtree(folder.path, ignore_errors=True)  # no run folder without its run
+            raise
         if tags:
             ws.store.set_tags(run_id, {str(k): None if v is None else str(v) for k, v in tags.items()})
         try:
@@ -97,6 +98,13 @@ class Experiment:
             ws.store.set_status(run_id, RunStatus.FAILED, time.time(), f"launch failed: {e}")
             raise
         return Run(self, run_id)
+
+    def _record_run(self, run_id: str, spec: JobSpec, compute: Any, properties: dict[str, str] | None) -> None:
+        self.workspace.store.create_run(RunRecord(
+            run_id=run_id, experiment=self.name, status=RunStatus.QUEUED, target=compute.name,
+            created_time=time.time(), spec_json=spec.to_json(), snapshot_digest=spec.snapshot_digest,
+            properties={"runyard.entryScript": spec.entry_script, "runyard.placement": compute.placement(spec),
+                        **(properties or {})}))
 
     def start_logging(self, *args: Any, outputs: str | None = None, snapshot_directory: str | None = None,
                       display_name: str | None = None, **_: Any) -> Run:

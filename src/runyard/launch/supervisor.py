@@ -86,7 +86,11 @@ class Supervisor:
         except Exception as e:  # noqa: BLE001 - any failure becomes the run's error, never a silent exit
             status, error = RunStatus.FAILED, f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
         # everything is stored before the final status, so a reader who sees it sees all metrics
-        ingester.stop()
+        try:
+            ingester.stop()
+        except Exception as e:  # noqa: BLE001 - the final status is written whatever the store said
+            self._plog(f"storing the last metrics failed ({type(e).__name__}: {e}); they stay in the spool "
+                       "files and are stored when the run is next read")
         self.folder.ranks_file.unlink(missing_ok=True)
         self._status(status, error)
         return status

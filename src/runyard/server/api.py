@@ -184,7 +184,10 @@ def build_router(ws: Workspace) -> APIRouter:
         data = await request.body()
         if data and not data.endswith(b"\n"):
             raise HTTPException(400, "a batch must end with a whole line")
-        events = parse_events(data, rank_of(source))
+        rejected: list[str] = []
+        events = parse_events(data, rank_of(source), rejected)
+        if rejected:  # a client that writes bad lines hears of it; nothing of the batch is stored
+            raise HTTPException(400, f"spool batch from {source}: {'; '.join(rejected[:5])}")
         stored = await asyncio.to_thread(ws.store.ingest, run.id, events, source, start, start + len(data))
         offset = ws.store.spool_offsets(run.id).get(source, 0)
         return JSONResponse({"offset": offset}, status_code=200 if stored else 409)

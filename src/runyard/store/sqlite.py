@@ -14,28 +14,8 @@ from runyard.errors import InvalidValueError, RunNotFoundError, StoreError
 from runyard.status import RunStatus
 from runyard.store import sqlite_metrics
 from runyard.store.base import (KeyValues, MetricSummary, RunRecord, Series, SpoolEvent, StatusEvent, Store)
-from runyard.store.sqlite_metrics import METRICS_SCHEMA
+from runyard.store.sqlite_migrations import SCHEMA_VERSION, upgrade
 
-SCHEMA_VERSION = 3
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS experiments (
-    name TEXT PRIMARY KEY, created REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY, experiment TEXT NOT NULL REFERENCES experiments(name),
-    number INTEGER NOT NULL, status TEXT NOT NULL, target TEXT NOT NULL,
-    created REAL NOT NULL, start_time REAL, end_time REAL,
-    snapshot_digest TEXT NOT NULL DEFAULT '', spec_json TEXT NOT NULL DEFAULT '{}',
-    error TEXT, properties TEXT NOT NULL DEFAULT '{}', display_name TEXT NOT NULL DEFAULT '');
-CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment, created);
-CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created);
-CREATE TABLE IF NOT EXISTS status_events (
-    run_id TEXT NOT NULL, status TEXT NOT NULL, time REAL NOT NULL, detail TEXT NOT NULL DEFAULT '');
-CREATE INDEX IF NOT EXISTS status_events_by_run ON status_events(run_id, time);
-CREATE TABLE IF NOT EXISTS tags (
-    run_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT, PRIMARY KEY (run_id, key));
-CREATE TABLE IF NOT EXISTS spool_offsets (
-    run_id TEXT NOT NULL, source TEXT NOT NULL, offset INTEGER NOT NULL, PRIMARY KEY (run_id, source));
-""" + METRICS_SCHEMA
 _TERMINAL_VALUES = tuple(s.value for s in RunStatus if s.is_terminal())
 
 
@@ -51,14 +31,13 @@ class SqliteStore(Store):
             self._db.execute("PRAGMA busy_timeout=60000")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            if self._db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
-                # CREATE ... IF NOT EXISTS is idempotent, so two processes racing here is harmless.
-                self._db.executescript(_SCHEMA)
-                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except sqlite3.Error as e:
-            raise StoreError(f"cannot open the workspace database {self.path}: {e}. "
-                             "Fix: check the folder is writable and not on a network filesystem "
-                             "without locking") from e
+            upgrade(self._db, self.path)
+        except sqlite3.DatabaseError as e:
+            if isinstance(e, sqlite3.OperationalError) and not _is_damage(e):
+                raise StoreError(f"cannot open the workspace database {self.path}: {e}. "
+                                 "Fix: check the folder is writable and not on a network filesystem "
+                                 "without locking") from e
+            raise damaged(self.path, e) from e
 
     def close(self) -> None:
         with self._lock:
@@ -67,18 +46,29 @@ class SqliteStore(Store):
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """A write transaction taken up front (BEGIN IMMEDIATE), so readers never upgrade and deadlock."""
-        with self._lock:
+        with self._lock, self._damage_named():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
 
     def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
-        with self._lock:
+        with self._lock, self._damage_named():
             return self._db.execute(sql, params).fetchall()
+
+    @contextmanager
+    def _damage_named(self) -> Iterator[None]:
+        """A damaged page found while reading or writing: say which file and how to recover it."""
+        try:
+            yield
+        except sqlite3.DatabaseError as e:
+            if _is_damage(e):
+                raise damaged(self.path, e) from e
+            raise
 
     # -- experiments --------------------------------------------------------------------------
     def ensure_experiment(self, name: str) -> None:
@@ -249,6 +239,18 @@ class SqliteStore(Store):
                          rank: int | None = None) -> list[MetricSummary]:
         with self._lock:
             return sqlite_metrics.read_summaries(self._db, run_ids, experiment, rank)
+
+
+def _is_damage(error: sqlite3.DatabaseError) -> bool:
+    text = str(error).lower()
+    return not isinstance(error, sqlite3.OperationalError) or "malformed" in text or "not a database" in text \
+        or "corrupt" in text
+
+
+def damaged(path: Path, error: Exception) -> StoreError:
+    return StoreError(f"{path}: the workspace database is damaged ({error}); nothing was written. Fix: keep a "
+                      f"copy, then recover it: sqlite3 '{path}' '.recover' | sqlite3 recovered.db, and put "
+                      "recovered.db in its place")
 
 
 def _merge_properties(current: dict[str, str], new: dict[str, str]) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 from runyard.store.base import KeyValues, MetricKind, MetricSummary, Series, SpoolEvent
 
 NO_STEP = -1  # a point logged without step=
+_KINDS = frozenset(k.value for k in MetricKind)
 
 METRICS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS metric_chunks (
@@ -105,6 +106,8 @@ def read_values(db: sqlite3.Connection, run_id: str, keys: Sequence[str] | None,
     objects = db.execute(f"SELECT key, rank, kind, data, time FROM metric_objects WHERE run_id=?{key_sql}{rank_sql}"
                          " ORDER BY seq", [run_id, *key_params, *rank_params]).fetchall()
     for key, r, kind, data, t in objects:
+        if kind not in _KINDS:
+            continue  # a row of a kind this version does not know (a newer writer, a bad client): not shown
         if (key, r) in found and found[(key, r)].kind is MetricKind.SCALAR and kind == MetricKind.SCALAR.value:
             found[(key, r)].values.append(json.loads(data))  # a string among numbers: kept, order by kind
             continue
@@ -143,4 +146,5 @@ def read_summaries(db: sqlite3.Connection, run_ids: Sequence[str] | None, experi
         sql += " AND s.rank=?"
         params.append(rank)
     return [MetricSummary(run_id=r[0], key=r[1], rank=r[2], kind=MetricKind(r[3]), count=r[4], last_step=r[5],
-                          last_time=r[6], last=r[7], min=r[8], max=r[9]) for r in db.execute(sql, params)]
+                          last_time=r[6], last=r[7], min=r[8], max=r[9]) for r in db.execute(sql, params)
+            if r[3] in _KINDS]

@@ -8,28 +8,70 @@ twice and an ingester that restarts resumes exactly where the last one stopped.
 from __future__ import annotations
 
 import json
+import logging
+import math
 import re
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from runyard.store.base import SpoolEvent, Store
+from runyard.store.base import MetricKind, SpoolEvent, Store
 
 MAX_BATCH_BYTES = 8 << 20
+MAX_FLOAT_INT = int(sys.float_info.max)  # a larger int has no float: no store can keep it as a number
 _RANK = re.compile(r"^rank-(\d+)\.")
 
 
-def parse_events(data: bytes, rank: int) -> list[SpoolEvent]:
+# the largest step a store keeps (SQLite's INTEGER and the packed int64 steps)
+MAX_STEP = 2**63 - 1
+_EVENT_KINDS = frozenset({k.value for k in MetricKind} | {"tag", "property"})
+_log = logging.getLogger(__name__)
+
+
+class BadSpoolLine(ValueError):
+    """A spool line no store should keep; the reason names what is wrong with it."""
+
+
+def parse_line(line: bytes, rank: int) -> SpoolEvent:
+    """One spool line -> an event every store can keep and every reader can show, or BadSpoolLine."""
+    try:
+        kind, key, value, step, ts, desc = json.loads(line)
+    except (ValueError, TypeError, RecursionError):
+        raise BadSpoolLine("not a JSON array [kind, key, value, step, time, description]") from None
+    if kind not in _EVENT_KINDS:
+        raise BadSpoolLine(f"kind={kind!r} is not one of {sorted(_EVENT_KINDS)}")
+    if type(key) is not str or not key:
+        raise BadSpoolLine(f"key={key!r} is not a non-empty string")
+    if step is not None and (type(step) is not int or not 0 <= step <= MAX_STEP):
+        raise BadSpoolLine(f"step={step!r} is not an integer from 0 to 2**63-1")
+    if type(ts) not in (int, float) or not math.isfinite(ts):
+        raise BadSpoolLine(f"time={ts!r} is not a finite number")
+    if desc is not None and type(desc) is not str:
+        raise BadSpoolLine(f"description={desc!r} is not a string")
+    if kind == MetricKind.SCALAR.value:
+        if type(value) is int and not -MAX_FLOAT_INT <= value <= MAX_FLOAT_INT:
+            raise BadSpoolLine(f"value of {key!r} is an integer too large for a float ({len(str(value))} digits)")
+        if value is not None and type(value) not in (int, float, str, bool):
+            raise BadSpoolLine(f"value of {key!r} is a {type(value).__name__}, not a number or string")
+    elif kind in ("tag", "property"):
+        if value is not None and type(value) is not str:
+            raise BadSpoolLine(f"{kind} {key!r} has a non-string value")
+    return SpoolEvent(kind=kind, key=key, value=value, step=step, rank=rank, time=float(ts), description=desc or "")
+
+
+def parse_events(data: bytes, rank: int, rejected: list[str] | None = None) -> list[SpoolEvent]:
+    """Every good line of a batch. A bad line is left out (and its reason added to `rejected`): it must
+    not stop the lines after it from being stored."""
     events = []
-    for line in data.splitlines():
+    for number, line in enumerate(data.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            kind, key, value, step, ts, desc = json.loads(line)
-        except (ValueError, TypeError):
-            continue  # a damaged line must not block the lines after it
-        events.append(SpoolEvent(kind=kind, key=key, value=value, step=step, rank=rank, time=ts,
-                                 description=desc or ""))
+            events.append(parse_line(line, rank))
+        except BadSpoolLine as e:
+            if rejected is not None:
+                rejected.append(f"line {number}: {e}")
     return events
 
 
@@ -77,9 +119,12 @@ def ingest_once(store: Store, run_id: str, spool_dir: Path) -> int:
 
     def deliver(source: str, data: bytes, start: int, end: int) -> bool:
         nonlocal stored
-        events = parse_events(data, rank_of(source))
+        rejected: list[str] = []
+        events = parse_events(data, rank_of(source), rejected)
         if not store.ingest(run_id, events, source, start, end):
             return False
+        for reason in rejected:
+            _log.warning("run %s, spool %s (bytes %d-%d): %s; left out", run_id, source, start, end, reason)
         stored += len(events)
         return True
 

@@ -53,8 +53,8 @@ class MetricLogging:
         if type(name) is not str or not name:
             check.check_name(name)
         value = check.check_scalar(name, value)
-        if step is not None and (type(step) is not int or step < 0):
-            raise InvalidValueError("step", step, "must be an integer >= 0", "pass step=epoch or leave it out")
+        if step is not None and (type(step) is not int or step < 0 or step > check.MAX_STEP):
+            check.check_step(step)
         (self._writer or self._sink()).append("scalar", name, value, step, description)
 
     def log_list(self, name: str, value: Any, description: str = "") -> None:

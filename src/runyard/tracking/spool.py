@@ -95,7 +95,10 @@ class SpoolWriter:
             while self._queue:
                 kind, key, value, step, ts, desc = pop()
                 if type(value) is not float and type(value) is not int:
-                    value = to_plain(value)
+                    try:
+                        value = to_plain(value)
+                    except Exception as e:  # noqa: BLE001 - one odd value must not stop the spool thread
+                        value = f"<unreadable {type(value).__name__}: {e}>"
                 lines.append(_dumps([kind, key, value, step, ts, desc]))
                 if len(lines) % YIELD_EVERY == 0:
                     # hand the GIL back: the training thread re-acquires it after every op that

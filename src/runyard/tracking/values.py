@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import numbers
+import sys
 from typing import Any
 
 from runyard.errors import InvalidTypeError, InvalidValueError
 
-_FAST = (float, int)
+_MAX_FLOAT_INT = int(sys.float_info.max)  # a larger int has no float: no store can keep it as a number
+MAX_STEP = 2**63 - 1
+
+
+def check_step(step: Any) -> None:
+    if type(step) is not int or not 0 <= step <= MAX_STEP:
+        raise InvalidValueError("step", step, "must be an integer from 0 to 2**63-1",
+                                "pass step=epoch (or the batch count), or leave it out")
 
 
 def check_name(name: Any) -> str:
@@ -19,8 +27,14 @@ def check_name(name: Any) -> str:
 def check_scalar(name: str, value: Any) -> Any:
     """Numbers, numpy scalars, one-element tensors and strings pass; the tensor is not read here."""
     t = type(value)
-    if t in _FAST or t is str:
+    if t is float or t is str:
         return value
+    if t is int:
+        if -_MAX_FLOAT_INT <= value <= _MAX_FLOAT_INT:
+            return value
+        raise InvalidValueError(f"log({name!r}) value", f"an integer of {len(str(abs(value)))} digits",
+                                "is too large to store as a number (beyond a float's range)",
+                                "log it as a float if it fits, or as a string: str(value)")
     if t is bool or isinstance(value, numbers.Number):
         return value
     module = t.__module__
