@@ -92,8 +92,8 @@ class ScriptRunConfig:
         bindings: list[DataBinding] = []
         script, arguments, shell_command = self.script, self.arguments, ""
         if self.command is not None:
-            script, arguments, shell_command = split_command(self.command, self.arguments or None, bindings)
-            script = script or self.script
+            script, split_arguments, shell_command = split_command(self.command, self.arguments or None, bindings)
+            script, arguments = script or self.script, split_arguments or []
         if shell_command and not (script and (check_source_folder(self.source_directory) / script).is_file()):
             # a command that names no script of the folder: snapshot the folder, run the command as it is
             root, script = check_source_folder(self.source_directory), ""

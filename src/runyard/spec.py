@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from enum import Enum
@@ -105,6 +106,19 @@ class EnvironmentSpec:
         return hashlib.sha256(raw).hexdigest()[:16]
 
 
+# what one job may ask for: far above any real cluster, well below what would exhaust this machine
+MAX_NODES = 4096
+MAX_PROCESSES_PER_NODE = 256
+MAX_ARGUMENT_BYTES = 100_000
+
+
+def _check_text(field: str, values: tuple[str, ...]) -> None:
+    """A NUL byte cannot cross an exec() or an environment: refuse it here, not at launch."""
+    for value in values:
+        if "\x00" in value:
+            raise InvalidValueError(field, value, "contains a NUL byte", "remove the \\x00 character")
+
+
 @dataclass(frozen=True)
 class Resources:
     node_count: int = 1
@@ -112,12 +126,12 @@ class Resources:
     use_gpu: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("node_count", "process_count_per_node"):
+        for name, most in (("node_count", MAX_NODES), ("process_count_per_node", MAX_PROCESSES_PER_NODE)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise InvalidTypeError(name, value, "must be an integer", f"pass {name}=1 or more")
-            if value < 1:
-                raise InvalidValueError(name, value, "must be at least 1", f"pass {name}=1 or more")
+            if not 1 <= value <= most:
+                raise InvalidValueError(name, value, f"must be from 1 to {most}", f"pass {name}=1..{most}")
         if not isinstance(self.use_gpu, bool):
             raise InvalidTypeError("use_gpu", self.use_gpu, "must be True or False", "pass use_gpu=True or False")
 
@@ -133,7 +147,8 @@ class Limits:
 
     def __post_init__(self) -> None:
         d = self.max_run_duration_seconds
-        if d is not None and (isinstance(d, bool) or not isinstance(d, (int, float)) or d <= 0):
+        if d is not None and (isinstance(d, bool) or not isinstance(d, (int, float)) or not math.isfinite(d)
+                              or d <= 0):
             raise InvalidValueError("max_run_duration_seconds", d, "must be a positive number of seconds",
                                     "pass e.g. max_run_duration_seconds=3600, or None for no limit")
         r = self.max_restarts
@@ -178,15 +193,25 @@ class JobSpec:
                                     "pass use_gpu=True, or use distributed_backend='gloo' on CPU")
         if not all(isinstance(a, str) for a in self.arguments):
             raise InvalidTypeError("arguments", self.arguments, "must all be strings", "convert each to str")
+        _check_text("arguments", self.arguments)
+        _check_text("entry_script", (self.entry_script, self.shell_command))
+        if sum(len(a) for a in self.arguments) + len(self.shell_command) > MAX_ARGUMENT_BYTES:
+            raise InvalidValueError("arguments", f"{sum(len(a) for a in self.arguments)} characters",
+                                    f"are longer than {MAX_ARGUMENT_BYTES} characters in all (the OS limit of a "
+                                    "command line is near)", "pass large inputs as a file (a datastore path)")
         names = [b.name for b in self.inputs]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise InvalidValueError("data_reference_name", dupes[0], "is used by two different data references",
                                     "give each DataReference its own data_reference_name")
-        for key, _ in self.environment_variables:
-            if not _ENV_NAME.match(key):
+        for key, value in self.environment_variables:
+            if not isinstance(key, str) or not _ENV_NAME.match(key):
                 raise InvalidValueError("environment_variables", key, "is not a valid variable name",
                                         "use letters, digits and underscores, not starting with a digit")
+            if not isinstance(value, str):
+                raise InvalidTypeError(f"environment_variables[{key!r}]", value, "must be a string",
+                                       "pass string values, e.g. {'NAME': 'value'}")
+            _check_text(f"environment_variables[{key!r}]", (value,))
 
     # -- JSON -------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

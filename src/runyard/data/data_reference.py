@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from runyard.data.location import clean_relative
 from runyard.errors import InvalidTypeError, InvalidValueError
 from runyard.spec import DataBinding, DataMode
 
@@ -36,9 +37,8 @@ class DataReference:
         except ValueError:
             raise InvalidValueError("mode", mode, "is not a data reference mode",
                                     "use 'mount', 'download' or 'upload'") from None
-        if path_on_datastore is not None and (".." in str(path_on_datastore).split("/")):
-            raise InvalidValueError("path_on_datastore", path_on_datastore, "points outside the datastore",
-                                    "use a path relative to the datastore root, without '..'")
+        if path_on_datastore is not None:
+            clean_relative(path_on_datastore, "path_on_datastore")  # '/abs' and '..' lead out of the datastore
         self.datastore = datastore
         self.path_on_datastore = path_on_datastore
         self.path_on_compute = path_on_compute

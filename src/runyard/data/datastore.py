@@ -4,6 +4,7 @@ store reached through fsspec (see data/location.py)."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
@@ -16,6 +17,17 @@ from runyard.spec import DataMode
 if TYPE_CHECKING:
     from runyard.data.data_reference import DataReference
     from runyard.workspace import Workspace
+
+
+_DATASTORE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]{0,254}$")
+
+
+def check_datastore_name(name: Any) -> str:
+    """The service's rule (letters, digits, underscores); it also keeps names usable in paths and URLs."""
+    if not isinstance(name, str) or not _DATASTORE_NAME.match(name):
+        raise InvalidValueError("datastore_name", name, "is not a valid datastore name",
+                                "use 1-255 letters, digits or underscores, starting with a letter or digit")
+    return name
 
 
 class Datastore:
@@ -54,6 +66,7 @@ class Datastore:
     @classmethod
     def register_local(cls, workspace: Workspace, datastore_name: str, path: str | os.PathLike[str]) -> Datastore:
         """runyard's own kind: an existing folder (a shared filesystem path on a cluster)."""
+        check_datastore_name(datastore_name)
         root = Path(path).expanduser().resolve()
         if not root.is_dir():
             raise InvalidValueError("path", str(path), "is not an existing folder", "create the folder first")
@@ -65,6 +78,7 @@ class Datastore:
                      storage_options: dict[str, Any] | None = None) -> Datastore:
         """runyard's own kind: an object store or remote filesystem fsspec reaches (`s3://bucket/prefix`,
         `gs://...`, `abfs://...`). Credentials come from the environment; storage_options holds the rest."""
+        check_datastore_name(datastore_name)
         if not isinstance(url, str) or not is_url(url):
             raise InvalidValueError("url", url, "is not a URL with a scheme", "pass e.g. 's3://bucket/prefix'")
         options = check_storage_options(storage_options)

@@ -36,15 +36,26 @@ class LocalLocation:
         self.root = Path(str(root).removeprefix("file://")).resolve()
 
     def local_path(self, rel: str) -> Path:
-        return self.root / rel if rel else self.root
+        """The path of `rel` in the folder; refused when a symlink on the way leads out of it."""
+        path = self.root / clean_relative(rel, "path") if rel else self.root
+        resolved = path.resolve()
+        if resolved != self.root and self.root not in resolved.parents:
+            raise InvalidValueError("path", rel, f"leads out of the datastore folder {self.root} (through a symlink)",
+                                    "use a path whose folders are inside the datastore")
+        return path
 
     def exists(self, rel: str) -> bool:
         return self.local_path(rel).exists()
 
     def files(self, prefix: str = "") -> list[str]:
-        """Every file whose path starts with `prefix` (a string prefix, as in a blob store)."""
-        return sorted(p.relative_to(self.root).as_posix() for p in self.root.rglob("*")
-                      if p.is_file() and p.relative_to(self.root).as_posix().startswith(prefix))
+        """Every file whose path starts with `prefix` (a string prefix, as in a blob store); files behind a
+        symlink that leads out of the folder are not the datastore's."""
+        found = []
+        for p in self.root.rglob("*"):
+            rel = p.relative_to(self.root).as_posix()
+            if rel.startswith(prefix) and p.is_file() and self.root in p.resolve().parents:
+                found.append(rel)
+        return sorted(found)
 
     def get(self, rel: str, dest: Path) -> None:
         source = self.local_path(rel)

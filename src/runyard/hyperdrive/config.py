@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from enum import Enum
@@ -48,9 +49,10 @@ class HyperDriveConfig:
             raise InvalidValueError("primary_metric_goal", primary_metric_goal, "is not a goal",
                                     "pass PrimaryMetricGoal.MAXIMIZE or PrimaryMetricGoal.MINIMIZE") from None
         self.max_total_runs = _int_in("max_total_runs", max_total_runs, 1, 1000)
-        self.max_concurrent_runs = _int_in("max_concurrent_runs", max_concurrent_runs or max_total_runs, 1, 100)
+        concurrent = min(max_total_runs, 100) if max_concurrent_runs is None else max_concurrent_runs
+        self.max_concurrent_runs = _int_in("max_concurrent_runs", concurrent, 1, 100)
         if isinstance(max_duration_minutes, bool) or not isinstance(max_duration_minutes, (int, float)) \
-                or max_duration_minutes <= 0:
+                or not math.isfinite(max_duration_minutes) or max_duration_minutes <= 0:
             raise InvalidValueError("max_duration_minutes", max_duration_minutes, "must be a positive number",
                                     "pass max_duration_minutes=60")
         self.max_duration_minutes = max_duration_minutes

@@ -47,6 +47,8 @@ def _numbers(name: str, *values: Any) -> None:
     for v in values:
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise InvalidTypeError(name, v, "must be a number", f"pass numbers to {name}(...)")
+        if not math.isfinite(v):
+            raise InvalidValueError(name, v, "must be a finite number", f"pass finite bounds to {name}(...)")
 
 
 def choice(*options: Any) -> Expression:

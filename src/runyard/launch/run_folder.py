@@ -101,15 +101,16 @@ class RunFolder:
     # -- files ----------------------------------------------------------------------------------
     def files(self) -> Iterator[tuple[str, Path]]:
         """(run file name, path on disk) for every file the run exposes."""
+        # a symlink the script left that leads out of the run (to /etc/passwd, to the database) is not its file
         for prefix, rel in _VISIBLE:
             base = self.path / rel
             if base.is_dir():
                 for p in sorted(base.rglob("*")):
-                    if p.is_file():
+                    if p.is_file() and _inside(p, self.path):
                         yield f"{prefix}/{p.relative_to(base).as_posix()}", p
         if self.uploads.is_dir():
             for p in sorted(self.uploads.rglob("*")):
-                if p.is_file():
+                if p.is_file() and _inside(p, self.uploads):
                     yield p.relative_to(self.uploads).as_posix(), p
 
     def file_path(self, name: str) -> Path:
@@ -137,10 +138,15 @@ class RunFolder:
     def upload_target(self, name: str) -> Path:
         """Where run.upload_file(name, ...) stores a file, confined to the run."""
         clean = Path(name)
-        if clean.is_absolute() or ".." in clean.parts or not name.strip():
-            raise InvalidValueError("name", name, "must be a relative path inside the run",
-                                    "pass a name such as 'outputs/model.pt', without '..'")
-        return self.uploads / clean
+        if clean.is_absolute() or ".." in clean.parts or not name.strip() or clean.parts in ((), (".",)) \
+                or "\x00" in name or any(len(part.encode()) > 255 for part in clean.parts):
+            raise InvalidValueError("name", name, "must be a relative file path inside the run (no '..', no NUL, "
+                                    "each part at most 255 bytes)", "pass a name such as 'outputs/model.pt'")
+        target = self.uploads / clean
+        if not _inside(target, self.uploads):
+            raise InvalidValueError("name", name, "leads out of the run (through a symlink)",
+                                    "pass a name whose folders are inside the run")
+        return target
 
 
 def _inside(path: Path, base: Path) -> bool:

@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Str
 from runyard import __version__
 from runyard.errors import InvalidValueError, RunNotFoundError
 from runyard.run import Run
+from runyard.server.uploads import receive_to
 from runyard.status import RunStatus
 from runyard.tracking.ingest import parse_events, rank_of
 from runyard.tracking.query import get_series, run_table
@@ -112,10 +113,7 @@ def build_router(ws: Workspace) -> APIRouter:
             target = run.folder.upload_target(name)
         except InvalidValueError as e:
             raise HTTPException(400, str(e)) from None
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.incoming")
-        partial.write_bytes(await request.body())
-        partial.replace(target)  # a reader never sees half a file
+        await receive_to(request, target)
         return {"name": name}
 
     @api.get("/runs/{run_id}/children")

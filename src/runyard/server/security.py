@@ -1,34 +1,49 @@
-"""Who may call the server: loopback by default; any other bind needs a bearer token."""
+"""Who may call the server, and with what.
+
+- Loopback by default; any other bind needs a bearer token (an empty host means every interface).
+- With a token: every /api/ request carries it (`Authorization: Bearer`, or `?token=` where a browser
+  cannot set a header: EventSource), compared in constant time.
+- Without a token (a loopback server): only loopback host names are answered, so a web page whose DNS
+  name is re-pointed at 127.0.0.1 (DNS rebinding) cannot read the API or submit runs.
+- A request that changes something and comes from another origin (a browser's cross-site POST) is refused.
+- Request bodies are bounded while they are read, chunked ones included; nothing over the bound is held.
+- Every page is served with a Content-Security-Policy that allows no inline script.
+"""
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
+import json
 import secrets
+from urllib.parse import parse_qs, urlsplit
 
-from starlette.middleware.base import BaseHTTPMiddleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runyard.errors import InvalidValueError
 
 MAX_REQUEST_BYTES = 64 << 20
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+                           "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+                           "form-action 'self'")
+_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 def is_loopback(host: str) -> bool:
-    if host in ("localhost", ""):
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
-        return False
+        return False  # "" and "0.0.0.0" bind every interface
 
 
 def require_token_for(host: str, token: str | None) -> str | None:
     """Binding beyond loopback without a token is refused before the server starts."""
     if not is_loopback(host) and not token:
-        raise InvalidValueError("host", host, "is not a loopback address, and no token was given",
+        shown = "every interface" if host in ("", "0.0.0.0", "::") else "not a loopback address"
+        raise InvalidValueError("host", host, f"is {shown}, and no token was given",
                                 "pass --token (or RUNYARD_SERVER_TOKEN), or bind 127.0.0.1")
     return token
 
@@ -37,20 +52,96 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-class GuardMiddleware(BaseHTTPMiddleware):
-    """Bearer token (compared in constant time) and a bound on request sizes."""
+def _host_name(value: str) -> str:
+    """The name part of a Host header ('127.0.0.1:8765' -> '127.0.0.1', '[::1]:80' -> '[::1]')."""
+    if value.startswith("["):
+        return value[: value.find("]") + 1] if "]" in value else value
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
 
-    def __init__(self, app: ASGIApp, token: str | None) -> None:
-        super().__init__(app)
-        self.token = token
 
-    async def dispatch(self, request: Request, call_next) -> Response:  # type: ignore[no-untyped-def]
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_REQUEST_BYTES):
-            return JSONResponse({"error": f"request body over {MAX_REQUEST_BYTES} bytes"}, status_code=413)
-        if self.token and request.url.path.startswith("/api/"):
-            given = request.headers.get("authorization", "")
-            given = given[7:] if given.lower().startswith("bearer ") else request.query_params.get("token", "")
+class BodyTooLarge(Exception):
+    pass
+
+
+class GuardMiddleware:
+    """Plain ASGI (not BaseHTTPMiddleware): it wraps `receive` so the body bound holds for chunked uploads."""
+
+    def __init__(self, app: ASGIApp, token: str | None, max_body: int = MAX_REQUEST_BYTES) -> None:
+        self.app, self.token, self.max_body = app, token, max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        refusal = self._refusal(scope, headers)
+        if refusal is not None:
+            await _reply(send, *refusal)
+            return
+        received = 0
+        too_large = False
+
+        async def bounded_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    too_large = True
+                    raise BodyTooLarge()
+            return message
+
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message = {**message, "headers": [*message.get("headers", []),
+                                                   (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+                                                   (b"x-content-type-options", b"nosniff"),
+                                                   (b"referrer-policy", b"no-referrer")]}
+            await send(message)
+
+        try:
+            await self.app(scope, bounded_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await _reply(send, 413, f"request body over {self.max_body} bytes")
+        except Exception:
+            if too_large and not started:
+                await _reply(send, 413, f"request body over {self.max_body} bytes")
+            else:
+                raise
+
+    def _refusal(self, scope: Scope, headers: dict[str, str]) -> tuple[int, str] | None:
+        length = headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            return (413, f"request body over {self.max_body} bytes") if length.isdigit() else \
+                (400, f"Content-Length={length!r} is not a byte count")
+        host = _host_name(headers.get("host", ""))
+        if not self.token and host.lower() not in _LOOPBACK_NAMES:
+            return 421, (f"Host={headers.get('host', '')!r}: this server has no token and answers only to "
+                         "loopback names (localhost, 127.0.0.1). Fix: use http://127.0.0.1:<port>/, or start the "
+                         "server with --token")
+        origin = headers.get("origin")
+        if scope["method"] not in _SAFE_METHODS and origin is not None and urlsplit(origin).netloc != \
+                headers.get("host", ""):
+            return 403, f"Origin={origin!r}: a request from another site may not change anything here"
+        if self.token and scope["path"].startswith("/api/"):
+            given = headers.get("authorization", "")
+            if given.lower().startswith("bearer "):
+                given = given[7:]
+            else:
+                given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [""])[0]
             if not hmac.compare_digest(given.encode(), self.token.encode()):
-                return JSONResponse({"error": "missing or wrong token (Authorization: Bearer ...)"}, status_code=401)
-        return await call_next(request)
+                return 401, "missing or wrong token (Authorization: Bearer ...)"
+        return None
+
+
+async def _reply(send: Send, status: int, error: str) -> None:
+    body = json.dumps({"error": error, "detail": error}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"content-security-policy", CONTENT_SECURITY_POLICY.encode())]})
+    await send({"type": "http.response.body", "body": body})

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
-from pathlib import Path
+from dataclasses import replace
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
 from runyard.data.location import clean_relative
-from runyard.errors import RunyardError
+from runyard.errors import InvalidValueError, RunyardError
 from runyard.experiment import Experiment
+from runyard.server.uploads import receive_to
 from runyard.snapshot import Manifest
 from runyard.spec import JobSpec
+from runyard.train.job import check_entry_in_snapshot
 from runyard.workspace import Workspace
 
 _HEX = set("0123456789abcdef")
@@ -23,6 +25,37 @@ def _digest(value: str) -> str:
     if len(value) != 64 or not set(value) <= _HEX:
         raise HTTPException(400, f"digest={value!r}: not a sha256 hex digest")
     return value
+
+
+def revalidate(ws: Workspace, spec: JobSpec, manifest: Manifest, experiment: str) -> JobSpec:
+    """A client's JobSpec is checked again here as the local API checks it, and everything that names a
+    place on this machine is taken from this workspace, never from the client: the entry script must be a
+    file of the snapshot, each data reference a registered datastore with a path inside it, and data lands
+    inside the run's folder."""
+    limits = ws.snapshot_limits
+    if manifest.total_bytes > limits.max_bytes or len(manifest.files) > limits.max_files:
+        raise InvalidValueError("snapshot", f"{len(manifest.files)} files, {manifest.total_bytes} bytes",
+                                f"exceeds the limit of {limits.max_bytes / 2**20:.1f} MB / {limits.max_files} files",
+                                "leave large files out with .amlignore, or pass them through a datastore")
+    if spec.entry_script:
+        script = PurePosixPath(spec.entry_script)
+        if script.is_absolute() or ".." in script.parts:
+            raise InvalidValueError("entry_script", spec.entry_script, "is outside the snapshot",
+                                    "name a script of the source folder, relative to it")
+        check_entry_in_snapshot(spec, {f.path for f in manifest.files})
+    elif not spec.shell_command:
+        raise InvalidValueError("entry_script", "", "is empty and there is no command", "name the script to run")
+    stores = ws.datastores
+    inputs = []
+    for binding in spec.inputs:
+        if binding.datastore not in stores:
+            raise InvalidValueError("datastore", binding.datastore, "is not registered on the server",
+                                    f"use one of {sorted(stores)}")
+        clean_relative(binding.path_on_datastore, "path_on_datastore")
+        if binding.path_on_compute:
+            clean_relative(binding.path_on_compute, "path_on_compute")
+        inputs.append(replace(binding, datastore_root=str(stores[binding.datastore].root)))
+    return replace(spec, experiment=experiment, inputs=tuple(inputs))
 
 
 def build_submit_router(ws: Workspace) -> APIRouter:
@@ -74,10 +107,11 @@ def build_submit_router(ws: Workspace) -> APIRouter:
             rel = clean_relative(path, "path")
             if not rel:
                 raise HTTPException(400, "path='': name the file to write")
+            store = _store(name)
             with tempfile.TemporaryDirectory() as tmp:
                 local = Path(tmp) / "f"
-                local.write_bytes(await request.body())
-                return {"written": _store(name).location.put(local, rel, overwrite)}
+                await receive_to(request, local)
+                return {"written": store.location.put(local, rel, overwrite)}
         except RunyardError as e:
             raise HTTPException(400, str(e)) from None
 
@@ -88,10 +122,12 @@ def build_submit_router(ws: Workspace) -> APIRouter:
 
     @api.put("/blobs/{digest}")
     async def put_blob(digest: str, request: Request) -> dict[str, str]:
-        data = await request.body()
-        if hashlib.sha256(data).hexdigest() != _digest(digest):
-            raise HTTPException(400, f"digest={digest!r}: the content does not hash to it")
-        ws.blobs.put_bytes(data)
+        _digest(digest)
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp) / "blob"
+            if await receive_to(request, local) != digest:
+                raise HTTPException(400, f"digest={digest!r}: the content does not hash to it")
+            ws.blobs.put_file(digest, local)
         return {"digest": digest}
 
     @api.post("/runs")
@@ -106,6 +142,7 @@ def build_submit_router(ws: Workspace) -> APIRouter:
             absent = [f.digest for f in manifest.files if not ws.blobs.has(f.digest)]
             if absent:
                 raise HTTPException(409, f"snapshot blobs missing: {absent[:5]}")
+            spec = revalidate(ws, spec, manifest, body["experiment"])
             ws.blobs.put_bytes(manifest.to_json().encode())
             compute = get_target(ws, spec.compute_target)
             compute.check(spec)

@@ -65,6 +65,10 @@ def check_environment_variables(value: Any) -> tuple[tuple[str, str], ...]:
         return ()
     if not isinstance(value, dict):
         raise InvalidTypeError("environment_variables", value, "must be a dict", "pass {'NAME': 'value'}")
+    for key, item in value.items():
+        if item is None or not isinstance(item, (str, int, float)) or isinstance(item, bool):
+            raise InvalidTypeError(f"environment_variables[{key!r}]", item, "must be a string (or a number)",
+                                   f"pass {{{str(key)!r}: 'value'}}, or leave the variable out")
     return tuple(sorted((str(k), str(v)) for k, v in value.items()))
 
 
