@@ -185,3 +185,73 @@ def test_a_failed_register_leaves_nothing_behind(workspace, tmp_path):
         not any(p.name[0].isdigit() or p.name.startswith(".incoming") for p in (workspace.path / "models" / "digits").iterdir())
     model = Model.register(workspace, str(model_file), "digits", tags={"a": 1})
     assert (model.version, model.tags) == (1, {"a": "1"})
+
+
+# -- processes ---------------------------------------------------------------------------------------------
+def _processes(marker: str) -> list:
+    import psutil
+
+    found = []
+    for p in psutil.process_iter(["cmdline", "status"]):
+        try:
+            if p.info["status"] != psutil.STATUS_ZOMBIE and marker in " ".join(p.info["cmdline"] or []):
+                found.append(p)
+        except psutil.Error:
+            continue
+    return found
+
+
+def _wait_for(predicate, timeout: float) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_cancel_during_an_environment_build_stops_its_whole_process_tree_in_seconds(workspace, project, tmp_path):
+    import time
+
+    from runyard.core import Environment
+    from runyard.core.conda_dependencies import CondaDependencies
+
+    marker = f"slowbuild-{tmp_path.name}"
+    package = tmp_path / "slowpkg"
+    package.mkdir()
+    (package / "setup.py").write_text(  # building it runs this: a build that would take ten minutes
+        "import subprocess, time\n"
+        f"subprocess.Popen(['bash', '-c', 'exec -a {marker} sleep 600'])\n"
+        "time.sleep(600)\nfrom setuptools import setup\nsetup(name='slowpkg', version='1.0')\n")
+    src = project("train.py", "print('never')")
+    env = Environment("slow")
+    env.python.conda_dependencies = CondaDependencies.create(pip_packages=[f"slowpkg @ {package.as_uri()}"])
+    run = Experiment(workspace, "slow").submit(ScriptRunConfig(str(src), "train.py", environment=env))
+    assert _wait_for(lambda: _processes(marker), 60), "the build never started"
+    started = time.monotonic()
+    run.cancel()
+    took = time.monotonic() - started
+    assert run.get_status() == "Canceled" and took < 10, (run.get_status(), took)
+    assert _wait_for(lambda: not _processes(marker) and not _processes(str(package)), 5), \
+        [p.info["cmdline"] for p in _processes(marker)]
+
+
+def test_a_killed_supervisor_takes_what_the_ranks_started_with_it(workspace, project, tmp_path):
+    import os
+    import signal
+
+    marker = f"{tmp_path.name}-child"
+    src = project("train.py", f"""
+        import subprocess, time
+        subprocess.Popen(['bash', '-c', 'exec -a {marker} sleep 600'])
+        print('started', flush=True)
+        time.sleep(600)
+    """)
+    run = Experiment(workspace, "killed").submit(ScriptRunConfig(str(src), "train.py"))
+    assert _wait_for(lambda: _processes(marker), 30)
+    supervisor = json.loads((run.folder.supervisor_file).read_text())["pid"]
+    os.kill(supervisor, signal.SIGKILL)
+    assert _wait_for(lambda: not _processes(marker), 5), "a rank's child outlived the supervisor"
+    assert run.get_status() == "Failed"  # read after: the run ends with the reason

@@ -192,17 +192,18 @@ def cmd_server(args: argparse.Namespace) -> int:
     import os
 
     from runyard.server.app import serve
-    from runyard.server.security import is_loopback, new_token
+    from runyard.server.security import is_loopback, new_token, require_token_for
 
-    ws = _workspace(args)
     token = args.token or os.environ.get("RUNYARD_SERVER_TOKEN")
     generated = args.command == "ui" and not token and not is_loopback(args.host)
     if generated:
         token = new_token()
+    require_token_for(args.host, token)  # before anything is opened or printed
+    ws = _workspace(args)
     # a token the user chose is never echoed; one made here is shown once, so the address can be opened
     address = f"http://{args.host}:{args.port}/" + (f"?token={token}" if generated else "")
     print(f"runyard {'UI' if args.command == 'ui' else 'server'} for workspace {ws.path}: {address}", flush=True)
-    serve(ws, args.host, args.port, token)
+    serve(ws, args.host, args.port, token, max_upload_bytes=int(args.max_upload_mb * 2**20))
     return EXIT_OK
 
 
@@ -282,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
         srv.add_argument("--host", default=DEFAULT_HOST, help="bind address (default loopback; others need --token)")
         srv.add_argument("--port", type=int, default=DEFAULT_PORT)
         srv.add_argument("--token", help="bearer token clients must send (default: $RUNYARD_SERVER_TOKEN)")
+        srv.add_argument("--max-upload-mb", type=float, default=64.0,
+                         help="largest request body accepted, in MiB (default 64), e.g. --max-upload-mb 512")
         srv.set_defaults(func=cmd_server)
     sub.add_parser("experiments", help="list experiments").set_defaults(func=cmd_experiments)
     from runyard.cli import compute as compute_cli

@@ -9,8 +9,10 @@ dependencies only through packages we install, and install exactly those with `-
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
 import site
 import subprocess
 import sys
@@ -25,6 +27,7 @@ from packaging.utils import canonicalize_name
 from runyard.envbuild.cache import CachedEnvironment, EnvironmentCache
 from runyard.envbuild.conda import conda_packages, conda_requirements, conda_tool
 from runyard.errors import EnvironmentBuildError
+from runyard.pdeathsig import die_with_parent
 from runyard.spec import EnvironmentSpec
 
 Log = Callable[[str], None]
@@ -77,11 +80,33 @@ def requirement_lines(spec: EnvironmentSpec, log: Log) -> list[str]:
     return [ln for ln in lines if not is_service_sdk(ln)]
 
 
+# the build steps running now (uv, conda): a cancel stops their whole process groups at once
+_running: set[subprocess.Popen[str]] = set()
+
+
+def stop_running_builds() -> None:
+    """From a signal handler (cancel): SIGKILL every running build step and whatever it started."""
+    for proc in list(_running):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
 def _run(command: list[str], log_file: Path) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(command, capture_output=True, text=True)
+    # its own process group (uv starts workers and build backends), killed with this process too
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, preexec_fn=die_with_parent)
+    _running.add(proc)
+    try:
+        stdout, stderr = proc.communicate()
+    finally:
+        _running.discard(proc)
     with open(log_file, "a") as f:
-        f.write(done.stdout + done.stderr)
-    return done
+        f.write(stdout + stderr)
+    if proc.returncode < 0:
+        raise EnvironmentBuildError(f"{Path(command[0]).name} was stopped (signal {-proc.returncode})")
+    return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
 
 
 def _failure(what: str, message: str, requested: list[str]) -> EnvironmentBuildError:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from runyard.launch import reaper
 from runyard.launch.environment import path_with_interpreter
 from runyard.launch.expand import JOB_VARIABLES, expand, expandable
 from runyard.launch.procs import die_with_parent, share_cores, terminate_groups
@@ -49,6 +50,7 @@ class NodeAgent:
         self.master_addr, self.master_port = master_addr, master_port
         self.interpreter, self.base_env, self.attempt = interpreter, base_env, attempt
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self._reaper: int | None = None
         self._exits: dict[int, RankExit] = {}
 
     def rank_env(self, local_rank: int) -> dict[str, str]:
@@ -94,6 +96,7 @@ class NodeAgent:
             # a waiter thread per rank timestamps its exit the moment it happens, so the rank that
             # failed first (the cause) is told apart from the peers that failed because of it
             threading.Thread(target=self._wait, args=(rank, proc), daemon=True).start()
+        self._reaper = reaper.spawn(self.pgids)  # if this process dies, what the ranks started dies too
 
     def _wait(self, rank: int, proc: subprocess.Popen[bytes]) -> None:
         code = proc.wait()
@@ -127,6 +130,7 @@ class NodeAgent:
                 p.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 p.kill()
+        reaper.release(self._reaper)
 
 
 def failed_ranks(folder: RunFolder) -> list[RankExit]:

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Mapping
 
+from runyard.launch import reaper
 from runyard.launch.agent import RankExit
 from runyard.launch.environment import path_with_interpreter
 from runyard.launch.procs import die_with_parent, share_cores, terminate_groups
@@ -33,6 +34,7 @@ class MpiLauncher:
         self.master_addr, self.master_port = master_addr, master_port
         self.interpreter, self.base_env = interpreter, base_env
         self.proc: subprocess.Popen[bytes] | None = None
+        self._reaper: int | None = None
         self._exit: tuple[int, float] | None = None
 
     @property
@@ -73,6 +75,7 @@ class MpiLauncher:
                                          stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                          start_new_session=True, preexec_fn=die_with_parent)
         threading.Thread(target=self._wait, daemon=True).start()
+        self._reaper = reaper.spawn([self.proc.pid])  # mpirun's group, if this process dies
 
     def _wait(self) -> None:
         assert self.proc is not None
@@ -113,3 +116,4 @@ class MpiLauncher:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+        reaper.release(self._reaper)

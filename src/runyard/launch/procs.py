@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import time
@@ -11,16 +10,9 @@ from collections.abc import Iterable, Sequence
 
 import psutil
 
-_PR_SET_PDEATHSIG = 1
+from runyard.pdeathsig import die_with_parent
 
-
-def die_with_parent() -> None:
-    """preexec_fn: the kernel SIGKILLs this child if its parent (the supervisor/agent) dies."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass
+__all__ = ["die_with_parent", "process_alive", "share_cores", "signal_groups", "terminate_groups"]
 
 
 def signal_groups(pgids: Iterable[int], sig: int) -> None:

@@ -107,11 +107,11 @@ class RunFolder:
             if base.is_dir():
                 for p in sorted(base.rglob("*")):
                     if p.is_file() and _inside(p, self.path):
-                        yield f"{prefix}/{p.relative_to(base).as_posix()}", p
+                        yield _shown(f"{prefix}/{p.relative_to(base).as_posix()}"), p
         if self.uploads.is_dir():
             for p in sorted(self.uploads.rglob("*")):
                 if p.is_file() and _inside(p, self.uploads):
-                    yield p.relative_to(self.uploads).as_posix(), p
+                    yield _shown(p.relative_to(self.uploads).as_posix()), p
 
     def file_path(self, name: str) -> Path:
         for file_name, path in self.files():
@@ -140,7 +140,7 @@ class RunFolder:
         clean = Path(name)
         if clean.is_absolute() or ".." in clean.parts or not name.strip() or clean.parts in ((), (".",)) \
                 or "\x00" in name or any(len(part.encode()) > 255 for part in clean.parts):
-            raise InvalidValueError("name", name, "must be a relative file path inside the run (no '..', no NUL, "
+            raise InvalidValueError("name", name, "must be a relative path inside the run, without '..' (and no NUL; "
                                     "each part at most 255 bytes)", "pass a name such as 'outputs/model.pt'")
         target = self.uploads / clean
         if not _inside(target, self.uploads):
@@ -153,3 +153,13 @@ def _inside(path: Path, base: Path) -> bool:
     """True when `path`, with every symlink resolved, is `base` or below it."""
     resolved, root = path.resolve(), base.resolve()
     return resolved == root or root in resolved.parents
+
+
+def _shown(name: str) -> str:
+    """A file name that is not UTF-8 (bytes a script wrote) is shown with those bytes as \\xNN escapes, so
+    every reader (JSON, the UI, a terminal) can carry it; file_path() maps it back."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

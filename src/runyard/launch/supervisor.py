@@ -66,7 +66,10 @@ class Supervisor:
         self._prepare_lines: list[str] = []
 
     def request_cancel(self, *_: object) -> None:
+        from runyard.envbuild.build import stop_running_builds
+
         self._cancel = True
+        stop_running_builds()  # a build in progress (uv, conda) stops now, not when it would have ended
 
     def _canceled(self) -> bool:
         return self._cancel or self.folder.cancel_file.exists()
@@ -129,6 +132,9 @@ class Supervisor:
         try:
             interpreter, data_env = self._prepare()
         except Exception as e:  # noqa: BLE001
+            if self._canceled():
+                self._plog(f"canceled while preparing ({e})")
+                return RunStatus.CANCELED, "canceled by the user while preparing"
             self._plog(f"Preparing failed: {e}")
             return RunStatus.FAILED, f"Preparing failed: {e}"
         if self._canceled():

@@ -74,6 +74,9 @@ def deploy(workspace: Workspace, name: str, models: list[Model], inference_confi
                                     "pass overwrite=True, or delete it first (service.delete())")
         Webservice(workspace, name).delete()
     port = config.port or free_port()
+    if not _port_free(port):
+        raise InvalidValueError("port", port, "is in use by another process on this machine",
+                                "pass another port to deploy_configuration(port=...), or leave it out for a free one")
     models_root = folder / "azureml-models"
     for model in models:
         shutil.copytree(model.path, models_root / model.name / str(model.version))
@@ -81,8 +84,9 @@ def deploy(workspace: Workspace, name: str, models: list[Model], inference_confi
     record: dict[str, Any] = {"entry_script": inference_config.entry_script, "port": port, "pid": 0,
                               "kind": config.kind.value, "tags": config.tags, "description": config.description,
                               "models": [m.id for m in models],
-                              "key": secrets.token_urlsafe(24) if config.auth_enabled else None}
-    (folder / "service.json").write_text(json.dumps(record))
+                              "key": secrets.token_urlsafe(24) if config.auth_enabled else None,
+                              "instance": secrets.token_hex(8)}
+    _write_private(folder / "service.json", record)
     model_dir = models_root / models[0].name / str(models[0].version) if len(models) == 1 else models_root
     env = {**os.environ, "AZUREML_MODEL_DIR": str(model_dir), "PYTHONUNBUFFERED": "1"}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(Path(__file__).resolve().parents[2]),
@@ -93,9 +97,9 @@ def deploy(workspace: Workspace, name: str, models: list[Model], inference_confi
                                 cwd=folder / "source", stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     record.update(pid=proc.pid, create_time=psutil.Process(proc.pid).create_time())
-    (folder / "service.json").write_text(json.dumps(record))
+    _write_private(folder / "service.json", record)
     service = Webservice(workspace, name)
-    _wait_until_serving(service, proc, port)
+    _wait_until_serving(service, proc, port, record["instance"])
     return service
 
 
@@ -110,17 +114,39 @@ def _copy_source(config: InferenceConfig, target: Path) -> None:
                         ignore=shutil.ignore_patterns(".runyard", ".git", "__pycache__"))
 
 
-def _wait_until_serving(service: Webservice, proc: subprocess.Popen[bytes], port: int) -> None:
+def _write_private(path: Path, record: dict[str, Any]) -> None:
+    """service.json holds the service's key: readable by its owner only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(record))
+    os.chmod(path, 0o600)
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def _wait_until_serving(service: Webservice, proc: subprocess.Popen[bytes], port: int, instance: str) -> None:
+    """Healthy only when *our* process answers (its instance id), never another server on that port."""
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise WebserviceException(f"service {service.name} failed to start (init() raised?):\n"
-                                      f"{service.get_logs(40)}")
+            raise WebserviceException(f"service {service.name} failed to start (init() raised, or port {port} "
+                                      f"was taken meanwhile?):\n{service.get_logs(40)}")
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
-            return
-        except OSError:
-            time.sleep(0.1)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1) as answer:
+                if json.loads(answer.read()).get("instance") == instance:
+                    return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.1)
     service.delete()
     raise WebserviceException(f"service {service.name} did not answer within {START_TIMEOUT:.0f}s")
 

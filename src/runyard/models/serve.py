@@ -28,7 +28,7 @@ def load_entry(path: Path) -> Any:
     return module
 
 
-def make_handler(module: Any, key: str | None = None) -> type[BaseHTTPRequestHandler]:
+def make_handler(module: Any, key: str | None = None, instance: str = "") -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def _reply(self, status: int, body: Any) -> None:
             data = json.dumps(body).encode()
@@ -39,24 +39,38 @@ def make_handler(module: Any, key: str | None = None) -> type[BaseHTTPRequestHan
             self.wfile.write(data)
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            self._reply(200, {"status": "Healthy"})
+            # the instance id lets the deployer tell this process from another server on the same port
+            self._reply(200, {"status": "Healthy", "instance": instance})
 
         def do_POST(self) -> None:  # noqa: N802
             if self.path.rstrip("/") != "/score":
                 self._reply(404, {"error": f"no such endpoint {self.path}; POST /score"})
                 return
-            if key is not None and not hmac.compare_digest(self.headers.get("Authorization", ""), f"Bearer {key}"):
+            given = self.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+            if key is not None and not hmac.compare_digest(given, f"Bearer {key}".encode()):
                 self._reply(401, {"error": "this service needs 'Authorization: Bearer <key>' (service.get_keys())"})
                 return
-            length = int(self.headers.get("Content-Length") or 0)
+            length_header = self.headers.get("Content-Length")
+            if length_header is None or not length_header.strip().isdigit():
+                self._reply(411 if length_header is None else 400,
+                            {"error": f"Content-Length={length_header!r}: send the body's length in bytes"})
+                return
+            length = int(length_header)
             if length > MAX_BODY:
                 self._reply(413, {"error": f"request body over {MAX_BODY} bytes"})
                 return
-            raw = self.rfile.read(length).decode("utf-8")
             try:
-                self._reply(200, module.run(raw))
+                raw = self.rfile.read(length).decode("utf-8")
+            except UnicodeDecodeError as e:
+                self._reply(400, {"error": f"the body is not UTF-8 text ({e}); send JSON"})
+                return
+            try:
+                result = module.run(raw)
+                json.dumps(result)
             except Exception:  # noqa: BLE001 - the caller gets the script's own traceback
                 self._reply(500, {"error": traceback.format_exc()})
+                return
+            self._reply(200, result)
 
         def log_message(self, fmt: str, *args: Any) -> None:
             print(f"{self.address_string()} {fmt % args}", flush=True)
@@ -70,7 +84,8 @@ def main(argv: list[str]) -> int:
     module = load_entry(service_dir / "source" / config["entry_script"])
     if hasattr(module, "init"):
         module.init()
-    server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(module, config.get("key")))
+    server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(module, config.get("key"),
+                                                                   config.get("instance", "")))
     print(f"scoring on http://127.0.0.1:{port}/score", flush=True)
     server.serve_forever()
     return 0

@@ -56,7 +56,10 @@ def build_router(ws: Workspace) -> APIRouter:
              limit: int = Query(50, ge=1, le=1000)) -> dict[str, Any]:
         if sort not in SORTABLE and not sort.startswith("metric:"):
             raise HTTPException(400, f"sort={sort!r}: use one of {sorted(SORTABLE)} or metric:<key>")
-        state = RunStatus(status) if status else None
+        try:
+            state = RunStatus(status) if status else None
+        except ValueError:
+            raise HTTPException(400, f"status={status!r}: use one of {[s.value for s in RunStatus]}") from None
         if sort == "created" and not q:  # the common case pages in SQL: cost independent of the run count
             total = ws.store.count_runs(experiment=experiment, status=state)
             page = ws.store.list_runs(experiment=experiment, status=state, limit=limit, offset=offset,
@@ -131,7 +134,7 @@ def build_router(ws: Workspace) -> APIRouter:
                 keys.setdefault(s.key, []).append(s.rank)
         return {"metrics": run.logged_metrics(), "series": {k: sorted(v) for k, v in keys.items()}}
 
-    @api.get("/runs/{run_id}/metrics/{key}/series")
+    @api.get("/runs/{run_id}/metrics/{key:path}/series")  # a key may hold '/' ('train/loss')
     def series(run_id: str, key: str, rank: int = 0, max_points: int = Query(2000, ge=10, le=100_000),
                step_min: float | None = None, step_max: float | None = None) -> dict[str, Any]:
         run = _run(ws, run_id)

@@ -11,16 +11,16 @@ from fastapi.staticfiles import StaticFiles
 from runyard import __version__
 from runyard.server.address import DEFAULT_HOST, DEFAULT_PORT
 from runyard.server.api import build_router
-from runyard.server.security import GuardMiddleware
+from runyard.server.security import MAX_REQUEST_BYTES, GuardMiddleware
 from runyard.server.submit_api import build_submit_router
 from runyard.workspace import Workspace
 
 STATIC = Path(__file__).resolve().parent / "static"
 
 
-def create_app(workspace: Workspace, token: str | None = None) -> FastAPI:
+def create_app(workspace: Workspace, token: str | None = None, max_upload_bytes: int = MAX_REQUEST_BYTES) -> FastAPI:
     app = FastAPI(title="runyard", version=__version__, docs_url="/api/docs", openapi_url="/openapi.json")
-    app.add_middleware(GuardMiddleware, token=token)
+    app.add_middleware(GuardMiddleware, token=token, max_body=max_upload_bytes)
     app.include_router(build_router(workspace))
     app.include_router(build_submit_router(workspace))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -32,10 +32,11 @@ def create_app(workspace: Workspace, token: str | None = None) -> FastAPI:
     return app
 
 
-def serve(workspace: Workspace, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, token: str | None = None) -> None:
+def serve(workspace: Workspace, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, token: str | None = None,
+          max_upload_bytes: int = MAX_REQUEST_BYTES) -> None:
     import uvicorn
 
     from runyard.server.security import require_token_for
 
     require_token_for(host, token)
-    uvicorn.run(create_app(workspace, token), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(workspace, token, max_upload_bytes), host=host, port=port, log_level="warning")

@@ -1,13 +1,40 @@
 // runyard web UI: runs table, run page (timeline, logs, files, charts), compare. No build step.
 "use strict";
-const params = new URLSearchParams(location.search);
-const TOKEN = params.get("token");
+// a token given as ?token= is kept for this tab only and taken out of the address bar at once, so it
+// stays in no history entry, bookmark or Referer
+const TOKEN = (() => {
+  const params = new URLSearchParams(location.search);
+  const given = params.get("token");
+  if (given) {
+    sessionStorage.setItem("runyard-token", given);
+    params.delete("token");
+    const rest = params.toString();
+    history.replaceState(null, "", location.pathname + (rest ? "?" + rest : "") + location.hash);
+  }
+  return given || sessionStorage.getItem("runyard-token");
+})();
 const COLORS = ["#0b61c4", "#c62828", "#1a7f37", "#b26a00", "#6a1b9a", "#00838f", "#5d4037", "#ad1457"];
 let cleanup = [];
 
+const authHeaders = () => (TOKEN ? { Authorization: "Bearer " + TOKEN } : {});
+const fileUrl = (runId, f) => "/api/v1/runs/" + encodeURIComponent(runId) + "/files/" + f.split("/").map(encodeURIComponent).join("/");
+
+// with a token, a file is fetched with the Authorization header and saved from memory: no token in a link
+async function downloadWithToken(event) {
+  event.preventDefault();
+  const a = event.currentTarget;
+  const res = await fetch(a.getAttribute("href"), { headers: authHeaders() });
+  if (!res.ok) return;
+  const url = URL.createObjectURL(await res.blob());
+  const save = document.createElement("a");
+  save.href = url;
+  save.download = a.getAttribute("download");
+  save.click();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
 async function api(path) {
-  const headers = TOKEN ? { Authorization: "Bearer " + TOKEN } : {};
-  const res = await fetch("/api/v1" + path, { headers });
+  const res = await fetch("/api/v1" + path, { headers: authHeaders() });
   if (!res.ok) throw new Error(res.status + " " + (await res.text()));
   return res.json();
 }
@@ -39,7 +66,7 @@ async function runsPage() {
       <span>${data.total ? state.offset + 1 : 0}–${Math.min(state.offset + state.limit, data.total)}</span>
       <button id="next" ${state.offset + state.limit >= data.total ? "disabled" : ""}>next ›</button>
     </div>
-    <table id="runs"><thead><tr><th></th>${cols.map(([k, label]) => `<th data-sort="${k ?? ""}">${esc(label)}${state.sort === k ? (state.order === "desc" ? " ▾" : " ▴") : ""}</th>`).join("")}</tr></thead>
+    <table id="runs"><thead><tr><th></th>${cols.map(([k, label]) => `<th data-sort="${esc(k ?? "")}">${esc(label)}${state.sort === k ? (state.order === "desc" ? " ▾" : " ▴") : ""}</th>`).join("")}</tr></thead>
     <tbody>${data.runs.map((r) => `<tr data-run="${esc(r.runId)}">
       <td><input type="checkbox" class="pick" value="${esc(r.runId)}" ${state.selected.has(r.runId) ? "checked" : ""}></td>
       <td><a href="#/run/${encodeURIComponent(r.runId)}">${esc(r.runId)}</a></td><td>${esc(r.experiment)}</td>
@@ -104,7 +131,7 @@ async function runPage(runId) {
       ${d.properties["runyard.parentRunId"] ? `<tr><td>Parent</td><td><a id="parent" href="#/run/${encodeURIComponent(d.properties["runyard.parentRunId"])}">${esc(d.properties["runyard.parentRunId"])}</a>
         ${d.properties.hyperparameters ? ` with ${esc(d.properties.hyperparameters)}` : ""}</td></tr>` : ""}
       <tr><td>Script</td><td>${esc(rd.script)}</td></tr><tr><td>Arguments</td><td id="arguments">${esc(rd.arguments.join(" "))}</td></tr>
-      <tr><td>Layout</td><td>${rd.nodeCount} node(s) × ${rd.processCountPerNode} process(es), backend ${esc(rd.communicator)}</td></tr>
+      <tr><td>Layout</td><td>${esc(rd.nodeCount)} node(s) × ${esc(rd.processCountPerNode)} process(es), backend ${esc(rd.communicator)}</td></tr>
       <tr><td>Environment</td><td>${esc(d.properties["runyard.packages"] || "base interpreter")}</td></tr>
       <tr><td>Placement</td><td>${esc(d.properties["runyard.placement"] || "")}</td></tr></table></div>
     <div class="section" id="children-section" hidden><h3>Child runs</h3><div class="charts" id="children-chart"></div>
@@ -113,13 +140,15 @@ async function runPage(runId) {
     <div class="section"><h3>Logs</h3><div class="tabs">${ranks.map((r) => `<button data-rank="${r}" class="${r === 0 && !sweep ? "active" : ""}">rank ${r}</button>`).join("")}
       <button data-system="1" id="system-tab" class="${sweep ? "active" : ""}">${sweep ? "sweep" : "preparation"}</button></div>
       <pre class="log" id="log"></pre></div>
-    <div class="section"><h3>Files</h3><ul id="files">${d.files.map((f) => `<li><a href="${withToken("/api/v1/runs/" + encodeURIComponent(runId) + "/files/" + f.split("/").map(encodeURIComponent).join("/"))}" download>${esc(f)}</a></li>`).join("")}</ul></div>`;
+    <div class="section"><h3>Files</h3><ul id="files">${d.files.map((f) => `<li><a href="${esc(fileUrl(runId, f))}" download="${esc(f.split("/").pop())}">${esc(f)}</a></li>`).join("")}</ul></div>`;
+  if (TOKEN) view.querySelectorAll("#files a").forEach((a) => a.addEventListener("click", downloadWithToken));
   await runCharts(view.querySelector("#charts"), runId, m.series);
   await childRuns(view, runId);
   const follow = (rank) => {
     cleanup.forEach((f) => f.name === "closeLog" && f());
     const log = view.querySelector("#log");
     log.textContent = "";
+    // EventSource cannot send a header: the token rides in this request only, never in the page's address
     const source = new EventSource(withToken(`/api/v1/runs/${encodeURIComponent(runId)}/logs/${rank}/follow`));
     source.onmessage = (e) => { log.textContent += JSON.parse(e.data) + "\n"; log.scrollTop = log.scrollHeight; };
     source.addEventListener("end", (e) => { source.close(); view.querySelector("#run-status").textContent = JSON.parse(e.data); });
@@ -130,7 +159,7 @@ async function runPage(runId) {
   const systemLog = async () => {
     cleanup.forEach((f) => f.name === "closeLog" && f());
     const log = view.querySelector("#log");
-    const res = await fetch(withToken(`/api/v1/runs/${encodeURIComponent(runId)}/files/system_logs/prepare.txt`));
+    const res = await fetch(`/api/v1/runs/${encodeURIComponent(runId)}/files/system_logs/prepare.txt`, { headers: authHeaders() });
     log.textContent = res.ok ? await res.text() : "(nothing yet)";
   };
   view.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => {
@@ -171,7 +200,7 @@ async function modelsPage() {
   view.innerHTML = `
     <div class="section"><h3>Registered models</h3><table id="models"><thead><tr><th>Name</th><th>Version</th><th>File</th>
       <th>From run</th><th>Registered</th><th>Tags</th></tr></thead><tbody>${models.map((m) => `<tr data-model="${esc(m.id)}">
-      <td>${esc(m.name)}</td><td>${m.version}</td><td>${esc(m.file)}</td><td>${runLink(m.runId)}</td><td>${when(m.createdTime)}</td>
+      <td>${esc(m.name)}</td><td>${esc(m.version)}</td><td>${esc(m.file)}</td><td>${runLink(m.runId)}</td><td>${when(m.createdTime)}</td>
       <td>${Object.entries(m.tags).map(([k, v]) => `${esc(k)}=${esc(v)}`).join(", ") || "-"}</td></tr>`).join("")}</tbody></table>
       ${models.length ? "" : `<p class="empty">No models yet: run.register_model(...) or Model.register(...)</p>`}</div>
     <div class="section"><h3>Deployed services</h3><table id="services"><thead><tr><th>Name</th><th>Type</th><th>State</th>
@@ -190,7 +219,7 @@ async function dataPage() {
       <tbody>${stores.map((s) => `<tr data-datastore="${esc(s.name)}"><td>${esc(s.name)}</td><td>${esc(s.type)}</td><td><code>${esc(s.root)}</code></td></tr>`).join("")}</tbody></table></div>
     <div class="section"><h3>Datasets</h3><table id="datasets"><thead><tr><th>Name</th><th>Version</th><th>Kind</th><th>Datastore</th>
       <th>Path</th><th>Description</th></tr></thead><tbody>${sets.map((d) => `<tr data-dataset="${esc(d.name)}"><td>${esc(d.name)}</td>
-      <td>${d.version}</td><td>${esc(d.kind)}</td><td>${esc(d.datastore)}</td><td><code>${esc(d.path)}</code></td><td>${esc(d.description || "-")}</td></tr>`).join("")}</tbody></table>
+      <td>${esc(d.version)}</td><td>${esc(d.kind)}</td><td>${esc(d.datastore)}</td><td><code>${esc(d.path)}</code></td><td>${esc(d.description || "-")}</td></tr>`).join("")}</tbody></table>
       ${sets.length ? "" : `<p class="empty">No datasets: Dataset.File.from_files((datastore, 'folder')).register(ws, name)</p>`}</div>`;
 }
 
