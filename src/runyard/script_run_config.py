@@ -41,7 +41,7 @@ class ScriptRunConfig:
         self.run_config = run_config or RunConfiguration()
         self.source_directory: Any = source_directory
         self.script = script if script is not None else self.run_config.script
-        self.arguments = list(arguments) if arguments is not None else list(self.run_config.arguments or [])
+        self.arguments: Any = arguments if arguments is not None else list(self.run_config.arguments or [])
         self.command = command
         self.use_gpu = use_gpu
         self.max_restarts = max_restarts

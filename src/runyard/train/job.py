@@ -27,7 +27,7 @@ def check_source_folder(source_directory: Any) -> Path:
     """source_directory (default: the current folder) must be an existing folder."""
     if source_directory is None:
         source_directory = "."
-    if not isinstance(source_directory, (str, Path)):
+    if not isinstance(source_directory, (str, Path)) or "\x00" in str(source_directory):
         raise InvalidTypeError("source_directory", source_directory, "must be a folder path",
                                "pass the folder that holds your training code, e.g. './my-pytorch-proj'")
     root = Path(source_directory).expanduser().resolve()
@@ -40,7 +40,7 @@ def check_source_folder(source_directory: Any) -> Path:
 def check_source(source_directory: Any, entry_script: Any, field: str = "entry_script") -> tuple[Path, str]:
     """source_directory must exist; the entry script must be a file inside it."""
     root = check_source_folder(source_directory)
-    if not isinstance(entry_script, (str, Path)) or not str(entry_script).strip():
+    if not isinstance(entry_script, (str, Path)) or not str(entry_script).strip() or "\x00" in str(entry_script):
         raise InvalidTypeError(field, entry_script, "must name the script to run",
                                f"pass {field}='train.py' (relative to source_directory)")
     script = (root / entry_script).resolve()
