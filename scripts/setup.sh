@@ -1,21 +1,18 @@
 #!/usr/bin/env bash
-# Installs everything runyard's demo and tests need into ./.venv. Safe to run again: it does
-# nothing when the installed set-up matches this file and pyproject.toml.
+# Installs everything runyard's tests need into ./.venv (the demo's set-up, scripts/setup_demo.sh, first),
+# then Open MPI, Slurm and Chromium from Debian and Horovod. Safe to run again: it does nothing when the
+# installed set-up matches these scripts and pyproject.toml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PY=${PYTHON:-$(command -v python3.11 || command -v python3)}
 stamp=.venv/.setup-stamp
-want=$(cat scripts/setup.sh scripts/build_horovod.sh pyproject.toml | sha256sum | cut -c1-16)
+want=$(cat scripts/setup.sh scripts/setup_demo.sh scripts/build_horovod.sh pyproject.toml | sha256sum | cut -c1-16)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x .venv/bin/python ]; then
   exit 0
 fi
 
-echo "[setup] creating .venv with $PY"
-"$PY" -m venv .venv
-# torch first and pinned: this machine has the 2.13.0 CPU wheel on disk; an unpinned torch
-# would pull a multi-GB CUDA build.
-.venv/bin/pip install --quiet --disable-pip-version-check "torch==2.13.0"
+bash scripts/setup_demo.sh  # the venv, torch and runyard
+echo "[setup] installing the test extra (server, Ray, Optuna, Playwright, moto, Hypothesis, ...)"
 .venv/bin/pip install --quiet --disable-pip-version-check -e ".[test]"
 
 # System packages from Debian (needs root, as on CI and the dev machines here):
