@@ -26,8 +26,8 @@ PACKAGES = ["tomli-w==1.2.0", "text-unidecode==1.3", "humanize==4.17.0", "toolz=
 
 
 def cold_runyard(tmp: Path) -> float:
-    from runyard.envbuild.build import ensure_environment
-    from runyard.envbuild.cache import EnvironmentCache
+    from runyard.environments.build import ensure_environment
+    from runyard.environments.cache import EnvironmentCache
     from runyard.spec import EnvironmentSpec
 
     os.environ["UV_NO_CACHE"] = "1"

@@ -4,34 +4,24 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
-import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runyard import snapshot
-from runyard.errors import InvalidTypeError, InvalidValueError
-from runyard.launch.run_folder import RunFolder
+from runyard import snapshot, submission
+from runyard.errors import InvalidValueError
+from runyard.run_folder import RunFolder
 from runyard.status import RunStatus
-from runyard.spec import JobSpec
 from runyard.store.base import PARENT_RUN_PROPERTY, RunRecord
-from runyard.train.job import check_entry_in_snapshot, check_source_folder
+from runyard.submission import new_run_id
+from runyard.train.job import check_source_folder
 
 if TYPE_CHECKING:
     from runyard.run import Run
     from runyard.workspace import Workspace
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
-# lowercase letters and digits without the confusable ones (0/o, 1/l/i)
-_ID_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
-
-
-def new_run_id(experiment: str) -> str:
-    suffix = "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
-    return f"{experiment}_{int(time.time())}_{suffix}"
 
 
 class Experiment:
@@ -55,56 +45,10 @@ class Experiment:
 
     def submit(self, config: Any, tags: dict[str, Any] | None = None, **kwargs: Any) -> Run:
         """Validate, snapshot, record (Queued) and launch. Nothing is written unless all checks pass."""
-        if not hasattr(config, "_prepare"):
-            raise InvalidTypeError("config", config, "cannot be submitted",
-                                   "pass a PyTorch/Estimator, a ScriptRunConfig or a HyperDriveConfig")
-        if tags is not None and not isinstance(tags, dict):
-            raise InvalidTypeError("tags", tags, "must be a dict", "pass {'key': 'value'}")
-        self.workspace.store  # noqa: B018 - a database that cannot be opened fails the submit before any write
-        if hasattr(config, "_submit"):  # sweeps and other run kinds that submit children themselves
-            return config._submit(self, tags or {})  # type: ignore[no-any-return]
-        spec, compute = self._snapshot_and_spec(config)
-        return self._start(spec, compute, tags or {})
-
-    def _snapshot_and_spec(self, config: Any) -> tuple[JobSpec, Any]:
-        """Validate, hash the source folder and store its new files: the spec, ready to start."""
-        ws = self.workspace
-        prepared = config._prepare(ws, self.name)
-        manifest, sources = snapshot.scan(prepared.source_directory, ws.snapshot_limits)
-        check_entry_in_snapshot(prepared.spec, {f.path for f in manifest.files})
-        # -- from here on, things are written --
-        snapshot.store(manifest, sources, ws.blobs)
-        return replace(prepared.spec, snapshot_digest=manifest.digest), prepared.compute
-
-    def _start(self, spec: JobSpec, compute: Any, tags: dict[str, Any],
-               properties: dict[str, str] | None = None) -> Run:
-        """Record a run of an already-stored snapshot (Queued) and launch it."""
         from runyard.run import Run
 
-        ws = self.workspace
-        run_id = new_run_id(self.name)
-        folder = compute.run_folder(ws.runs_root, run_id)
-        folder.create(spec.to_json())
-        try:
-            self._record_run(run_id, spec, compute, properties)
-        except BaseException:
-            shutil.rmtree(folder.path, ignore_errors=True)  # no run folder without its run
-            raise
-        if tags:
-            ws.store.set_tags(run_id, {str(k): None if v is None else str(v) for k, v in tags.items()})
-        try:
-            compute.launch(folder, spec)
-        except Exception as e:
-            ws.store.set_status(run_id, RunStatus.FAILED, time.time(), f"launch failed: {e}")
-            raise
-        return Run(self, run_id)
-
-    def _record_run(self, run_id: str, spec: JobSpec, compute: Any, properties: dict[str, str] | None) -> None:
-        self.workspace.store.create_run(RunRecord(
-            run_id=run_id, experiment=self.name, status=RunStatus.QUEUED, target=compute.name,
-            created_time=time.time(), spec_json=spec.to_json(), snapshot_digest=spec.snapshot_digest,
-            properties={"runyard.entryScript": spec.entry_script, "runyard.placement": compute.placement(spec),
-                        **(properties or {})}))
+        run_id = submission.submit(self.workspace.folder, self.name, config, tags)
+        return Run.get(self.workspace, run_id)  # a sweep comes back as its HyperDriveRun
 
     def start_logging(self, *args: Any, outputs: str | None = None, snapshot_directory: str | None = None,
                       display_name: str | None = None, **_: Any) -> Run:

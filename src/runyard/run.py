@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from runyard.errors import InvalidTypeError, InvalidValueError
-from runyard.launch.run_folder import RunFolder
+from runyard.run_folder import RunFolder
 from runyard.status import RunStatus
 from runyard.store.base import PARENT_RUN_PROPERTY
 from runyard.tracking import values as check
@@ -71,7 +71,7 @@ class Run(MetricLogging):
         run_id = workspace.store.resolve_run_id(run_id)
         record = workspace.store.get_run(run_id)
         if cls is Run and record.properties.get("runyard.runType") == "hyperdrive":
-            from runyard.hyperdrive.run import HyperDriveRun
+            from runyard.train.hyperdrive.run import HyperDriveRun
 
             return HyperDriveRun(Experiment(workspace, record.experiment), run_id)
         return cls(Experiment(workspace, record.experiment), run_id)
@@ -166,7 +166,7 @@ class Run(MetricLogging):
 
     def get_portal_url(self) -> str:
         """This run's page in the web UI that `runyard ui` serves (default address)."""
-        from runyard.server.address import run_page_url
+        from runyard.portal import run_page_url
 
         return run_page_url(self._id)
 
@@ -432,11 +432,10 @@ class Run(MetricLogging):
 
     def submit_child(self, config: Any, tags: dict[str, Any] | None = None, **_: Any) -> Run:
         """Submit `config` (an Estimator or ScriptRunConfig) as a run of this run's experiment, under it."""
-        if hasattr(config, "_submit"):
-            raise InvalidTypeError("config", config, "is a sweep, which cannot be a child run here",
-                                   "submit the HyperDriveConfig with experiment.submit(...)")
-        spec, compute = self.experiment._snapshot_and_spec(config)
-        return self.experiment._start(spec, compute, tags or {}, {PARENT_RUN_PROPERTY: self._id})
+        from runyard.submission import submit_child
+
+        run_id = submit_child(self.experiment.workspace.folder, self._id, self.experiment.name, config, tags)
+        return Run(self.experiment, run_id)
 
 
 def _run_definition(spec: dict[str, Any], target: str) -> dict[str, Any]:

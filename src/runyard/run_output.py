@@ -12,7 +12,7 @@ from runyard.errors import ActivityFailedException
 from runyard.status import RunStatus
 
 if TYPE_CHECKING:
-    from runyard.launch.run_folder import RunFolder
+    from runyard.run_folder import RunFolder
     from runyard.run import Run
 
 _RANK_LOG = re.compile(r"std_log_rank_(\d+)(?:_attempt_(\d+))?\.txt$")

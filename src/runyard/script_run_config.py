@@ -18,8 +18,7 @@ from runyard.errors import InvalidTypeError, InvalidValueError
 from runyard.runconfig import Layout, RunConfiguration, layout_of
 from runyard.spec import Backend, DataBinding, JobSpec, Limits, Resources
 from runyard.train.arguments import flatten_arguments
-from runyard.train.job import (PreparedJob, check_environment_variables, check_source, check_source_folder,
-                               resolve_compute)
+from runyard.train.job import check_environment_variables, check_source, check_source_folder
 
 if TYPE_CHECKING:
     from runyard.workspace import Workspace
@@ -55,7 +54,7 @@ class ScriptRunConfig:
                                                    "distributed_job_config").node_count
         if max_run_duration_seconds is not None:
             self.run_config.max_run_duration_seconds = max_run_duration_seconds
-        self._spec("validation")  # a bad input fails here, before anything is written
+        self.job_spec("validation")  # a bad input fails here, before anything is written
 
     # -- views over run_config (the service kept these there; they are read at submit) -----------
     @property
@@ -105,7 +104,8 @@ class ScriptRunConfig:
         argv = flatten_arguments(list(arguments or []), bindings)
         return root, script, argv, shell_command, bindings
 
-    def _spec(self, experiment: str, compute_name: str = "local") -> JobSpec:
+    # -- submission.JobConfig ----------------------------------------------------------------------
+    def job_spec(self, experiment: str, compute_name: str = "local") -> JobSpec:
         environment = self.run_config.environment
         if not isinstance(environment, Environment):
             raise InvalidTypeError("environment", environment, "must be an Environment",
@@ -124,11 +124,11 @@ class ScriptRunConfig:
                        environment_variables=variables, framework=self.run_config.framework,
                        shell_command=shell_command)
 
-    def _prepare(self, workspace: Workspace, experiment: str) -> PreparedJob:
-        compute = resolve_compute(workspace, self.run_config.target)
-        spec = self._spec(experiment, compute.name)
-        compute.check(spec)
-        return PreparedJob(check_source_folder(self.source_directory), spec, compute)
+    def job_source(self) -> Path:
+        return check_source_folder(self.source_directory)
+
+    def job_compute(self) -> Any:
+        return self.run_config.target
 
 
 _SHELL_SYNTAX = re.compile(r"[;&|<>`*?]|\$\(|\$\{?[A-Za-z_]")

@@ -257,3 +257,32 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A sweep (the service's HyperDrive run): what its controller needs, as `sweep.json` in the parent's
+    run folder. `template` is the trials' JobSpec; each trial appends its sampled `--name value` arguments."""
+
+    template: JobSpec
+    compute: str
+    sampling: dict[str, Any]          # ParameterSampling.to_json(): kind, space, properties
+    primary_metric_name: str
+    maximize: bool
+    max_total_runs: int
+    max_concurrent_runs: int
+    max_duration_seconds: float
+    policy: dict[str, Any]            # EarlyTerminationPolicy.to_json(): kind and its settings
+    seed: int | None = None
+
+    @property
+    def base_arguments(self) -> tuple[str, ...]:
+        return self.template.arguments
+
+    def to_json(self) -> str:
+        return json.dumps({**_plain(asdict(self)), "template": self.template.to_dict()}, indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> SweepSpec:
+        d = json.loads(text)
+        return cls(**{**d, "template": JobSpec.from_dict(d["template"])})

@@ -1,25 +1,19 @@
-"""Workspace: the folder where the store, blobs, datastores, compute targets and run folders live.
+"""Workspace: the service's facade over a workspace folder (layout.py owns its layout, config and store).
 
-    <root>/config.json      name, datastores, attached compute targets, snapshot limits
-    <root>/runyard.db       the SQLite store (WAL)
-    <root>/blobs/           snapshot files by content
-    <root>/runs/<run id>/   one folder per run (see launch/run_folder.py)
-    <root>/datastores/      the default datastores' folders
-"""
+`Workspace.from_config()` finds it (a `.runyard` folder upward from here, $RUNYARD_WORKSPACE, or the
+folder beside a service config.json); its datastores, compute targets, experiments, models and services
+are the service's objects over that folder."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runyard.errors import InvalidValueError, WorkspaceError
+from runyard.layout import (CONFIG_NAME, DEFAULT_DATASTORE, DEFAULT_DIR, WORKSPACE_ENV, WorkspaceFolder,
+                            find_workspace_path)
 from runyard.snapshot import BlobStore, SnapshotLimits
 
 if TYPE_CHECKING:
@@ -29,10 +23,6 @@ if TYPE_CHECKING:
     from runyard.run import Run
     from runyard.store.base import Store
 
-CONFIG_NAME = "config.json"
-DEFAULT_DIR = ".runyard"
-DEFAULT_DATASTORE = "workspaceblobstore"
-WORKSPACE_ENV = "RUNYARD_WORKSPACE"
 LOCAL = "local"
 IDENTITY_FIELDS = ("subscription_id", "resource_group", "location")
 SERVICE_ARGUMENTS = {"subscription_id", "resource_group", "workspace_name", "auth", "location", "_location",
@@ -41,17 +31,6 @@ SERVICE_ARGUMENTS = {"subscription_id", "resource_group", "workspace_name", "aut
 
 def _identity_of(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if k in SERVICE_ARGUMENTS}
-
-
-def _find_workspace_folder() -> Path:
-    """$RUNYARD_WORKSPACE, else a `.runyard` folder with a config in the cwd or any parent, else ./.runyard."""
-    if os.environ.get(WORKSPACE_ENV):
-        return Path(os.environ[WORKSPACE_ENV])
-    here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        if (folder / DEFAULT_DIR / CONFIG_NAME).exists():
-            return folder / DEFAULT_DIR
-    return here / DEFAULT_DIR
 
 
 def service_config(file: Path) -> dict[str, str] | None:
@@ -93,11 +72,11 @@ class Workspace:
                                     "is not a Workspace parameter", "pass the workspace folder: Workspace(path)")
         if path is None and service_arguments.get("subscription_id"):
             # there is no subscription here: it names the workspace found as from_config() finds one
-            path = _find_workspace_folder()
+            path = find_workspace_path()
         name = name or service_arguments.get("workspace_name")
         root = Path(path) if path is not None else Path.cwd() / DEFAULT_DIR
-        self.path = root.expanduser().resolve()
-        config = self.path / CONFIG_NAME
+        self.folder = WorkspaceFolder(root.expanduser().resolve())
+        config = self.folder.config_file
         if not config.exists():
             if not create:
                 raise WorkspaceError(f"path={str(self.path)!r}: no runyard workspace there. Fix: pass the folder "
@@ -105,24 +84,20 @@ class Workspace:
             if self.path.exists() and not self.path.is_dir():
                 raise WorkspaceError(f"path={str(self.path)!r}: is a file, not a folder. Fix: pass a folder path")
             identity = {k: str(service_arguments[k]) for k in IDENTITY_FIELDS if service_arguments.get(k)}
-            self._create(name or self.path.parent.name or "workspace", identity)
+            self.folder.create({"name": name or self.path.parent.name or "workspace", "version": 1, **identity,
+                                "datastores": {}, "compute_targets": {}})
         if service_config(config) is not None:
             raise WorkspaceError(f"path={str(self.path)!r}: its config.json is the service's (workspace_name, "
                                  "subscription_id), not a runyard workspace; runyard leaves it as it is. Fix: "
                                  f"Workspace.from_config({str(self.path)!r}) uses the workspace beside it, in .runyard/")
-        self._config = self._read_config()
+        self._config = self.folder.read_config()
         if self._config.get("workspace_path"):  # a pointer written by write_config()
-            self.path = Path(self._config["workspace_path"])
-            self._config = self._read_config()
+            self.folder = WorkspaceFolder(Path(self._config["workspace_path"]))
+            self._config = self.folder.read_config()
 
-    # -- construction ---------------------------------------------------------------------------
-    def _create(self, name: str, identity: dict[str, str]) -> None:
-        (self.path / "runs").mkdir(parents=True, exist_ok=True)
-        (self.path / "blobs").mkdir(exist_ok=True)
-        (self.path / "datastores" / DEFAULT_DATASTORE).mkdir(parents=True, exist_ok=True)
-        with self._config_lock():
-            if not (self.path / CONFIG_NAME).exists():
-                self._write_config({"name": name, "version": 1, **identity, "datastores": {}, "compute_targets": {}})
+    @property
+    def path(self) -> Path:
+        return self.folder.path
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str] | None = None, _file_name: str | None = None,
@@ -138,7 +113,7 @@ class Workspace:
             elif (p / DEFAULT_DIR / CONFIG_NAME).exists():
                 p = p / DEFAULT_DIR
             return cls(p, create=not p.exists() or not any(p.iterdir()))
-        folder = _find_workspace_folder()
+        folder = find_workspace_path()
         if not (folder / CONFIG_NAME).exists() and not os.environ.get(WORKSPACE_ENV):
             if (service := _service_config_upward(Path.cwd().resolve())) is not None:
                 return cls._beside_service_config(*service)
@@ -177,40 +152,13 @@ class Workspace:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / (file_name or CONFIG_NAME)).write_text(json.dumps({"workspace_path": str(self.path)}))
 
-    # -- config ---------------------------------------------------------------------------------
-    @contextmanager
-    def _config_lock(self) -> Iterator[None]:
-        with open(self.path / ".config.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            yield
-
-    def _read_config(self) -> dict[str, Any]:
-        try:
-            return dict(json.loads((self.path / CONFIG_NAME).read_text()))
-        except (OSError, json.JSONDecodeError) as e:
-            raise WorkspaceError(f"cannot read {self.path / CONFIG_NAME}: {e}. "
-                                 "Fix: repair or remove that file") from e
-
-    def _write_config(self, config: dict[str, Any]) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".config-")
-        with os.fdopen(fd, "w") as f:
-            json.dump(config, f, indent=2)
-        os.replace(tmp, self.path / CONFIG_NAME)
-
+    # -- config (the folder owns it) -------------------------------------------------------------
     def update_config(self, section: str, key: str, value: Any) -> None:
         """Set config[section][key] = value under a lock (None removes it)."""
-        with self._config_lock():
-            config = self._read_config()
-            entries = config.setdefault(section, {})
-            if value is None:
-                entries.pop(key, None)
-            else:
-                entries[key] = value
-            self._write_config(config)
-            self._config = config
+        self._config = self.folder.update_config(section, key, value)
 
     def config_section(self, section: str) -> dict[str, Any]:
-        return dict(self._read_config().get(section, {}))
+        return self.folder.config_section(section)
 
     # -- parts ----------------------------------------------------------------------------------
     @property
@@ -230,28 +178,21 @@ class Workspace:
     def location(self) -> str:
         return str(self._config.get("location", LOCAL))
 
-    @cached_property
+    @property
     def store(self) -> Store:
-        from runyard.store.sqlite import SqliteStore
+        return self.folder.store
 
-        return SqliteStore(self.path / "runyard.db")
-
-    @cached_property
+    @property
     def blobs(self) -> BlobStore:
-        return BlobStore(self.path / "blobs")
+        return self.folder.blobs
 
     @property
     def runs_root(self) -> Path:
-        return self.path / "runs"
+        return self.folder.runs_root
 
     @property
     def snapshot_limits(self) -> SnapshotLimits:
-        cfg = self._config.get("snapshot", {})
-        base = SnapshotLimits(
-            max_bytes=int(cfg.get("max_mb", 300) * 1024 * 1024),
-            max_files=int(cfg.get("max_files", 2000)),
-        )
-        return SnapshotLimits.from_env(base)
+        return self.folder.snapshot_limits
 
     def get_default_datastore(self) -> Datastore:
         return self.datastores[DEFAULT_DATASTORE]
@@ -260,10 +201,8 @@ class Workspace:
     def datastores(self) -> dict[str, Datastore]:
         from runyard.data.datastore import Datastore
 
-        stores = {DEFAULT_DATASTORE: Datastore(self, DEFAULT_DATASTORE, self.path / "datastores" / DEFAULT_DATASTORE)}
-        for name, entry in self.config_section("datastores").items():
-            stores[name] = Datastore(self, name, entry.get("url") or Path(entry["path"]), entry.get("storage_options"))
-        return stores
+        return {name: Datastore(self, name, entry.get("url") or Path(entry["path"]), entry.get("storage_options"))
+                for name, entry in self.folder.datastore_entries().items()}
 
     @property
     def compute_targets(self) -> dict[str, ComputeTarget]:
@@ -314,7 +253,7 @@ class UnreachableWorkspace(Workspace):
     (through the run's spool, in the shared folder) works; reading the store says why it cannot."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:  # noqa: D107 - nothing to open
-        self.path = Path(path)
+        self.folder = WorkspaceFolder(Path(path))
         self._config = {"name": self.path.name}
 
     @property

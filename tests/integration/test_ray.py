@@ -115,7 +115,7 @@ def test_mpi_and_unreachable_clusters_are_refused_or_failed_with_a_reason(worksp
 
 
 def test_plan_is_data(workspace, tmp_path):
-    from runyard.launch.run_folder import RunFolder
+    from runyard.run_folder import RunFolder
     from runyard.spec import Backend, JobSpec, Resources
 
     cluster = ComputeTarget.attach(workspace, "gpus", RayCompute.attach_configuration(address="10.0.0.1:6379",

@@ -183,7 +183,7 @@ def test_the_server_revalidates_a_submitted_spec(workspace, server, project):
 
     src = project("train.py", "print(1)")
     manifest, _ = scan(src)
-    base_spec = ScriptRunConfig(str(src), "train.py")._spec("x")
+    base_spec = ScriptRunConfig(str(src), "train.py").job_spec("x")
     spec = {**base_spec.to_dict(), "snapshot_digest": manifest.digest}
 
     def submit(changed: dict) -> tuple[int, bytes]:

@@ -118,7 +118,7 @@ def test_job_over_its_time_limit(workspace, target):
 
 
 def test_dry_run_sbatch_script(workspace, tmp_path):
-    from runyard.launch.run_folder import RunFolder
+    from runyard.run_folder import RunFolder
     from runyard.spec import Backend, JobSpec, Resources
 
     shared = tmp_path / "s"

@@ -48,7 +48,7 @@ def test_bad_commands_name_the_field(command, arguments, field):
 
 
 def test_the_services_own_sdk_packages_are_not_installed():
-    from runyard.envbuild.build import requirement_lines
+    from runyard.environments.build import requirement_lines
     from runyard.spec import EnvironmentSpec
 
     said: list[str] = []

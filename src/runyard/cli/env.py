@@ -6,7 +6,7 @@ import argparse
 import time
 from typing import Any
 
-from runyard.envbuild.cache import EnvironmentCache
+from runyard.environments.cache import EnvironmentCache
 
 
 def _cache(workspace: Any) -> EnvironmentCache:

@@ -15,7 +15,7 @@ from runyard.errors import ComputeTargetException
 
 if TYPE_CHECKING:
     from runyard.launch.launcher import Launcher
-    from runyard.launch.run_folder import RunFolder
+    from runyard.run_folder import RunFolder
     from runyard.spec import JobSpec
     from runyard.workspace import Workspace
 
@@ -76,7 +76,7 @@ class ComputeTarget:
 
     def run_folder(self, runs_root: Path, run_id: str) -> RunFolder:
         """Where a run's folder lives (a cluster target puts it where every node sees it)."""
-        from runyard.launch.run_folder import RunFolder
+        from runyard.run_folder import RunFolder
 
         return RunFolder(runs_root / run_id)
 
@@ -107,7 +107,9 @@ class ComputeTarget:
 
     @staticmethod
     def list(workspace: Workspace) -> list[ComputeTarget]:
-        return list(workspace.compute_targets.values())
+        from runyard.compute.registry import all_targets
+
+        return list(all_targets(workspace).values())
 
     def wait_for_completion(self, show_output: bool = False, min_node_count: int | None = None,
                             timeout_in_minutes: int = 25, is_delete_operation: bool = False) -> None:

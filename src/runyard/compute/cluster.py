@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from runyard.compute.base import ComputeTarget
-from runyard.launch.run_folder import RunFolder
+from runyard.run_folder import RunFolder
 from runyard.spec import JobSpec
 
 
@@ -28,7 +28,7 @@ class ClusterTarget(ComputeTarget):
         return Path(shared) / "environments" if shared else workspace_root / "environments"
 
     def dry_run(self, folder: RunFolder, spec: JobSpec) -> list[str]:
-        return [sys.executable, "-m", "runyard.launch.supervisor", str(folder.path)]
+        return [sys.executable, "-m", "runyard.supervisor", str(folder.path)]
 
     def launch(self, folder: RunFolder, spec: JobSpec) -> None:
         from runyard.compute.local import spawn_supervisor

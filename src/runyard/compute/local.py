@@ -23,7 +23,7 @@ import psutil
 from runyard.compute.base import ComputeTarget
 from runyard.errors import ComputeTargetException
 from runyard.launch.launcher import Launcher
-from runyard.launch.run_folder import RunFolder
+from runyard.run_folder import RunFolder
 from runyard.spec import Backend, JobSpec
 
 
@@ -109,7 +109,7 @@ class LocalCompute(ComputeTarget):
                             for node in range(spec.resources.node_count)]
 
     def dry_run(self, folder: RunFolder, spec: JobSpec) -> list[str]:
-        return [sys.executable, "-m", "runyard.launch.supervisor", str(folder.path)]
+        return [sys.executable, "-m", "runyard.supervisor", str(folder.path)]
 
     def launch(self, folder: RunFolder, spec: JobSpec) -> None:
         spawn_supervisor(folder, spec, self.dry_run(folder, spec))

@@ -26,7 +26,8 @@ from typing import Any
 from runyard.compute.cluster import ClusterTarget
 from runyard.errors import ComputeTargetException, InvalidTypeError, InvalidValueError
 from runyard.launch.launcher import Launcher
-from runyard.launch.run_folder import RunFolder
+from runyard.launch.ray_job import RayPlan
+from runyard.run_folder import RunFolder
 from runyard.spec import Backend, JobSpec
 
 
@@ -53,15 +54,6 @@ class RayAttachConfiguration:
 
     def to_config(self) -> dict[str, Any]:
         return {"type": "ray", **{k: v for k, v in self.__dict__.items() if v is not None}}
-
-
-@dataclass(frozen=True)
-class RayPlan:
-    """What a run asks of the cluster: the placement group and each node's agent command."""
-
-    bundles: tuple[dict[str, float], ...]
-    strategy: str
-    agent_commands: tuple[tuple[str, ...], ...]  # MASTER_ADDR / MASTER_PORT are filled in at launch
 
 
 class RayCompute(ClusterTarget):

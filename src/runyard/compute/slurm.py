@@ -25,7 +25,7 @@ from typing import Any
 from runyard.compute.cluster import ClusterTarget
 from runyard.errors import ComputeTargetException, InvalidValueError
 from runyard.launch.launcher import Launcher
-from runyard.launch.run_folder import RunFolder
+from runyard.run_folder import RunFolder
 from runyard.spec import Backend, JobSpec
 
 

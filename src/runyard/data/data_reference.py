@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from runyard.data.location import clean_relative
+from runyard.locations import clean_relative
 from runyard.errors import InvalidTypeError, InvalidValueError
 from runyard.spec import DataBinding, DataMode
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runyard.data.data_reference import DataReference
-from runyard.data.location import clean_relative
+from runyard.locations import clean_relative
 from runyard.errors import InvalidTypeError, InvalidValueError, WorkspaceError
 from runyard.spec import DataMode
 

@@ -1,5 +1,5 @@
 """Datastore: a named place for data: a folder (the default one lives inside the workspace), or an object
-store reached through fsspec (see data/location.py)."""
+store reached through fsspec (see locations.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runyard.data.location import Location, check_storage_options, clean_relative, is_url, location
+from runyard.locations import Location, check_storage_options, clean_relative, is_url, location
 from runyard.errors import InvalidValueError, WorkspaceError
 from runyard.spec import DataMode
 

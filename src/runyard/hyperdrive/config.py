@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import math
-import sys
-import time
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from runyard.errors import InvalidTypeError, InvalidValueError
 from runyard.hyperdrive.policy import EarlyTerminationPolicy, NoTerminationPolicy
 from runyard.hyperdrive.sampling import BayesianParameterSampling, ParameterSampling
-from runyard.status import RunStatus
-from runyard.store.base import RunRecord
-
-if TYPE_CHECKING:
-    from runyard.experiment import Experiment
-    from runyard.hyperdrive.run import HyperDriveRun
+from runyard.submission import JobConfig
 
 
 class PrimaryMetricGoal(str, Enum):
@@ -64,7 +56,7 @@ class HyperDriveConfig:
             raise InvalidValueError("policy", type(self.policy).__name__, "cannot be used with Bayesian sampling",
                                     "pass policy=None (Bayesian sampling learns from every run)")
         config = estimator if estimator is not None else run_config
-        if config is None or not hasattr(config, "_prepare"):
+        if not isinstance(config, JobConfig):
             raise InvalidTypeError("estimator", config, "is not a run configuration",
                                    "pass estimator=PyTorch(...) or run_config=ScriptRunConfig(...)")
         self.config = config
@@ -72,36 +64,14 @@ class HyperDriveConfig:
         self.primary_metric_name = primary_metric_name
         self.seed = seed
 
-    def _prepare(self, workspace: Any, experiment: str) -> Any:
-        return self.config._prepare(workspace, experiment)
+    # -- submission.SweepConfig -------------------------------------------------------------------
+    def trial_config(self) -> Any:
+        return self.config
 
-    def _submit(self, experiment: Experiment, tags: dict[str, Any]) -> HyperDriveRun:
-        """The parent run, and a detached controller that starts and watches the children."""
-        from runyard.compute.local import spawn_supervisor
-        from runyard.experiment import new_run_id
-        from runyard.hyperdrive.run import HyperDriveRun
-        from runyard.launch.run_folder import RunFolder
-
-        spec, compute = experiment._snapshot_and_spec(self.config)
-        ws = experiment.workspace
-        run_id = new_run_id(experiment.name) + "_HD"
-        folder = RunFolder(ws.runs_root / run_id)
-        folder.create(spec.to_json())
-        base = list(spec.arguments)
-        sweep = {"template": spec.to_dict(), "compute": compute.name, "base_arguments": base,
-                 "sampling": self.sampling.to_json(), "primary_metric_name": self.primary_metric_name,
-                 "maximize": self.goal is PrimaryMetricGoal.MAXIMIZE, "max_total_runs": self.max_total_runs,
-                 "max_concurrent_runs": self.max_concurrent_runs,
-                 "max_duration_seconds": self.max_duration_minutes * 60, "policy": self.policy.to_json(),
-                 "seed": self.seed}
-        (folder.path / "hyperdrive.json").write_text(json.dumps(sweep, indent=1))
-        ws.store.create_run(RunRecord(run_id=run_id, experiment=experiment.name, status=RunStatus.QUEUED,
-                                      target=compute.name, created_time=time.time(), spec_json=spec.to_json(),
-                                      snapshot_digest=spec.snapshot_digest,
-                                      properties={"runyard.runType": "hyperdrive",
-                                                  "primary_metric_config": json.dumps(
-                                                      {"name": self.primary_metric_name, "goal": self.goal.value})}))
-        if tags:
-            ws.store.set_tags(run_id, {str(k): None if v is None else str(v) for k, v in tags.items()})
-        spawn_supervisor(folder, spec, [sys.executable, "-m", "runyard.hyperdrive.controller", str(folder.path)])
-        return HyperDriveRun(experiment, run_id)
+    def sweep_settings(self) -> dict[str, Any]:
+        """Every SweepSpec field but the trials' template and compute, which submission fills in."""
+        return {"sampling": self.sampling.to_json(), "primary_metric_name": self.primary_metric_name,
+                "maximize": self.goal is PrimaryMetricGoal.MAXIMIZE, "max_total_runs": self.max_total_runs,
+                "max_concurrent_runs": self.max_concurrent_runs,
+                "max_duration_seconds": self.max_duration_minutes * 60, "policy": self.policy.to_json(),
+                "seed": self.seed}

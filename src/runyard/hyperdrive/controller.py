@@ -14,14 +14,15 @@ from dataclasses import replace
 from typing import Any
 
 from runyard.errors import RunyardError
-from runyard.experiment import Experiment
 from runyard.hyperdrive.policy import should_stop
 from runyard.hyperdrive.sampling import Sampler
-from runyard.launch.run_folder import RunFolder
-from runyard.spec import JobSpec
+from runyard.launch.liveness import reconcile, request_cancel
+from runyard.layout import WorkspaceFolder
+from runyard.run_folder import RunFolder
+from runyard.spec import SweepSpec
 from runyard.store.base import PARENT_RUN_PROPERTY
 from runyard.status import RunStatus
-from runyard.workspace import Workspace
+from runyard.submission import SWEEP_FILE, record_and_launch
 
 POLL_SECONDS = 0.5
 
@@ -40,16 +41,12 @@ def merge_arguments(base: list[str], params: dict[str, Any]) -> list[str]:
 
 
 class Controller:
-    def __init__(self, workspace: Workspace, folder: RunFolder, sweep: dict[str, Any]) -> None:
+    def __init__(self, workspace: WorkspaceFolder, folder: RunFolder, sweep: SweepSpec) -> None:
         from runyard.compute.registry import get_target
 
         self.ws, self.folder, self.sweep = workspace, folder, sweep
-        record = workspace.store.get_run(folder.run_id)
-        self.experiment = Experiment(workspace, record.experiment)
-        self.compute = get_target(workspace, sweep["compute"])
-        self.template = JobSpec.from_dict(sweep["template"])
-        self.maximize: bool = sweep["maximize"]
-        self.sampler = Sampler(sweep["sampling"], self.maximize, sweep.get("seed"))
+        self.compute = get_target(workspace, sweep.compute)
+        self.sampler = Sampler(sweep.sampling, sweep.maximize, sweep.seed)
         self.children: list[tuple[int, str]] = []
         self.stopped: set[str] = set()
         self.reported: dict[str, int] = {}
@@ -67,25 +64,25 @@ class Controller:
         self.ws.store.set_status(self.folder.run_id, status, time.time(), error)
 
     def values(self, run_id: str) -> list[float]:
-        found = self.ws.store.metric_values(run_id, [self.sweep["primary_metric_name"]], rank=0)
+        found = self.ws.store.metric_values(run_id, [self.sweep.primary_metric_name], rank=0)
         return [v for v in (found[0].values if found else []) if isinstance(v, (int, float))
                 and not (isinstance(v, float) and math.isnan(v))]
 
     def start_child(self, index: int, params: dict[str, Any]) -> None:
-        spec = replace(self.template, arguments=tuple(merge_arguments(self.sweep["base_arguments"], params)))
-        run = self.experiment._start(spec, self.compute, {}, {PARENT_RUN_PROPERTY: self.folder.run_id,
-                                                               "hyperparameters": json.dumps(params),
-                                                               "runyard.childIndex": str(index)})
-        self.children.append((index, run.id))
-        self.log(f"child {index} {run.id} started with {json.dumps(params)}")
+        spec = replace(self.sweep.template,
+                       arguments=tuple(merge_arguments(list(self.sweep.base_arguments), params)))
+        run_id = record_and_launch(self.ws, spec, self.compute, {}, {PARENT_RUN_PROPERTY: self.folder.run_id,
+                                                                      "hyperparameters": json.dumps(params),
+                                                                      "runyard.childIndex": str(index)})
+        self.children.append((index, run_id))
+        self.log(f"child {index} {run_id} started with {json.dumps(params)}")
 
     def cancel_child(self, run_id: str, why: str) -> None:
-        from runyard.run import Run
-
         self.stopped.add(run_id)
         self.ws.store.set_tags(run_id, {"runyard.earlyTermination": why})
         self.log(f"{run_id}: {why}")
-        thread = threading.Thread(target=Run(self.experiment, run_id).cancel, daemon=True)
+        thread = threading.Thread(target=request_cancel, args=(self.ws.store, self.ws.run_folder(run_id)),
+                                  daemon=True)
         thread.start()
         self.cancels.append(thread)
 
@@ -96,13 +93,11 @@ class Controller:
             thread.join(max(0.0, deadline - time.monotonic()))
 
     def status_of(self, run_id: str) -> RunStatus:
-        from runyard.run import Run
-
-        return RunStatus(Run(self.experiment, run_id).get_status())
+        return reconcile(self.ws.store, self.ws.run_folder(run_id), self.ws.store.get_run(run_id).status)
 
     def run(self) -> RunStatus:
         self._status(RunStatus.RUNNING)
-        deadline = time.monotonic() + self.sweep["max_duration_seconds"]
+        deadline = time.monotonic() + self.sweep.max_duration_seconds
         exhausted = False
         finished: set[str] = set()
         while True:
@@ -112,7 +107,7 @@ class Controller:
                 if status.is_terminal():
                     finished.add(run_id)
                     mine = self.values(run_id)
-                    best = (max(mine) if self.maximize else min(mine)) if mine else None
+                    best = (max(mine) if self.sweep.maximize else min(mine)) if mine else None
                     self.sampler.report(index, best)
                     self.log_end(index, run_id, status, best)
             active = [(i, r) for i, r in self.children if r not in finished]
@@ -123,8 +118,8 @@ class Controller:
                 self.log(why)
                 return RunStatus.CANCELED if self._cancel else RunStatus.COMPLETED
             self.apply_policy([r for _, r in active])
-            while not exhausted and len(active) < self.sweep["max_concurrent_runs"] \
-                    and len(self.children) < self.sweep["max_total_runs"]:
+            while not exhausted and len(active) < self.sweep.max_concurrent_runs \
+                    and len(self.children) < self.sweep.max_total_runs:
                 params = self.sampler.next(len(self.children))
                 if params is None:
                     exhausted = True
@@ -132,12 +127,12 @@ class Controller:
                     break
                 self.start_child(len(self.children), params)
                 active.append((len(self.children) - 1, self.children[-1][1]))
-            if not active and (exhausted or len(self.children) >= self.sweep["max_total_runs"]):
+            if not active and (exhausted or len(self.children) >= self.sweep.max_total_runs):
                 return self.outcome()
             time.sleep(POLL_SECONDS)
 
     def log_end(self, index: int, run_id: str, status: RunStatus, best: float | None) -> None:
-        metric = self.sweep["primary_metric_name"]
+        metric = self.sweep.primary_metric_name
         line = f"child {index} {run_id} ended {status.value}"
         line += f" ({metric}={best:g})" if best is not None else f" (no {metric} logged)"
         error = self.ws.store.get_run(run_id).error if status is RunStatus.FAILED else None
@@ -156,7 +151,7 @@ class Controller:
                           + (f"; and {len(errors) - 5} more" if len(errors) > 5 else ""))
 
     def apply_policy(self, active: list[str]) -> None:
-        policy = self.sweep["policy"]
+        policy = self.sweep.policy
         if policy["kind"] == "none":
             return
         series = {r: self.values(r) for _, r in self.children}
@@ -166,7 +161,7 @@ class Controller:
                 continue
             self.reported[run_id] = len(mine)
             others = [v for r, v in series.items() if r != run_id]
-            if should_stop(policy, mine, others, self.maximize):
+            if should_stop(policy, mine, others, self.sweep.maximize):
                 self.cancel_child(run_id, f"early termination by {policy['kind']} policy at interval {len(mine)}")
 
 
@@ -176,8 +171,8 @@ class SweepFailed(RunyardError):
 
 def main(argv: list[str]) -> int:
     folder = RunFolder(argv[1])
-    sweep = json.loads((folder.path / "hyperdrive.json").read_text())
-    controller = Controller(Workspace(folder.path.parent.parent, create=False), folder, sweep)
+    sweep = SweepSpec.from_json((folder.path / SWEEP_FILE).read_text())
+    controller = Controller(WorkspaceFolder(folder.path.parent.parent), folder, sweep)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, controller.request_cancel)
     try:

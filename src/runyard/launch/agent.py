@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from runyard.launch import reaper
-from runyard.launch.environment import path_with_interpreter
+from runyard.environments.interpreter import path_with_interpreter
 from runyard.launch.expand import JOB_VARIABLES, expand, expandable
 from runyard.launch.procs import die_with_parent, share_cores, terminate_groups
-from runyard.launch.run_folder import RunFolder
+from runyard.run_folder import RunFolder
 from runyard.spec import JobSpec
 
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runyard.data.location import Location, location
+from runyard.locations import Location, location
 from runyard.errors import InvalidValueError
 from runyard.spec import DataBinding, DataMode
 

@@ -7,7 +7,7 @@ import signal
 import time
 
 from runyard.launch.procs import process_alive, terminate_groups
-from runyard.launch.run_folder import RunFolder
+from runyard.run_folder import RunFolder
 from runyard.status import RunStatus
 from runyard.store.base import Store
 

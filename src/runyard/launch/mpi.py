@@ -17,9 +17,9 @@ from collections.abc import Mapping
 
 from runyard.launch import reaper
 from runyard.launch.agent import RankExit
-from runyard.launch.environment import path_with_interpreter
+from runyard.environments.interpreter import path_with_interpreter
 from runyard.launch.procs import die_with_parent, share_cores, terminate_groups
-from runyard.launch.run_folder import RunFolder
+from runyard.run_folder import RunFolder
 from runyard.spec import JobSpec
 
 # mpirun: "The first process to do so was:\n  Process name: [[4242,1],2]\n  Exit code: 3"

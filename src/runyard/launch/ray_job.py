@@ -11,14 +11,23 @@ import os
 import signal
 import subprocess
 import time
+from dataclasses import dataclass
 from typing import Any
 
-from runyard.compute.ray import RayPlan
 from runyard.launch.agent import RankExit, failed_ranks
 from runyard.launch.launcher import JobFailure
-from runyard.launch.run_folder import RunFolder
+from runyard.run_folder import RunFolder
 
 PLACEMENT_TIMEOUT_NOTE = "waiting for the Ray cluster to place {n} bundle(s) of {bundle} ({strategy})"
+
+
+@dataclass(frozen=True)
+class RayPlan:
+    """What a run asks of the cluster: the placement group and each node's agent command."""
+
+    bundles: tuple[dict[str, float], ...]
+    strategy: str
+    agent_commands: tuple[tuple[str, ...], ...]  # MASTER_ADDR / MASTER_PORT are filled in at launch
 
 
 def _unreachable(address: str, timeout: float = 5.0) -> str | None:

@@ -8,7 +8,7 @@ import time
 
 from runyard.launch.agent import RankExit, failed_ranks
 from runyard.launch.launcher import JobFailure
-from runyard.launch.run_folder import RunFolder
+from runyard.run_folder import RunFolder
 
 POLL_SECONDS = 0.5
 _PENDING = {"PENDING", "CONFIGURING", "REQUEUED", "RESIZING", "SUSPENDED"}

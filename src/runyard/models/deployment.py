@@ -154,8 +154,8 @@ def _wait_until_serving(service: Webservice, proc: subprocess.Popen[bytes], port
 def _interpreter(workspace: Workspace, environment: Environment | None, folder: Path) -> str:
     if environment is None or not environment.to_spec().needs_build():
         return sys.executable
-    from runyard.envbuild.build import ensure_environment
-    from runyard.envbuild.cache import EnvironmentCache
+    from runyard.environments.build import ensure_environment
+    from runyard.environments.cache import EnvironmentCache
 
     built = ensure_environment(environment.to_spec(), EnvironmentCache(workspace.path / "environments"),
                                folder / "log.txt", lambda line: None)

@@ -165,9 +165,9 @@ class Model:
         model_dir = os.environ.get(MODEL_DIR_ENV)
         if _workspace is None and model_dir:
             return str(_deployed_model_path(Path(model_dir), model_name, version))
-        from runyard.workspace import Workspace
+        from runyard.layout import WorkspaceFolder, find_workspace_path
 
-        model = Model(_workspace or Workspace.from_config(), model_name, version=version)
+        model = Model(_workspace or WorkspaceFolder(find_workspace_path()), model_name, version=version)
         return str(model.file_path)
 
     @staticmethod

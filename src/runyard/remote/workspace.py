@@ -15,11 +15,11 @@ from typing import Any
 
 from runyard import snapshot
 from runyard.data.datastore import Datastore
-from runyard.data.location import clean_relative, is_url
+from runyard.locations import clean_relative, is_url
 from runyard.errors import InvalidTypeError, WorkspaceError
 from runyard.remote.http import API_VERSION, Http
 from runyard.remote.run import RemoteRun
-from runyard.train.job import check_entry_in_snapshot, check_source_folder
+from runyard.submission import JobConfig, check_entry_in_snapshot
 
 
 class RemoteWorkspace:
@@ -102,13 +102,13 @@ class RemoteExperiment:
         return [RemoteRun(self, r["runId"]) for r in runs]
 
     def submit(self, config: Any, tags: dict[str, Any] | None = None, **_: Any) -> RemoteRun:
-        if not hasattr(config, "_spec") or not hasattr(config, "source_directory"):
+        if not isinstance(config, JobConfig):
             raise InvalidTypeError("config", config, "cannot be submitted to a remote workspace",
                                    "pass a PyTorch/Estimator or a ScriptRunConfig")
-        target = config.compute_target
+        target = config.job_compute()
         compute = target if isinstance(target, str) else getattr(target, "name", None) or "local"
-        spec = config._spec(self.name, compute)  # validated here; the server validates again
-        manifest, sources = snapshot.scan(check_source_folder(config.source_directory))
+        spec = config.job_spec(self.name, compute)  # validated here; the server validates again
+        manifest, sources = snapshot.scan(config.job_source(), snapshot.SnapshotLimits.from_env())
         check_entry_in_snapshot(spec, {f.path for f in manifest.files})
         spec = replace(spec, snapshot_digest=manifest.digest)
         http = self.workspace.http

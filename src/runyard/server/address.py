@@ -1,16 +1,5 @@
-"""Where `runyard ui` serves by default, and the UI's address of one run (the service's portal URL)."""
+"""Where `runyard ui` serves by default (see runyard/portal.py, which the run handle uses too)."""
 
-from __future__ import annotations
+from runyard.portal import DEFAULT_HOST, DEFAULT_PORT, base_url, run_page_url
 
-from urllib.parse import quote
-
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8765
-
-
-def base_url(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> str:
-    return f"http://{host}:{port}/"
-
-
-def run_page_url(run_id: str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> str:
-    return f"{base_url(host, port)}#/run/{quote(run_id, safe='')}"
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "base_url", "run_page_url"]

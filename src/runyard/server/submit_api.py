@@ -9,13 +9,13 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from runyard.data.location import clean_relative
+from runyard.locations import clean_relative
 from runyard.errors import InvalidValueError, RunyardError
 from runyard.experiment import Experiment
 from runyard.server.uploads import receive_to
+from runyard.submission import check_entry_in_snapshot, record_and_launch
 from runyard.snapshot import Manifest
 from runyard.spec import JobSpec
-from runyard.train.job import check_entry_in_snapshot
 from runyard.workspace import Workspace
 
 _HEX = set("0123456789abcdef")
@@ -32,6 +32,7 @@ def revalidate(ws: Workspace, spec: JobSpec, manifest: Manifest, experiment: str
     place on this machine is taken from this workspace, never from the client: the entry script must be a
     file of the snapshot, each data reference a registered datastore with a path inside it, and data lands
     inside the run's folder."""
+    Experiment(ws, experiment)  # the name follows the local API's rule
     limits = ws.snapshot_limits
     if manifest.total_bytes > limits.max_bytes or len(manifest.files) > limits.max_files:
         raise InvalidValueError("snapshot", f"{len(manifest.files)} files, {manifest.total_bytes} bytes",
@@ -144,13 +145,16 @@ def build_submit_router(ws: Workspace) -> APIRouter:
                 raise HTTPException(409, f"snapshot blobs missing: {absent[:5]}")
             spec = revalidate(ws, spec, manifest, body["experiment"])
             ws.blobs.put_bytes(manifest.to_json().encode())
-            compute = get_target(ws, spec.compute_target)
+            compute = get_target(ws.folder, spec.compute_target)
             compute.check(spec)
-            run = Experiment(ws, body["experiment"])._start(spec, compute, body.get("tags") or {})
+            tags = body.get("tags") or {}
+            if not isinstance(tags, dict):
+                raise InvalidValueError("tags", tags, "must be a dict", "send {'key': 'value'}")
+            run_id = record_and_launch(ws.folder, spec, compute, tags)
         except RunyardError as e:
             raise HTTPException(400, str(e)) from None
         except (KeyError, TypeError, ValueError) as e:
             raise HTTPException(400, f"malformed submission: {e}") from None
-        return {"runId": run.id}
+        return {"runId": run_id}
 
     return api

@@ -5,15 +5,16 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runyard.data.data_reference import DataReference
-from runyard.environments import Environment, check_requirements, read_text_file
+from runyard.environments.definition import Environment, check_requirements, read_text_file
 from runyard.errors import InvalidTypeError, InvalidValueError, warn_ignored
 from runyard.runconfig import layout_of
 from runyard.spec import DataBinding, EnvironmentSpec, JobSpec, Limits, Resources
 from runyard.train.arguments import flatten_script_params
-from runyard.train.job import PreparedJob, check_environment_variables, check_source, resolve_compute
+from runyard.train.job import check_environment_variables, check_source
 
 if TYPE_CHECKING:
     from runyard.workspace import Workspace
@@ -69,7 +70,7 @@ class Estimator:
                                 shm_size=shm_size, source_directory_data_store=source_directory_data_store,
                                 resume_from=resume_from)
         # compile once now, so every spec-level rule (backend needed for >1 rank, nccl needs GPUs) fails here
-        self._spec("validation")
+        self.job_spec("validation")
 
     # -- building -----------------------------------------------------------------------------
     def _environment_spec(self, definition: Environment | None, pip: Any, conda: Any, pip_file: Any,
@@ -127,18 +128,19 @@ class Estimator:
             if value is not None and not (name == "use_docker" and value is False):
                 warn_ignored(name, value, notes[name])
 
-    def _spec(self, experiment: str, compute_name: str = "local") -> JobSpec:
+    # -- submission.JobConfig ----------------------------------------------------------------------
+    def job_spec(self, experiment: str, compute_name: str = "local") -> JobSpec:
         return JobSpec(experiment=experiment, entry_script=self.entry_script, snapshot_digest="",
                        compute_target=compute_name, arguments=tuple(self.arguments), environment=self.environment,
                        resources=self.resources, backend=self.layout.backend, inputs=tuple(self._bindings),
                        limits=self.limits, environment_variables=self.environment_variables,
                        framework=self._framework)
 
-    def _prepare(self, workspace: Workspace, experiment: str) -> PreparedJob:
-        compute = resolve_compute(workspace, self.compute_target)
-        spec = self._spec(experiment, compute.name)
-        compute.check(spec)
-        return PreparedJob(self.source_directory, spec, compute)
+    def job_source(self) -> Path:
+        return self.source_directory
+
+    def job_compute(self) -> Any:
+        return self.compute_target
 
     @staticmethod
     def get_supported_versions() -> list[str]:
@@ -152,7 +154,7 @@ class Estimator:
 
     @property
     def run_config(self) -> dict[str, Any]:
-        return self._spec("preview").to_dict()
+        return self.job_spec("preview").to_dict()
 
 
 def _input_bindings(inputs: Any) -> list[DataBinding]:

@@ -1,26 +1,11 @@
-"""What every run configuration (Estimator, PyTorch, ScriptRunConfig) compiles to before submit."""
+"""Checks every run configuration (Estimator, PyTorch, ScriptRunConfig) applies to its inputs when built."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from runyard.errors import InvalidTypeError, InvalidValueError
-
-if TYPE_CHECKING:
-    from runyard.compute.base import ComputeTarget
-    from runyard.spec import JobSpec
-    from runyard.workspace import Workspace
-
-
-@dataclass(frozen=True)
-class PreparedJob:
-    """A validated job: its spec (snapshot digest still empty), where its source is, where it runs."""
-
-    source_directory: Path
-    spec: JobSpec
-    compute: ComputeTarget
 
 
 def check_source_folder(source_directory: Any) -> Path:
@@ -53,13 +38,6 @@ def check_source(source_directory: Any, entry_script: Any, field: str = "entry_s
     return root, script.relative_to(root).as_posix()
 
 
-def check_entry_in_snapshot(spec: JobSpec, snapshot_paths: set[str]) -> None:
-    """An ignore file may exclude the entry script: refuse before anything is stored."""
-    if spec.entry_script and spec.entry_script not in snapshot_paths:
-        raise InvalidValueError("entry_script", spec.entry_script, "is excluded from the snapshot by an ignore file",
-                                "remove its pattern from .runyardignore / .amlignore / .gitignore")
-
-
 def check_environment_variables(value: Any) -> tuple[tuple[str, str], ...]:
     if value is None:
         return ()
@@ -70,17 +48,3 @@ def check_environment_variables(value: Any) -> tuple[tuple[str, str], ...]:
             raise InvalidTypeError(f"environment_variables[{key!r}]", item, "must be a string (or a number)",
                                    f"pass {{{str(key)!r}: 'value'}}, or leave the variable out")
     return tuple(sorted((str(k), str(v)) for k, v in value.items()))
-
-
-def resolve_compute(workspace: Workspace, compute_target: Any) -> ComputeTarget:
-    from runyard.compute.base import ComputeTarget
-    from runyard.compute.registry import get_target
-
-    if compute_target is None:
-        return get_target(workspace, "local")
-    if isinstance(compute_target, ComputeTarget):
-        return compute_target
-    if isinstance(compute_target, str):
-        return get_target(workspace, compute_target)
-    raise InvalidTypeError("compute_target", compute_target, "must be a compute target name or object",
-                           "pass 'local', or ComputeTarget(workspace=ws, name=...)")

@@ -19,8 +19,8 @@ def prepare_interpreter(env: EnvironmentSpec, cache_root: Path, log_file: Path,
     if not env.needs_build():
         log(f"base interpreter {sys.executable}: no packages requested")
         return sys.executable, {}
-    from runyard.envbuild.build import ensure_environment
-    from runyard.envbuild.cache import EnvironmentCache
+    from runyard.environments.build import ensure_environment
+    from runyard.environments.cache import EnvironmentCache
 
     built = ensure_environment(env, EnvironmentCache(cache_root), log_file, log)
     return str(built.interpreter), built.resolved

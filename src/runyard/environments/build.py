@@ -24,8 +24,8 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from runyard.envbuild.cache import CachedEnvironment, EnvironmentCache
-from runyard.envbuild.conda import conda_packages, conda_requirements, conda_tool
+from runyard.environments.cache import CachedEnvironment, EnvironmentCache
+from runyard.environments.conda import conda_packages, conda_requirements, conda_tool
 from runyard.errors import EnvironmentBuildError
 from runyard.pdeathsig import die_with_parent
 from runyard.spec import EnvironmentSpec

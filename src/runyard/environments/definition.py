@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 
-from runyard.envbuild.conda import conda_to_pip
-from runyard.envbuild.curated import KNOWN_NAMES, curated, is_curated_name
+from runyard.environments.conda import conda_to_pip
+from runyard.environments.curated import KNOWN_NAMES, curated, is_curated_name
 from runyard.errors import InvalidTypeError, InvalidValueError, WorkspaceError
 from runyard.spec import EnvironmentSpec
 

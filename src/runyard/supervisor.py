@@ -1,4 +1,5 @@
-"""The supervisor: one detached process per run, `python -m runyard.launch.supervisor RUN_DIR`.
+"""The supervisor: one detached process per run, `python -m runyard.supervisor RUN_DIR`. It sits above
+compute/ (it asks the run's compute target for its launchers) and launch/ (the runtime it drives).
 
 Preparing (snapshot, data, environment) -> Starting/Running (node agents) -> Finalizing
 (uploads, last metrics) -> Completed / Failed / Canceled, each written with its time. It keeps
@@ -17,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from runyard.launch.agent import RankExit, interpreter_env
+from runyard.layout import WorkspaceFolder
 from runyard.launch.launcher import JobFailure
-from runyard.launch.run_folder import RunFolder
+from runyard.run_folder import RunFolder
 from runyard.spec import JobSpec
 from runyard.status import RunStatus
 from runyard.store.base import Store
@@ -66,7 +68,7 @@ class Supervisor:
         self._prepare_lines: list[str] = []
 
     def request_cancel(self, *_: object) -> None:
-        from runyard.envbuild.build import stop_running_builds
+        from runyard.environments.build import stop_running_builds
 
         self._cancel = True
         stop_running_builds()  # a build in progress (uv, conda) stops now, not when it would have ended
@@ -100,15 +102,12 @@ class Supervisor:
 
     def _storage_options(self) -> dict[str, dict[str, Any]]:
         """datastore name -> its fsspec options, from the workspace config (never credentials)."""
-        from runyard.workspace import Workspace
-
-        entries = Workspace(self.workspace_root, create=False).config_section("datastores")
-        return {name: dict(entry.get("storage_options") or {}) for name, entry in entries.items()}
+        return WorkspaceFolder(self.workspace_root).storage_options()
 
     def _prepare(self) -> tuple[str, dict[str, str]]:
         from runyard import snapshot
         from runyard.launch.data_bindings import resolve_inputs
-        from runyard.launch.environment import prepare_interpreter
+        from runyard.environments.interpreter import prepare_interpreter
 
         blobs = snapshot.BlobStore(self.workspace_root / "blobs")
         manifest = snapshot.load_manifest(blobs, self.spec.snapshot_digest)
@@ -210,16 +209,13 @@ class Supervisor:
 
 
 def main(argv: list[str]) -> int:
-    from runyard.store.sqlite import SqliteStore
+    from runyard.compute.registry import get_target
 
     folder = RunFolder(argv[1])
     spec = JobSpec.from_json(folder.spec_file.read_text())
-    workspace_root = folder.path.parent.parent
-    from runyard.compute.registry import get_target
-    from runyard.workspace import Workspace
-
-    target = get_target(Workspace(workspace_root, create=False), spec.compute_target)
-    supervisor = Supervisor(SqliteStore(workspace_root / "runyard.db"), folder, spec, workspace_root, target)
+    workspace = WorkspaceFolder(folder.path.parent.parent)
+    target = get_target(workspace, spec.compute_target)  # the supervisor, not launch/, knows compute targets
+    supervisor = Supervisor(workspace.store, folder, spec, workspace.path, target)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, supervisor.request_cancel)
     status = supervisor.run()
