@@ -3,6 +3,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
+# the layer contract in pyproject.toml: no module imports a layer above its own
+.venv/bin/lint-imports || { echo "scripts/test.sh: the import layers are broken (see above)" >&2; exit 1; }
 .venv/bin/python -m pytest -p no:cacheprovider "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then

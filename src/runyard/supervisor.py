@@ -17,9 +17,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from runyard.launch.agent import RankExit, interpreter_env
+from runyard.launch.agent import interpreter_env
+from runyard.launch.launcher import Ended, JobFailure, Outcome, RankExit
 from runyard.layout import WorkspaceFolder
-from runyard.launch.launcher import JobFailure
 from runyard.run_folder import RunFolder
 from runyard.spec import JobSpec
 from runyard.status import RunStatus
@@ -155,11 +155,11 @@ class Supervisor:
         upload_outputs(self.spec.inputs, self.folder.working_dir, lines, self._storage_options())
         for line in lines:
             self._plog(line)
-        if outcome == "completed":
+        if outcome is Ended.COMPLETED:
             return RunStatus.COMPLETED, None
-        if outcome == "canceled":
+        if outcome is Ended.CANCELED:
             return RunStatus.CANCELED, "canceled by the user"
-        if outcome == "timeout":
+        if outcome is Ended.TIMEOUT:
             return RunStatus.FAILED, (f"the run exceeded max_run_duration_seconds="
                                       f"{self.spec.limits.max_run_duration_seconds} and was stopped")
         if isinstance(outcome, JobFailure):
@@ -171,7 +171,7 @@ class Supervisor:
             f"rank {cause} failed (its peers failed because of it; {outcome.describe()} first)"
         return RunStatus.FAILED, said + (f"\n{tail}" if tail else "")
 
-    def _attempt(self, interpreter: str, base_env: dict[str, str], attempt: int) -> str | RankExit | JobFailure:
+    def _attempt(self, interpreter: str, base_env: dict[str, str], attempt: int) -> Outcome:
         launchers = self.target.launchers(self.spec, self.folder, interpreter, base_env, attempt)
         try:
             for launcher in launchers:
@@ -183,15 +183,15 @@ class Supervisor:
         running, last_progress = attempt > 0, ""
         while True:
             failures = [f for x in launchers if (f := x.failure()) is not None]
-            outcome: str | RankExit | JobFailure | None = None
+            outcome: Outcome | None = None
             if failures:
                 outcome = min(failures, key=lambda f: f.at)
             elif all(x.finished() for x in launchers):
-                return "completed"
+                return Ended.COMPLETED
             elif self._canceled() or any(x.canceled() for x in launchers):
-                outcome = "canceled"
+                outcome = Ended.CANCELED
             elif deadline is not None and time.monotonic() > deadline:
-                outcome = "timeout"
+                outcome = Ended.TIMEOUT
             if outcome is not None:
                 for launcher in launchers:
                     launcher.stop(STOP_GRACE_SECONDS)

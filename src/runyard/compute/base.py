@@ -1,23 +1,37 @@
 """ComputeTarget: where runs execute. A small protocol; one module per backend.
 
-A backend writes `check` (refuse a spec it cannot run, before anything is written), `dry_run`
-(the exact command it would start) and `launch`. `ComputeTarget(workspace=ws, name=...)` looks a
+A backend writes `check` (refuse a spec it cannot run, before anything is written), `backend_request`
+(the exact request it makes of its backend: the ranks' Popen argv, the sbatch script, the Ray placement
+plan) and `launchers` (what the supervisor starts and watches). `dry_run` returns both the supervisor's
+command line and that request, as data; `launch` starts the supervisor. `ComputeTarget(workspace=ws, name=...)` looks a
 target up by name, as in the service.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Union
 
 from runyard.errors import ComputeTargetException
 
 if TYPE_CHECKING:
     from runyard.launch.launcher import Launcher
+    from runyard.launch.ray_job import RayPlan
     from runyard.run_folder import RunFolder
     from runyard.spec import JobSpec
     from runyard.workspace import Workspace
+
+
+# the request a backend is sent: each rank's (or mpirun's) argv here, an sbatch script, a Ray placement plan
+BackendRequest = Union[tuple[tuple[str, ...], ...], str, "RayPlan"]
+
+
+@dataclass(frozen=True)
+class DryRun:
+    supervisor: tuple[str, ...]   # the detached process submit starts
+    request: BackendRequest       # what that supervisor asks of the backend
 
 
 @dataclass(frozen=True)
@@ -71,8 +85,23 @@ class ComputeTarget:
         """One line for the run's details: where its nodes and ranks run."""
         return f"{spec.resources.node_count} node(s) of compute target {self.name!r}"
 
-    def dry_run(self, folder: RunFolder, spec: JobSpec) -> list[str]:
+    def supervisor_command(self, folder: RunFolder) -> list[str]:
+        """The detached process submit starts for a run (it prepares, then drives the launchers)."""
+        return [sys.executable, "-m", "runyard.supervisor", str(folder.path)]
+
+    def backend_request(self, folder: RunFolder, spec: JobSpec, interpreter: str) -> BackendRequest:
         raise NotImplementedError
+
+    def dry_run(self, folder: RunFolder, spec: JobSpec, interpreter: str | None = None) -> DryRun:
+        """What launching `spec` would start, as data, without starting anything."""
+        return DryRun(tuple(self.supervisor_command(folder)),
+                      self.backend_request(folder, spec, interpreter or sys.executable))
+
+    def launch(self, folder: RunFolder, spec: JobSpec) -> None:
+        """Start the run's supervisor detached; it outlives the submitting process."""
+        from runyard.compute.local import spawn_supervisor
+
+        spawn_supervisor(folder, spec, self.supervisor_command(folder))
 
     def run_folder(self, runs_root: Path, run_id: str) -> RunFolder:
         """Where a run's folder lives (a cluster target puts it where every node sees it)."""
@@ -89,8 +118,6 @@ class ComputeTarget:
         """What the run's supervisor starts and watches (see launch/launcher.py)."""
         raise NotImplementedError
 
-    def launch(self, folder: RunFolder, spec: JobSpec) -> None:
-        raise NotImplementedError
 
     # -- the service's surface --------------------------------------------------------------------
     @staticmethod

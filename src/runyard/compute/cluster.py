@@ -27,10 +27,3 @@ class ClusterTarget(ComputeTarget):
         shared = self.config.get("shared_folder")
         return Path(shared) / "environments" if shared else workspace_root / "environments"
 
-    def dry_run(self, folder: RunFolder, spec: JobSpec) -> list[str]:
-        return [sys.executable, "-m", "runyard.supervisor", str(folder.path)]
-
-    def launch(self, folder: RunFolder, spec: JobSpec) -> None:
-        from runyard.compute.local import spawn_supervisor
-
-        spawn_supervisor(folder, spec, self.dry_run(folder, spec))  # it runs here; the ranks on the cluster

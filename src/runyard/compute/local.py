@@ -94,25 +94,24 @@ class LocalCompute(ComputeTarget):
 
             return [MpiLauncher(spec, folder, "127.0.0.1", port, interpreter, base_env, attempt)]
         from runyard.launch.agent import NodeAgent
-        from runyard.launch.store_host import AGENT_STORE_ENV, StoreHost
+        from runyard.launch.rendezvous import AGENT_STORE_ENV, RendezvousHost
 
         launchers: list[Launcher] = []
         if spec.resources.node_count > 1:
             # several agents: the store lives outside every rank (as under torchrun), so no node's rank 0
             # takes it away from the others. One node keeps rank 0 as host: no extra torch import at start.
             log = folder.system_logs / (f"store_attempt_{attempt}.txt" if attempt else "store.txt")
-            launchers.append(StoreHost(interpreter, "127.0.0.1", port, log))
+            launchers.append(RendezvousHost(interpreter, "127.0.0.1", port, log))
             base_env = {**base_env, **AGENT_STORE_ENV}
         # one agent per node, all on this machine: one rendezvous, distinct NODE_RANKs
         return launchers + [NodeAgent(spec, folder, node, "127.0.0.1", port, interpreter, base_env, attempt,
                                       ranks_on_host=spec.resources.world_size)
                             for node in range(spec.resources.node_count)]
 
-    def dry_run(self, folder: RunFolder, spec: JobSpec) -> list[str]:
-        return [sys.executable, "-m", "runyard.supervisor", str(folder.path)]
-
-    def launch(self, folder: RunFolder, spec: JobSpec) -> None:
-        spawn_supervisor(folder, spec, self.dry_run(folder, spec))
+    def backend_request(self, folder: RunFolder, spec: JobSpec, interpreter: str) -> tuple[tuple[str, ...], ...]:
+        """Each rank's argv (or mpirun's), as the launchers would start them."""
+        return tuple(tuple(c) for launcher in self.launchers(spec, folder, interpreter, {}, 0)
+                     for c in launcher.dry_run())
 
 
 def spawn_supervisor(folder: RunFolder, spec: JobSpec, command: list[str]) -> None:

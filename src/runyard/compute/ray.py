@@ -79,6 +79,9 @@ class RayCompute(ClusterTarget):
         return (f"{spec.resources.node_count} Ray node(s) of the cluster at {self.config['address']}, "
                 f"{spec.resources.process_count_per_node} process(es) per node")
 
+    def backend_request(self, folder: RunFolder, spec: JobSpec, interpreter: str) -> RayPlan:
+        return self.plan(folder, spec, interpreter)
+
     def plan(self, folder: RunFolder, spec: JobSpec, interpreter: str, attempt: int = 0) -> RayPlan:
         res = spec.resources
         bundle: dict[str, float] = {"CPU": float(self.config.get("cpus_per_process", 1.0)) * res.process_count_per_node}

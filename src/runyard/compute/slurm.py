@@ -86,6 +86,9 @@ class SlurmCompute(ClusterTarget):
         return (f"{spec.resources.node_count} Slurm node(s) in {partition}, "
                 f"{spec.resources.process_count_per_node} process(es) per node")
 
+    def backend_request(self, folder: RunFolder, spec: JobSpec, interpreter: str) -> str:
+        return self.sbatch_script(folder, spec, interpreter)
+
     def sbatch_script(self, folder: RunFolder, spec: JobSpec, interpreter: str, attempt: int = 0) -> str:
         run_dir = folder.path.resolve()
         res = spec.resources

@@ -85,12 +85,32 @@ _running: set[subprocess.Popen[str]] = set()
 
 
 def stop_running_builds() -> None:
-    """From a signal handler (cancel): SIGKILL every running build step and whatever it started."""
+    """From a signal handler (cancel): SIGKILL every running build step and whatever it started. The tree is
+    read before anything is killed (a killed parent's children are re-parented out of reach), and the
+    process groups go too (a build backend may start its own)."""
+    import psutil
+
     for proc in list(_running):
         try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+            tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+        except psutil.Error:
+            tree = []
+        groups = {proc.pid}
+        for member in tree:
+            try:
+                groups.add(os.getpgid(member.pid))
+            except OSError:
+                pass
+        for member in tree:
+            try:
+                member.kill()
+            except psutil.Error:
+                pass
+        for group in groups - {os.getpgrp()}:
+            try:
+                os.killpg(group, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
 
 
 def _run(command: list[str], log_file: Path) -> subprocess.CompletedProcess[str]:

@@ -14,30 +14,14 @@ import subprocess
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 
-from runyard.launch import reaper
 from runyard.environments.interpreter import path_with_interpreter
+from runyard.launch import reaper
 from runyard.launch.expand import JOB_VARIABLES, expand, expandable
+from runyard.launch.launcher import RankExit
 from runyard.launch.procs import die_with_parent, share_cores, terminate_groups
 from runyard.run_folder import RunFolder
 from runyard.spec import JobSpec
-
-
-@dataclass(frozen=True)
-class RankExit:
-    rank: int
-    returncode: int
-    at: float = 0.0  # time.monotonic() when the exit was seen: the earliest failure is the cause
-
-    def describe(self) -> str:
-        if self.returncode < 0:
-            try:
-                name = signal.Signals(-self.returncode).name
-            except ValueError:
-                name = f"signal {-self.returncode}"
-            return f"rank {self.rank} was killed by {name}"
-        return f"rank {self.rank} exited with code {self.returncode}"
 
 
 class NodeAgent:
@@ -178,11 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ)
     store = None
     if spec.resources.node_count > 1:  # node 0's agent hosts the job's rendezvous store, as torchrun's does
-        from runyard.launch.store_host import AGENT_STORE_ENV, StoreHost
+        from runyard.launch.rendezvous import AGENT_STORE_ENV, RendezvousHost
 
         env.update(AGENT_STORE_ENV)
         if args.node_rank == 0:
-            store = StoreHost(args.interpreter, "0.0.0.0", args.master_port, folder.system_logs /
+            store = RendezvousHost(args.interpreter, "0.0.0.0", args.master_port, folder.system_logs /
                               (f"store_attempt_{args.attempt}.txt" if args.attempt else "store.txt"))
             store.start()
     agent = NodeAgent(spec, folder, args.node_rank, args.master_addr, args.master_port, args.interpreter,

@@ -1,13 +1,34 @@
 """What the supervisor drives: something that starts a job's ranks and reports how they end.
 
 Compute targets hand the supervisor their launchers (`ComputeTarget.launchers`): node agents on this
-machine, an mpirun, or a Slurm job. The supervisor only knows this protocol.
+machine, the rendezvous host, an mpirun, a Slurm job or a Ray job. The supervisor only knows this protocol,
+and an attempt ends in one of the typed outcomes below.
 """
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass
-from typing import Protocol
+from enum import Enum
+from typing import Protocol, Union
+
+
+@dataclass(frozen=True)
+class RankExit:
+    """A rank that ended with a non-zero code or a signal."""
+
+    rank: int
+    returncode: int
+    at: float = 0.0  # time.monotonic() when the exit was seen: the earliest failure is the cause
+
+    def describe(self) -> str:
+        if self.returncode < 0:
+            try:
+                name = signal.Signals(-self.returncode).name
+            except ValueError:
+                name = f"signal {-self.returncode}"
+            return f"rank {self.rank} was killed by {name}"
+        return f"rank {self.rank} exited with code {self.returncode}"
 
 
 @dataclass(frozen=True)
@@ -21,6 +42,18 @@ class JobFailure:
         return self.message
 
 
+class Ended(str, Enum):
+    """How an attempt ended when no rank failed."""
+
+    COMPLETED = "completed"
+    CANCELED = "canceled"
+    TIMEOUT = "timeout"
+
+
+Failure = Union[RankExit, JobFailure]
+Outcome = Union[Ended, RankExit, JobFailure]
+
+
 class Launcher(Protocol):
     @property
     def pgids(self) -> list[int]:
@@ -31,7 +64,7 @@ class Launcher(Protocol):
     def started(self) -> bool:
         """The ranks run (a cluster job may wait in a queue first)."""
 
-    def failure(self) -> object | None:
+    def failure(self) -> Failure | None:
         """A RankExit or JobFailure once something failed, else None."""
 
     def canceled(self) -> bool:
@@ -44,3 +77,6 @@ class Launcher(Protocol):
         """A line worth recording while waiting (e.g. 'PENDING (Resources)'), or None."""
 
     def stop(self, grace: float) -> None: ...
+
+    def dry_run(self) -> list[list[str]]:
+        """The commands start() would run, as data."""

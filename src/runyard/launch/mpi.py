@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 
 from runyard.launch import reaper
-from runyard.launch.agent import RankExit
+from runyard.launch.launcher import RankExit
 from runyard.environments.interpreter import path_with_interpreter
 from runyard.launch.procs import die_with_parent, share_cores, terminate_groups
 from runyard.run_folder import RunFolder

@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from runyard.launch.agent import RankExit, failed_ranks
-from runyard.launch.launcher import JobFailure
+from runyard.launch.agent import failed_ranks
+from runyard.launch.launcher import JobFailure, RankExit
 from runyard.run_folder import RunFolder
 
 PLACEMENT_TIMEOUT_NOTE = "waiting for the Ray cluster to place {n} bundle(s) of {bundle} ({strategy})"
@@ -96,6 +96,10 @@ class RayJob:
         return []  # nothing of the job runs in this machine's process groups
 
     # -- start ----------------------------------------------------------------------------------------
+    def dry_run(self) -> list[list[str]]:
+        """Each node's agent command (the placement group and actors around them are in the plan)."""
+        return [list(c) for c in self.plan.agent_commands]
+
     def start(self) -> None:
         if unreachable := _unreachable(self.address):
             # ray.init would retry a dead address for minutes; a TCP probe answers in seconds

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 import subprocess
 import time
+from pathlib import Path
 
-from runyard.launch.agent import RankExit, failed_ranks
-from runyard.launch.launcher import JobFailure
+from runyard.launch.agent import failed_ranks
+from runyard.launch.launcher import JobFailure, RankExit
 from runyard.run_folder import RunFolder
 
 POLL_SECONDS = 0.5
@@ -36,10 +37,17 @@ class SlurmJob:
     def pgids(self) -> list[int]:
         return []  # nothing of the job runs in this machine's process groups
 
+    @property
+    def script_path(self) -> Path:
+        return self.folder.path / f"sbatch_attempt_{self.attempt}.sh"
+
+    def dry_run(self) -> list[list[str]]:
+        return [["sbatch", "--parsable", str(self.script_path)]]
+
     def start(self) -> None:
-        path = self.folder.path / f"sbatch_attempt_{self.attempt}.sh"
+        path = self.script_path
         path.write_text(self.script)
-        done = subprocess.run(["sbatch", "--parsable", str(path)], capture_output=True, text=True, env=self.env)
+        done = subprocess.run(self.dry_run()[0], capture_output=True, text=True, env=self.env)
         if done.returncode != 0:
             # the cluster's own words: bad partition, too many nodes, a limit...
             self._refused = JobFailure(f"sbatch refused the job: {(done.stderr or done.stdout).strip()}",

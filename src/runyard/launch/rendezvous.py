@@ -1,6 +1,6 @@
 """The rendezvous store of a torch.distributed job, hosted outside the ranks (as torchrun's agent does).
 
-`python -m runyard.launch.store_host HOST PORT`. When rank 0 hosts the store itself, a rank 0 that
+`python -m runyard.launch.rendezvous HOST PORT`. When rank 0 hosts the store itself, a rank 0 that
 finishes first takes the store with it while its peers still talk to it, and they can abort at exit
 ("terminate called without an active exception"). Ranks started with TORCHELASTIC_USE_AGENT_STORE=True
 connect to this process instead; it lives until its launcher stops it. It runs in its own process so
@@ -21,7 +21,7 @@ from runyard.launch.procs import die_with_parent, terminate_groups
 AGENT_STORE_ENV = {"TORCHELASTIC_USE_AGENT_STORE": "True"}
 
 
-class StoreHost:
+class RendezvousHost:
     """A Launcher (launch/launcher.py) whose only job is to keep the store up while the ranks run."""
 
     def __init__(self, interpreter: str, host: str, port: int, log_path: Path) -> None:
@@ -32,10 +32,15 @@ class StoreHost:
     def pgids(self) -> list[int]:
         return [self.proc.pid] if self.proc else []
 
+    def command(self) -> list[str]:
+        return [self.interpreter, "-m", "runyard.launch.rendezvous", self.host, str(self.port)]
+
+    def dry_run(self) -> list[list[str]]:
+        return [self.command()]
+
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([self.interpreter, "-m", "runyard.launch.store_host", self.host,
-                                          str(self.port)], stdin=subprocess.DEVNULL, stdout=log,
+            self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, start_new_session=True,
                                          preexec_fn=die_with_parent)
 
