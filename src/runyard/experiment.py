@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runyard import snapshot, submission
 from runyard.errors import InvalidValueError
-from runyard.run_folder import RunFolder
-from runyard.status import RunStatus
-from runyard.store.base import PARENT_RUN_PROPERTY, RunRecord
-from runyard.submission import new_run_id
+from runyard.store.base import PARENT_RUN_PROPERTY
 from runyard.train.job import check_source_folder
 
 if TYPE_CHECKING:
@@ -25,13 +20,6 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
 
 
 class Experiment:
-    def __new__(cls, workspace: Any = None, name: str = "", *args: Any, **kwargs: Any) -> Any:
-        if getattr(workspace, "is_remote", False):  # Experiment(Workspace.connect(url), name) works remotely
-            from runyard.remote.workspace import RemoteExperiment
-
-            return RemoteExperiment(workspace, name)
-        return super().__new__(cls)
-
     def __init__(self, workspace: Workspace, name: str, _check: bool = True, **_: Any) -> None:
         if _check and (not isinstance(name, str) or not _NAME.match(name)):
             raise InvalidValueError("name", name, "is not a valid experiment name",
@@ -47,7 +35,7 @@ class Experiment:
         """Validate, snapshot, record (Queued) and launch. Nothing is written unless all checks pass."""
         from runyard.run import Run
 
-        run_id = submission.submit(self.workspace.folder, self.name, config, tags)
+        run_id = self.workspace.backend.submit(self.name, config, tags)
         return Run.get(self.workspace, run_id)  # a sweep comes back as its HyperDriveRun
 
     def start_logging(self, *args: Any, outputs: str | None = None, snapshot_directory: str | None = None,
@@ -64,24 +52,10 @@ class Experiment:
         from runyard.run import Run
 
         outputs_dir = Path(outputs) if outputs is not None else None  # a child tracks outputs only when asked
-        digest = ""
-        if snapshot_directory is not None:
-            manifest, sources = snapshot.scan(check_source_folder(snapshot_directory), self.workspace.snapshot_limits)
-        # -- from here on, things are written --
-        if snapshot_directory is not None:
-            snapshot.store(manifest, sources, self.workspace.blobs)
-            digest = manifest.digest
+        source = check_source_folder(snapshot_directory) if snapshot_directory is not None else None
+        run_id = self.workspace.backend.start_interactive(self.name, display_name, parent_id, source)
         if outputs_dir is not None:
             outputs_dir.mkdir(parents=True, exist_ok=True)
-        run_id = new_run_id(self.name)
-        folder = RunFolder(self.workspace.runs_root / run_id)
-        folder.create("{}")
-        now = time.time()
-        self.workspace.store.create_run(RunRecord(
-            run_id=run_id, experiment=self.name, status=RunStatus.RUNNING, target="interactive", created_time=now,
-            display_name=display_name or "", snapshot_digest=digest,
-            properties={PARENT_RUN_PROPERTY: parent_id} if parent_id else {}))
-        self.workspace.store.set_status(run_id, RunStatus.RUNNING, now)
         run = Run(self, run_id)
         run._outputs_dir = outputs_dir.resolve() if outputs_dir is not None else None
         return run
@@ -90,7 +64,7 @@ class Experiment:
                  include_children: bool = False) -> Iterator[Run]:
         from runyard.run import Run
 
-        for record in self.workspace.store.list_runs(experiment=self.name):
+        for record in self.workspace.backend.list_runs(experiment=self.name):
             if PARENT_RUN_PROPERTY in record.properties and not include_children:
                 continue  # as the service: child runs (sweeps, submit_child) only when asked for
             if properties is not None and not all(record.properties.get(str(k)) == str(v)
@@ -106,7 +80,7 @@ class Experiment:
 
     @staticmethod
     def list(workspace: Workspace, experiment_name: str | None = None, **_: Any) -> list[Experiment]:
-        names = workspace.store.list_experiments()
+        names = workspace.backend.list_experiments()
         return [Experiment(workspace, n) for n in names if experiment_name in (None, n)]
 
     def __repr__(self) -> str:

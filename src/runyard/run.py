@@ -1,36 +1,35 @@
 """Run: the handle of one run, from the submitting process, another process, or inside the script.
 
-Inside a submitted script `Run.get_context()` attaches through environment variables and logs
-through a spool file (see tracking/spool.py); outside runyard it returns an offline run that prints.
+One class over the workspace's backend (backends/): a folder on this machine or a `runyard server`. Inside a
+submitted script `Run.get_context()` attaches through environment variables and logs through a spool file
+(see tracking/spool.py); outside runyard it returns an offline run that prints (run_offline.py).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import time
-import uuid
-from datetime import datetime, timezone
+import tempfile
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from runyard.errors import InvalidTypeError, InvalidValueError
-from runyard.run_folder import RunFolder
+from runyard.errors import InvalidTypeError, InvalidValueError, WorkspaceError
+from runyard.run_offline import _OfflineRun
 from runyard.status import RunStatus
 from runyard.store.base import PARENT_RUN_PROPERTY
-from runyard.tracking import values as check
 from runyard.tracking.logging_api import MetricLogging
 from runyard.tracking.spool import SpoolWriter
 
 if TYPE_CHECKING:
+    from runyard.backends.base import RunBackend
     from runyard.experiment import Experiment
+    from runyard.run_folder import RunFolder
     from runyard.store.base import RunRecord
     from runyard.workspace import Workspace
 
 ENV_RUN_ID = "RUNYARD_RUN_ID"
 ENV_RUN_DIR = "RUNYARD_RUN_DIR"
 ENV_RANK = "RUNYARD_RANK"
-_context: Run | None = None
+_context: Run | _OfflineRun | None = None
 
 
 def _process_rank() -> int:
@@ -44,10 +43,6 @@ def _process_rank() -> int:
     return 0
 
 
-def _iso(ts: float | None) -> str | None:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z") if ts else None
-
-
 class Run(MetricLogging):
     """`Run(experiment, run_id)` or `Run.get(ws, run_id)`; in a script, `Run.get_context()`.
 
@@ -59,25 +54,30 @@ class Run(MetricLogging):
     def __init__(self, experiment: Experiment, run_id: str, _writer: SpoolWriter | None = None,
                  **_: Any) -> None:
         self.experiment = experiment
-        self._id = experiment.workspace.store.resolve_run_id(run_id) if _writer is None else run_id
         self._writer = _writer
-        self._folder = RunFolder(experiment.workspace.runs_root / self._id)
+        # in a script (a writer given) the id is the run's own, and logging needs no backend at all
+        self._id = self._backend.resolve_run_id(run_id) if _writer is None else run_id
+
+    @property
+    def _backend(self) -> RunBackend:
+        return self.experiment.workspace.backend  # type: ignore[no-any-return]
 
     # -- finding runs ---------------------------------------------------------------------------
     @classmethod
     def get(cls, workspace: Workspace, run_id: str) -> Run:
         from runyard.experiment import Experiment
 
-        run_id = workspace.store.resolve_run_id(run_id)
-        record = workspace.store.get_run(run_id)
+        backend = workspace.backend
+        record = backend.record(backend.resolve_run_id(run_id))
         if cls is Run and record.properties.get("runyard.runType") == "hyperdrive":
             from runyard.train.hyperdrive.run import HyperDriveRun
 
-            return HyperDriveRun(Experiment(workspace, record.experiment), run_id)
-        return cls(Experiment(workspace, record.experiment), run_id)
+            return HyperDriveRun(Experiment(workspace, record.experiment), record.run_id)
+        return cls(Experiment(workspace, record.experiment), record.run_id)
 
     @classmethod
-    def get_context(cls, allow_offline: bool = True, used_for_context_manager: bool = False, **_: Any) -> Run:
+    def get_context(cls, allow_offline: bool = True, used_for_context_manager: bool = False,
+                    **_: Any) -> Any:
         global _context
         if _context is not None:
             return _context
@@ -88,8 +88,8 @@ class Run(MetricLogging):
                                         "submit it with exp.submit(...) or `runyard submit`, or allow_offline=True")
             _context = _OfflineRun()
             return _context
-        from runyard.errors import WorkspaceError
         from runyard.experiment import Experiment
+        from runyard.run_folder import RunFolder
         from runyard.workspace import UnreachableWorkspace, Workspace
 
         folder = RunFolder(run_dir)
@@ -108,12 +108,8 @@ class Run(MetricLogging):
     def id(self) -> str:
         return self._id
 
-    @property
-    def _store(self) -> Any:
-        return self.experiment.workspace.store
-
     def _record(self) -> RunRecord:
-        return self._store.get_run(self._id)
+        return self._backend.record(self._id)
 
     @property
     def number(self) -> int:
@@ -139,13 +135,14 @@ class Run(MetricLogging):
 
     @property
     def parent(self) -> Run | None:
-        """The sweep a child run belongs to (HyperDrive), else None."""
+        """The run this one was started under (a sweep, child_run, submit_child), else None."""
         parent_id = self._record().properties.get(PARENT_RUN_PROPERTY)
         return Run.get(self.experiment.workspace, parent_id) if parent_id else None
 
     @property
     def folder(self) -> RunFolder:
-        return self._folder
+        """The run's folder on this machine (a workspace folder only; a server keeps its own)."""
+        return self._backend.run_folder(self._id)
 
     def __repr__(self) -> str:
         return f"Run(experiment={self.experiment.name!r}, id={self._id!r})"
@@ -165,65 +162,35 @@ class Run(MetricLogging):
         return found
 
     def get_portal_url(self) -> str:
-        """This run's page in the web UI that `runyard ui` serves (default address)."""
-        from runyard.portal import run_page_url
-
-        return run_page_url(self._id)
+        """This run's page in the web UI (`runyard ui`'s default address, or the server's)."""
+        return self._backend.portal_url(self._id)
 
     # -- status ---------------------------------------------------------------------------------
     def get_status(self) -> str:
         return self._status().value
 
     def _status(self) -> RunStatus:
-        from runyard.launch.liveness import reconcile
-
-        return reconcile(self._store, self._folder, self._record().status)
+        return self._backend.status(self._id)
 
     def get_details(self) -> dict[str, Any]:
-        import json
-
-        status = self._status()
-        record = self._record()
-        spec = json.loads(record.spec_json)
-        details: dict[str, Any] = {
-            "runId": record.run_id,
-            "runNumber": record.number,
-            "experiment": record.experiment,
-            "target": record.target,
-            "status": status.value,
-            "submittedTimeUtc": _iso(record.created_time),
-            "startTimeUtc": _iso(record.start_time),
-            "endTimeUtc": _iso(record.end_time),
-            "properties": {**record.properties, "ContentSnapshotId": record.snapshot_digest,
-                           "runyard.snapshotId": record.snapshot_digest},
-            "tags": self.get_tags(),
-            "runDefinition": _run_definition(spec, record.target),
-            "logFiles": {n: str(p) for n, p in self._folder.files() if n.startswith(("user_logs/", "system_logs/"))},
-            "statusHistory": [{"status": e.status.value, "time": _iso(e.time)}
-                              for e in self._store.status_events(self._id)],
-            "runFolder": str(self._folder.path),
-        }
-        if record.error:
-            details["error"] = {"error": {"message": record.error}}
-        return details
+        return self._backend.details(self._id)
 
     def get_details_with_logs(self) -> dict[str, Any]:
         details = self.get_details()
-        details["logFiles"] = {n: Path(p).read_text(errors="replace") for n, p in details["logFiles"].items()}
+        details["logFiles"] = {n: self._backend.read_file(self._id, n).decode(errors="replace")
+                               for n in details["logFiles"]}
         return details
 
     def wait_for_completion(self, show_output: bool = False, wait_post_processing: bool = False,
                             raise_on_error: bool = True, poll_interval: float = 0.1,
-                            all_ranks: bool = False) -> dict[str, Any]:
+                            all_ranks: bool = False, out: IO[str] | None = None) -> dict[str, Any]:
         from runyard.run_output import wait_and_stream
 
         return wait_and_stream(self, show_output=show_output, raise_on_error=raise_on_error,
-                               poll_interval=poll_interval, all_ranks=all_ranks)
+                               poll_interval=poll_interval, all_ranks=all_ranks, out=out)
 
     def cancel(self, timeout: float = 30.0) -> None:
-        from runyard.launch.liveness import request_cancel
-
-        request_cancel(self._store, self._folder, timeout)
+        self._backend.cancel(self._id)
 
     def complete(self, _set_status: bool = True) -> None:
         self._finish(RunStatus.COMPLETED, None)
@@ -234,8 +201,8 @@ class Run(MetricLogging):
     def _finish(self, status: RunStatus, error: str | None) -> None:
         if self._outputs_dir is not None and self._outputs_dir.is_dir():
             self.upload_folder("outputs", self._outputs_dir)  # the service's output collection
-        self._catch_up()  # what this handle logged is in the store before the run ends
-        self._store.set_status(self._id, status, time.time(), error)
+        self._catch_up()  # what this handle logged is stored before the run ends
+        self._backend.set_status(self._id, status, error)
 
     def __enter__(self) -> Run:
         return self
@@ -248,44 +215,42 @@ class Run(MetricLogging):
         else:
             self.fail(error_details=f"{exc_type.__name__}: {exc}" if exc_type else str(exc))
 
-    # -- logging (the script's side) ------------------------------------------------------------
+    # -- logging --------------------------------------------------------------------------------
     def _sink(self) -> SpoolWriter:
-        if self._writer is None:  # a handle outside the script: its own spool file in the run folder
-            self._writer = SpoolWriter(self._folder.spool_dir, 0, name=f"client-{os.getpid()}-{uuid.uuid4().hex[:6]}.jsonl")
+        if self._writer is None:  # a handle outside the script: its own spool, stored or shipped
+            self._writer = self._backend.sink(self._id)
         return self._writer
 
     def _store_file(self, name: str, data: bytes) -> None:
-        target = self._folder.upload_target(name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-
-    def remove_tags(self, tags: list[str] | str) -> None:
-        self._store.remove_tags(self._id, [tags] if isinstance(tags, str) else list(tags))
-
-    def get_tags(self) -> dict[str, str | None]:
-        self._catch_up()
-        return self._store.get_tags(self._id)
-
-    def add_properties(self, properties: dict[str, Any]) -> None:
-        if not isinstance(properties, dict):
-            raise InvalidTypeError("properties", properties, "must be a dict", "pass {'key': 'value'}")
-        self._catch_up()
-        self._store.add_properties(self._id, {str(k): str(v) for k, v in properties.items()})
-
-    def get_properties(self) -> dict[str, str]:
-        self._catch_up()
-        return self._record().properties
+        with tempfile.NamedTemporaryFile(prefix="runyard-upload-") as f:
+            f.write(data)
+            f.flush()
+            self._backend.put_file(self._id, name, Path(f.name))
 
     def flush(self) -> None:
         if self._writer is not None:
             self._writer.flush()
 
     def _catch_up(self) -> None:
-        """Store whatever the spools hold now, so a read sees everything logged before it."""
-        from runyard.tracking.ingest import ingest_once
+        """What this handle (and every spool of the run) logged is stored, so a read sees it."""
+        self._backend.flush(self._id, self._writer)
 
-        self.flush()
-        ingest_once(self._store, self._id, self._folder.spool_dir)
+    def remove_tags(self, tags: list[str] | str) -> None:
+        self._backend.remove_tags(self._id, [tags] if isinstance(tags, str) else list(tags))
+
+    def get_tags(self) -> dict[str, str | None]:
+        self._catch_up()
+        return self._backend.tags(self._id)
+
+    def add_properties(self, properties: dict[str, Any]) -> None:
+        if not isinstance(properties, dict):
+            raise InvalidTypeError("properties", properties, "must be a dict", "pass {'key': 'value'}")
+        self._catch_up()
+        self._backend.add_properties(self._id, {str(k): str(v) for k, v in properties.items()})
+
+    def get_properties(self) -> dict[str, str]:
+        self._catch_up()
+        return self._record().properties
 
     # -- reading metrics --------------------------------------------------------------------------
     def get_metrics(self, name: str | None = None, recursive: bool = False, run_type: str | None = None,
@@ -296,7 +261,6 @@ class Run(MetricLogging):
         own = self.logged_metrics(name, all_ranks=all_ranks, rank=rank)
         if not recursive:
             return own
-        # the service's recursive form: {run id: metrics} for this run and every run below it
         nested = {self._id: own}
         for child in self.get_children(recursive=True):
             nested[child.id] = child.get_metrics(name, all_ranks=all_ranks, rank=rank)
@@ -305,57 +269,51 @@ class Run(MetricLogging):
     def logged_metrics(self, name: str | None = None, all_ranks: bool = False,
                        rank: int | None = None) -> dict[str, Any]:
         """What this run itself logged (a sweep's get_metrics() gathers its children's instead)."""
-        from runyard.tracking.metrics_view import shape_metrics
-
         self._catch_up()
-        keys = None if name is None else [name]
-        return shape_metrics(self._store.metric_values(self._id, keys, rank=rank), all_ranks=all_ranks)
+        return self._backend.metrics(self._id, name, rank, all_ranks)
 
     def get_metric_series(self, name: str, rank: int = 0, max_points: int | None = 2000,
                           step_range: tuple[float, float] | None = None) -> Any:
         """A numeric metric as a chart series (runyard's own): steps, values, times, downsampled
         to at most max_points keeping every bucket's min and max."""
-        from runyard.tracking.query import get_series
-
         self._catch_up()
-        return get_series(self._store, self._id, name, rank=rank, step_range=step_range, max_points=max_points)
+        return self._backend.series(self._id, name, rank, max_points, step_range)
 
     # -- files ----------------------------------------------------------------------------------
     def get_file_names(self) -> list[str]:
-        return [name for name, _ in self._folder.files()]
+        return self._backend.file_names(self._id)
 
     def download_file(self, name: str, output_file_path: str | os.PathLike[str] | None = None,
                       _validate_checksum: bool = False) -> None:
-        source = self._folder.file_path(name)
+        if name not in self.get_file_names():
+            raise InvalidValueError("name", name, f"is not a file of run {self._id}",
+                                    "pick one of run.get_file_names()")
         target = Path(output_file_path) if output_file_path else Path(Path(name).name)
         if target.is_dir():
             target = target / Path(name).name
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
+        target.write_bytes(self._backend.read_file(self._id, name))
 
     def download_files(self, prefix: str | None = None, output_directory: str | os.PathLike[str] | None = None,
                        output_paths: list[str] | None = None, batch_size: int = 100,
                        append_prefix: bool = True) -> None:
         out = Path(output_directory or ".")
-        for name, path in self._folder.files():
+        for name in self.get_file_names():
             if prefix and not name.startswith(prefix):
                 continue
             rel = name if append_prefix or not prefix else name[len(prefix):].lstrip("/")
             target = out / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
+            target.write_bytes(self._backend.read_file(self._id, name))
 
     def upload_file(self, name: str, path_or_stream: str | os.PathLike[str] | IO[bytes]) -> None:
-        target = self._folder.upload_target(name)
-        target.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(path_or_stream, (str, os.PathLike)):
             if not Path(path_or_stream).is_file():
                 raise InvalidValueError("path_or_stream", str(path_or_stream), "is not an existing file",
                                         "pass the path of a file to upload")
-            shutil.copyfile(path_or_stream, target)
+            self._backend.put_file(self._id, name, Path(path_or_stream))
         else:
-            with open(target, "wb") as f:
-                shutil.copyfileobj(path_or_stream, f)
+            self._store_file(name, path_or_stream.read())
 
     def upload_files(self, names: list[str], paths: list[str]) -> None:
         for n, p in zip(names, paths, strict=True):
@@ -372,7 +330,7 @@ class Run(MetricLogging):
         """Register a file or folder of this run (e.g. 'outputs/model.pt') as a new model version."""
         from runyard.models.registry import Model
 
-        source = self._folder.path_of(model_path or "outputs")
+        source = self.folder.path_of(model_path or "outputs")
         if source is None:
             raise InvalidValueError("model_path", model_path, f"is not a file or folder of run {self._id}",
                                     "pick a path from run.get_file_names(), e.g. 'outputs/model.pt'")
@@ -380,19 +338,17 @@ class Run(MetricLogging):
                               properties={**(properties or {}), "runId": self._id}, description=description,
                               _run_id=self._id)
 
+    # -- children -------------------------------------------------------------------------------
     def get_children(self, recursive: bool = False, tags: Any = None, properties: Any = None,
                      type: Any = None, status: Any = None) -> list[Run]:
-        records = self._store.list_runs(experiment=self.experiment.name)
-        children = [Run.get(self.experiment.workspace, r.run_id) for r in records
-                    if r.properties.get(PARENT_RUN_PROPERTY) == self._id]
+        children = [Run.get(self.experiment.workspace, c) for c in self._backend.children(self._id)]
         if recursive:
             children += [grandchild for child in children for grandchild in child.get_children(recursive=True)]
         return [c for c in children if status is None or c.get_status() == status]
 
     def children_summary(self) -> list[dict[str, Any]]:
         """One row per child for the CLI and the UI: runId, status, hyperparameters, bestPrimaryMetric."""
-        return [{"runId": c.id, "status": c.get_status(), "hyperparameters": {}, "bestPrimaryMetric": None}
-                for c in self.get_children()]
+        return self._backend.children_summary(self._id)
 
     def child_run(self, name: str | None = None, run_id: str | None = None, outputs: str | None = None) -> Run:
         """An interactive child of this run: it logs on its own until child.complete() (or the end of
@@ -417,103 +373,27 @@ class Run(MetricLogging):
             child.tag(tag_key or "", value)
         return children
 
+    def submit_child(self, config: Any, tags: dict[str, Any] | None = None, **_: Any) -> Run:
+        """Submit `config` (an Estimator or ScriptRunConfig) as a run of this run's experiment, under it."""
+        from runyard.submission import SweepConfig
+
+        if isinstance(config, SweepConfig):
+            raise InvalidTypeError("config", config, "is a sweep, which cannot be a child run here",
+                                   "submit the HyperDriveConfig with experiment.submit(...)")
+        run_id = self._backend.submit(self.experiment.name, config, tags, {PARENT_RUN_PROPERTY: self._id})
+        return Run(self.experiment, run_id)
+
+    # -- snapshots ------------------------------------------------------------------------------
     def get_snapshot_id(self) -> str:
         return self._record().snapshot_digest
 
     def restore_snapshot(self, snapshot_id: str | None = None, path: str | os.PathLike[str] | None = None) -> str:
         """The run's snapshot (the source folder as submitted) as `<path>/<snapshot id>.zip`; its path."""
-        from runyard.snapshot import restore_zip
-
         digest = snapshot_id or self.get_snapshot_id()
         if not digest:
             raise InvalidValueError("snapshot_id", snapshot_id, f"run {self._id} has no snapshot",
                                     "runs started with start_logging() have one only with snapshot_directory=")
-        return str(restore_zip(self.experiment.workspace.blobs, digest, Path(path or ".")))
-
-    def submit_child(self, config: Any, tags: dict[str, Any] | None = None, **_: Any) -> Run:
-        """Submit `config` (an Estimator or ScriptRunConfig) as a run of this run's experiment, under it."""
-        from runyard.submission import submit_child
-
-        run_id = submit_child(self.experiment.workspace.folder, self._id, self.experiment.name, config, tags)
-        return Run(self.experiment, run_id)
+        return str(self._backend.restore_snapshot(digest, Path(path or ".")))
 
 
-def _run_definition(spec: dict[str, Any], target: str) -> dict[str, Any]:
-    resources = spec.get("resources", {})
-    return {
-        "script": spec.get("entry_script"),
-        "command": spec.get("shell_command", ""),
-        "arguments": spec.get("arguments", []),
-        "Arguments": spec.get("arguments", []),
-        "target": target,
-        "framework": spec.get("framework"),
-        "communicator": (spec.get("backend") or "None"),
-        "nodeCount": resources.get("node_count", 1),
-        "processCountPerNode": resources.get("process_count_per_node", 1),
-        "useGpu": resources.get("use_gpu", False),
-        "maxRunDurationSeconds": spec.get("limits", {}).get("max_run_duration_seconds"),
-        "environment": spec.get("environment", {}),
-        "environmentVariables": dict(spec.get("environment_variables", [])),
-        "dataReferences": {b["name"]: b for b in spec.get("inputs", [])},
-    }
-
-
-class _OfflineRun(Run):
-    """What get_context() returns outside runyard: everything logged is printed, nothing stored."""
-
-    def __init__(self) -> None:  # noqa: D107 - no workspace, no store
-        self._id = f"OfflineRun_{uuid.uuid4()}"
-        self._writer = None
-        self.experiment = None  # type: ignore[assignment]
-
-    def _print(self, what: str, name: str, value: Any) -> None:
-        print(f"Attempted to log {what} metric {name}:\n{value}")
-
-    def log(self, name: str, value: Any, description: str = "", step: int | None = None) -> None:
-        self._print("scalar", check.check_name(name), check.check_scalar(name, value))
-
-    def log_list(self, name: str, value: Any, description: str = "") -> None:
-        self._print("list", name, value)
-
-    def log_row(self, name: str, description: str | None = None, **kwargs: Any) -> None:
-        self._print("row", name, kwargs)
-
-    def log_table(self, name: str, value: dict[str, Any], description: str = "") -> None:
-        self._print("table", name, value)
-
-    def log_image(self, name: str, path: Any = None, plot: Any = None, description: str = "") -> None:
-        self._print("image", name, path or plot)
-
-    def set_tags(self, tags: dict[str, Any]) -> None:
-        print(f"Attempted to set tags {tags}")
-
-    def add_properties(self, properties: dict[str, Any]) -> None:
-        print(f"Attempted to add properties {properties}")
-
-    def get_tags(self) -> dict[str, str | None]:
-        return {}
-
-    def get_properties(self) -> dict[str, str]:
-        return {}
-
-    def get_metrics(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        return {}
-
-    def get_status(self) -> str:
-        return RunStatus.RUNNING.value
-
-    @property
-    def parent(self) -> Run | None:
-        return None
-
-    def upload_file(self, name: str, path_or_stream: Any) -> None:
-        print(f"Attempted to upload file {name}")
-
-    def complete(self, _set_status: bool = True) -> None:
-        pass
-
-    def fail(self, error_details: Any = None, error_code: Any = None, _set_status: bool = True) -> None:
-        pass
-
-    def __repr__(self) -> str:
-        return f"_OfflineRun(id={self._id!r})"
+__all__ = ["ENV_RANK", "ENV_RUN_DIR", "ENV_RUN_ID", "Run", "_OfflineRun"]

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from runyard.errors import ActivityFailedException
+from runyard.errors import ActivityFailedException, RunyardError
 from runyard.status import RunStatus
 
 if TYPE_CHECKING:
@@ -16,40 +16,42 @@ if TYPE_CHECKING:
     from runyard.run import Run
 
 _RANK_LOG = re.compile(r"std_log_rank_(\d+)(?:_attempt_(\d+))?\.txt$")
+PREPARE_LOG = "system_logs/prepare.txt"
 
 
 class LogFollower:
     """Prints the new complete lines of a run's logs: the preparation log, then rank 0 (or every rank,
-    each line prefixed by its rank)."""
+    each line prefixed by its rank). It reads through the run's backend, so it follows a run of a
+    workspace folder or of a server alike."""
 
-    def __init__(self, folder: RunFolder, all_ranks: bool = False) -> None:
-        self.folder, self.all_ranks = folder, all_ranks
-        self._offsets: dict[Path, int] = {}
+    def __init__(self, run: Run, all_ranks: bool = False) -> None:
+        self.run, self.all_ranks = run, all_ranks
+        self._offsets: dict[str, int] = {}
 
-    def _files(self) -> list[tuple[str, Path]]:
-        files = [("", self.folder.prepare_log)]
-        if self.folder.user_logs.is_dir():
-            for p in sorted(self.folder.user_logs.iterdir(), key=_rank_order):
-                m = _RANK_LOG.search(p.name)
-                if m and (self.all_ranks or m.group(1) == "0"):
-                    files.append((f"[rank {m.group(1)}] " if self.all_ranks else "", p))
+    def _files(self) -> list[tuple[str, str]]:
+        names = self.run._backend.log_names(self.run.id)
+        files = [("", PREPARE_LOG)] if PREPARE_LOG in names else []
+        ranks = [n for n in names if _RANK_LOG.search(n) and n.startswith("user_logs/")]
+        for name in sorted(ranks, key=_rank_order):
+            m = _RANK_LOG.search(name)
+            if m and (self.all_ranks or m.group(1) == "0"):
+                files.append((f"[rank {m.group(1)}] " if self.all_ranks else "", name))
         return files
 
     def pump(self, out: IO[str], final: bool = False) -> None:
-        for prefix, path in self._files():
-            start = self._offsets.get(path, 0)
+        backend = self.run._backend
+        for prefix, name in self._files():
+            start = self._offsets.get(name, 0)
             try:
-                with open(path, "rb") as f:
-                    f.seek(start)
-                    data = f.read()
-            except FileNotFoundError:
+                data = backend.read_file(self.run.id, name, start)
+            except RunyardError:
                 continue
             if not final:
                 cut = data.rfind(b"\n") + 1
                 data = data[:cut]
             if not data:
                 continue
-            self._offsets[path] = start + len(data)
+            self._offsets[name] = start + len(data)
             text = data.decode("utf-8", errors="replace")
             if prefix:
                 text = "".join(prefix + line for line in text.splitlines(keepends=True))
@@ -57,8 +59,8 @@ class LogFollower:
         out.flush()
 
 
-def _rank_order(p: Path) -> tuple[int, int]:
-    m = _RANK_LOG.search(p.name)
+def _rank_order(name: str) -> tuple[int, int]:
+    m = _RANK_LOG.search(name)
     return (int(m.group(2) or 0), int(m.group(1))) if m else (1 << 30, 0)
 
 
@@ -91,7 +93,7 @@ def print_summary(run: Run, details: dict[str, Any], out: IO[str]) -> None:
         f"Duration: {_duration(run)}",
         f"Metrics (last values): {_last_values(run.logged_metrics())}",
         f"Output files: {', '.join(outputs) if outputs else '(none)'}",
-        f"Run folder: {details['runFolder']}",
+        f"Run folder: {details.get('runFolder') or run._backend.location}",
         f"Open it: runyard show {run.id}   runyard logs {run.id}   runyard metrics {run.id}",
     ]
     ranked = getattr(run, "get_children_sorted_by_primary_metric", None)  # a sweep: name its best run
@@ -107,9 +109,10 @@ def print_summary(run: Run, details: dict[str, Any], out: IO[str]) -> None:
 def wait_and_stream(run: Run, show_output: bool, raise_on_error: bool, poll_interval: float = 0.1,
                     all_ranks: bool = False, out: IO[str] | None = None) -> dict[str, Any]:
     out = out or sys.stdout
-    follower = LogFollower(run.folder, all_ranks) if show_output else None
+    follower = LogFollower(run, all_ranks) if show_output else None
     if follower:
-        out.write(f"RunId: {run.id}\nRun folder: {run.folder.path}\n\nStreaming the run's output:\n")
+        where = run.get_details().get("runFolder") or run._backend.location
+        out.write(f"RunId: {run.id}\nRun folder: {where}\n\nStreaming the run's output:\n")
     while True:
         status = run._status()
         if follower:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from runyard.layout import (CONFIG_NAME, DEFAULT_DATASTORE, DEFAULT_DIR, WORKSPA
 from runyard.snapshot import BlobStore, SnapshotLimits
 
 if TYPE_CHECKING:
+    from runyard.backends.base import RunBackend
     from runyard.compute.base import ComputeTarget
     from runyard.data.datastore import Datastore
     from runyard.experiment import Experiment
@@ -97,7 +99,7 @@ class Workspace:
 
     @property
     def path(self) -> Path:
-        return self.folder.path
+        return self._local("the folder").path
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str] | None = None, _file_name: str | None = None,
@@ -126,11 +128,41 @@ class Workspace:
                    **{k: v for k, v in service.items() if k in IDENTITY_FIELDS})
 
     @staticmethod
-    def connect(url: str, token: str | None = None) -> Any:
-        """A workspace served by `runyard server` at `url`, with the same submit / runs / metrics API."""
-        from runyard.remote.workspace import RemoteWorkspace
+    def connect(url: str, token: str | None = None) -> Workspace:
+        """A workspace served by `runyard server` at `url` ($RUNYARD_SERVER_TOKEN by default), with the same
+        Experiment / Run / Datastore API over HTTP."""
+        from runyard.backends.http import HttpBackend
 
-        return RemoteWorkspace(url, token)
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise InvalidValueError("url", url, "is not a runyard server address",
+                                    "pass e.g. 'http://127.0.0.1:8765' (what `runyard server` prints)")
+        workspace = Workspace.__new__(Workspace)
+        workspace.folder = None  # type: ignore[assignment]
+        workspace.backend = HttpBackend(url, token)
+        workspace._config = {"name": workspace.backend.name}
+        return workspace
+
+    @cached_property
+    def backend(self) -> RunBackend:
+        """Where runs are read and written: this folder, or (Workspace.connect) a server."""
+        from runyard.backends.local import LocalBackend
+
+        return LocalBackend(self.folder, self.name)
+
+    @property
+    def is_remote(self) -> bool:
+        return self.folder is None
+
+    @property
+    def url(self) -> str:
+        """The server's address (a remote workspace), or the folder's file:// address."""
+        return self.backend.location if self.is_remote else self.path.as_uri()
+
+    def _local(self, what: str) -> WorkspaceFolder:
+        if self.folder is None:
+            raise WorkspaceError(f"{what} of the workspace at {self.backend.location} is kept by that server. Fix: "
+                                 "run this on the server's machine (runyard -w PATH), or use the runs API")
+        return self.folder
 
     # The service's factory names, for code written against it.
     @classmethod
@@ -155,10 +187,10 @@ class Workspace:
     # -- config (the folder owns it) -------------------------------------------------------------
     def update_config(self, section: str, key: str, value: Any) -> None:
         """Set config[section][key] = value under a lock (None removes it)."""
-        self._config = self.folder.update_config(section, key, value)
+        self._config = self._local("the configuration").update_config(section, key, value)
 
     def config_section(self, section: str) -> dict[str, Any]:
-        return self.folder.config_section(section)
+        return self._local("the configuration").config_section(section)
 
     # -- parts ----------------------------------------------------------------------------------
     @property
@@ -180,19 +212,19 @@ class Workspace:
 
     @property
     def store(self) -> Store:
-        return self.folder.store
+        return self._local("the store").store
 
     @property
     def blobs(self) -> BlobStore:
-        return self.folder.blobs
+        return self._local("the snapshot store").blobs
 
     @property
     def runs_root(self) -> Path:
-        return self.folder.runs_root
+        return self._local("the runs folder").runs_root
 
     @property
     def snapshot_limits(self) -> SnapshotLimits:
-        return self.folder.snapshot_limits
+        return self._local("the snapshot limits").snapshot_limits
 
     def get_default_datastore(self) -> Datastore:
         return self.datastores[DEFAULT_DATASTORE]
@@ -202,10 +234,13 @@ class Workspace:
         from runyard.data.datastore import Datastore
 
         return {name: Datastore(self, name, entry.get("url") or Path(entry["path"]), entry.get("storage_options"))
-                for name, entry in self.folder.datastore_entries().items()}
+                for name, entry in self.backend.datastore_entries().items()}
 
     @property
-    def compute_targets(self) -> dict[str, ComputeTarget]:
+    def compute_targets(self) -> dict[str, Any]:
+        """Targets by name (a remote workspace: the server's names and types)."""
+        if self.is_remote:
+            return {t["name"]: t for t in self.backend.http.json("GET", "/compute")}  # type: ignore[attr-defined]
         from runyard.compute import registry
 
         return registry.all_targets(self)
@@ -214,7 +249,7 @@ class Workspace:
     def experiments(self) -> dict[str, Experiment]:
         from runyard.experiment import Experiment
 
-        return {name: Experiment(self, name) for name in self.store.list_experiments()}
+        return {name: Experiment(self, name) for name in self.backend.list_experiments()}
 
     @property
     def models(self) -> dict[str, Any]:
@@ -239,13 +274,13 @@ class Workspace:
                 "subscriptionId": self.subscription_id, "resourceGroup": self.resource_group}
 
     def __repr__(self) -> str:
-        return f"Workspace(name={self.name!r}, path={str(self.path)!r})"
+        return f"Workspace(name={self.name!r}, {'url' if self.is_remote else 'path'}={self.backend.location!r})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Workspace) and other.path == self.path
+        return isinstance(other, Workspace) and other.backend.location == self.backend.location
 
     def __hash__(self) -> int:
-        return hash(self.path)
+        return hash(self.backend.location)
 
 
 class UnreachableWorkspace(Workspace):
@@ -255,6 +290,12 @@ class UnreachableWorkspace(Workspace):
     def __init__(self, path: str | os.PathLike[str]) -> None:  # noqa: D107 - nothing to open
         self.folder = WorkspaceFolder(Path(path))
         self._config = {"name": self.path.name}
+
+    @property
+    def backend(self) -> RunBackend:  # type: ignore[override]
+        from runyard.backends.local import LocalBackend
+
+        return LocalBackend(self.folder, self.name)
 
     @property
     def store(self) -> Store:  # type: ignore[override]

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from runyard import Experiment
+from runyard.run import Run
 from runyard.train.dnn import PyTorch
 from tests.web import CHROMIUM, SCREENSHOTS, browser_page, free_port, get, served_page, start_server
 
@@ -199,7 +200,7 @@ def test_remote_workspace_submits_and_reads_like_a_local_one(served, workspace, 
     est = PyTorch(str(src), entry_script="train.py", script_params={"--lr": 0.3})
     exp = Experiment(remote, "remote")
     run = exp.submit(est, tags={"from": "client"})
-    assert exp.uploaded_blobs == 1  # helper.py was new; train.py, same as the served runs', was there
+    assert type(run) is Run and remote.backend.uploaded_blobs == 1  # helper.py was new; train.py was there
     details = run.wait_for_completion(show_output=True)
     assert details["status"] == "Completed"
     assert "trained ['--lr', '0.3']" in capsys.readouterr().out
@@ -207,7 +208,7 @@ def test_remote_workspace_submits_and_reads_like_a_local_one(served, workspace, 
     run.download_file("outputs/model.txt", str(tmp_path / "m.txt"))
     assert (tmp_path / "m.txt").read_text() == "weights"
     again = exp.submit(est)
-    assert exp.uploaded_blobs == 0  # nothing new: nothing sent
+    assert remote.backend.uploaded_blobs == 0  # nothing new: nothing sent
     again.wait_for_completion()
     assert {r.id for r in exp.get_runs()} == {run.id, again.id}
     assert workspace.get_run(run.id).get_status() == "Completed"  # the server's own store has it
@@ -244,6 +245,35 @@ def test_remote_workspace_submits_and_reads_like_a_local_one(served, workspace, 
     assert (tmp_path / "back" / "incoming" / "sub" / "x.txt").read_text() == "from the client"
     with pytest.raises(RunyardError, match="target_path='../up'"):
         remote_ds.upload(str(data), target_path="../up")
+
+
+def test_one_run_class_reads_and_writes_a_server_workspace_and_the_cli_takes_its_url(served, workspace, tmp_path,
+                                                                                   monkeypatch):
+    from runyard import Workspace
+
+    base, runs, _ = served
+    remote = Workspace.connect(base)
+    monkeypatch.chdir(tmp_path)
+    with Experiment(remote, "notebook").start_logging(display_name="by hand") as run:  # an interactive run
+        run.log("acc", 0.9)
+        run.add_properties({"author": "me"})
+        run.tag("kept")
+        with run.child_run() as child:
+            child.log("fold", 1)
+    assert type(run) is Run and run.get_status() == "Completed" and run.display_name == "by hand"
+    local = workspace.get_run(run.id)  # the server's own store has all of it
+    assert local.get_metrics() == {"acc": 0.9} and local.get_properties()["author"] == "me"
+    assert local.get_tags() == {"kept": ""} and [c.id for c in local.get_children()] == [child.id]
+    run.remove_tags("kept")
+    assert run.get_tags() == {}
+    assert Run.get(remote, runs[0].id[:-2]).get_metric_series("loss").values[-1] == 0.05
+    cli = [sys.executable, "-m", "runyard.cli.main", "-w", base]
+    listing = subprocess.run([*cli, "runs", "--json"], capture_output=True, text=True, timeout=60)
+    assert listing.returncode == 0 and {r["runId"] for r in json.loads(listing.stdout)} >= {runs[0].id, run.id}
+    logs = subprocess.run([*cli, "logs", runs[0].id], capture_output=True, text=True, timeout=60)
+    assert logs.returncode == 0 and "trained" in logs.stdout
+    shown = subprocess.run([*cli, "show", runs[0].id], capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and "Completed" in shown.stdout
 
 
 SWEEP_TRAIN = """

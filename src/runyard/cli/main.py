@@ -21,8 +21,15 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CANCELED, EXIT_INTERRUPTED = 0, 1, 2, 3, 1
 
 
 def _workspace(args: argparse.Namespace) -> Any:
+    """-w PATH or URL, else $RUNYARD_WORKSPACE, else a .runyard folder found upward: a URL is a server's
+    workspace (its token from $RUNYARD_SERVER_TOKEN), read and written through its API."""
+    import os
+
     from runyard.workspace import Workspace
 
+    where = args.workspace or os.environ.get("RUNYARD_WORKSPACE")
+    if where and where.startswith(("http://", "https://")):
+        return Workspace.connect(where)
     return Workspace.from_config(args.workspace) if args.workspace else Workspace.from_config()
 
 
@@ -63,12 +70,11 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from runyard.cli.render import console, runs_table
-    from runyard.tracking.query import run_table
 
     ws = _workspace(args)
     status = RunStatus(args.status) if args.status else None
-    records = ws.store.list_runs(experiment=args.experiment, status=status, limit=args.limit)
-    table = run_table(ws.store, run_ids=[r.run_id for r in records]) if records and not args.no_metrics else {}
+    records = ws.backend.list_runs(experiment=args.experiment, status=status, limit=args.limit)
+    table = ws.backend.run_metrics([r.run_id for r in records]) if records and not args.no_metrics else {}
     metrics = {r.run_id: table[r.run_id].latest() if r.run_id in table else {} for r in records}
     if args.json:
         print(json.dumps([{"runId": r.run_id, "experiment": r.experiment, "status": r.status.value,
@@ -143,12 +149,12 @@ def cmd_logs(args: argparse.Namespace) -> int:
     from runyard.run_output import LogFollower
 
     run = _run(args)
-    follower = LogFollower(run.folder, all_ranks=args.all_ranks)
+    follower = LogFollower(run, all_ranks=args.all_ranks)
     if not args.follow:
         follower.pump(sys.stdout, final=True)
         return EXIT_OK
     while True:
-        status = run._status()
+        status = RunStatus(run.get_status())
         follower.pump(sys.stdout)
         if status.is_terminal():
             follower.pump(sys.stdout, final=True)
@@ -208,7 +214,7 @@ def cmd_server(args: argparse.Namespace) -> int:
 
 
 def cmd_experiments(args: argparse.Namespace) -> int:
-    for name in _workspace(args).store.list_experiments():
+    for name in _workspace(args).backend.list_experiments():
         print(name)
     return EXIT_OK
 

@@ -10,8 +10,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runyard.locations import Location, check_storage_options, clean_relative, is_url, location
 from runyard.errors import InvalidValueError, WorkspaceError
+from runyard.locations import Location, check_storage_options, clean_relative, is_url
 from runyard.spec import DataMode
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ class Datastore:
     @cached_property
     def location(self) -> Location:
         """Built on first use: listing a workspace's datastores never needs their fsspec backends."""
-        return location(str(self.root), self.storage_options)
+        return self.workspace.backend.datastore_location(self.name, str(self.root), self.storage_options)
 
     # -- registry -------------------------------------------------------------------------------
     @classmethod

@@ -7,10 +7,11 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator
+from dataclasses import fields
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from runyard import __version__
 from runyard.errors import InvalidValueError, RunNotFoundError
@@ -85,10 +86,69 @@ def build_router(ws: Workspace) -> APIRouter:
             total, page = len(records), records[offset:offset + limit]
         return {"total": total, "offset": offset, "runs": [{
             "runId": r.run_id, "experiment": r.experiment, "status": r.status.value, "target": r.target,
+            "properties": r.properties,
             "created": r.created_time, "start": r.start_time, "end": r.end_time, "duration": _duration(r),
             "metrics": {k: {"last": s.last, "min": s.min, "max": s.max, "count": s.count}
                         for k, s in (table[r.run_id].metrics.items() if r.run_id in table else [])},
         } for r in page]}
+
+    @api.get("/runs/{run_id}/record")
+    def run_record(run_id: str) -> dict[str, Any]:
+        """The stored row of a run (a prefix of its id is enough), its status made true first."""
+        run = _run(ws, run_id)
+        run._status()
+        record = ws.store.get_run(run.id)
+        return {**{f.name: getattr(record, f.name) for f in fields(record)}, "status": record.status.value}
+
+    @api.post("/runs/{run_id}/status")
+    def set_status(run_id: str, body: dict[str, Any]) -> dict[str, str]:
+        """The end of an interactive run (a client's run.complete() / run.fail())."""
+        run = _run(ws, run_id)
+        try:
+            status = RunStatus(body.get("status"))
+        except ValueError:
+            raise HTTPException(400, f"status={body.get('status')!r}: send Completed or Failed") from None
+        if status not in (RunStatus.COMPLETED, RunStatus.FAILED):
+            raise HTTPException(400, f"status={status.value!r}: a client may only complete or fail a run; "
+                                     "cancel it with POST /runs/{id}/cancel")
+        error = body.get("error")
+        run._backend.set_status(run.id, status, None if error is None else str(error)[:100_000])
+        return {"runId": run.id, "status": run.get_status()}
+
+    @api.post("/runs/{run_id}/tags/remove")
+    def remove_tags(run_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        run = _run(ws, run_id)
+        keys = body.get("keys")
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise HTTPException(400, "keys: send a list of tag names")
+        run.remove_tags(keys)
+        return {"tags": run.get_tags()}
+
+    @api.post("/runs/{run_id}/properties")
+    def add_properties(run_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        run = _run(ws, run_id)
+        try:
+            run.add_properties({str(k): str(v) for k, v in body.items()})
+        except InvalidValueError as e:
+            raise HTTPException(400, str(e)) from None
+        return {"properties": run.get_properties()}
+
+    @api.post("/runs/interactive")
+    def start_interactive(body: dict[str, Any]) -> dict[str, str]:
+        """A run a client logs to by hand (exp.start_logging(), run.child_run()), Running until it ends it."""
+        from runyard.experiment import Experiment
+
+        try:
+            experiment = Experiment(ws, body.get("experiment"))
+            parent = body.get("parentId")
+            if parent is not None:
+                parent = _run(ws, str(parent)).id
+            display = body.get("displayName")
+            run_id = ws.backend.start_interactive(experiment.name, None if display is None else str(display)[:255],
+                                                  parent, None)
+        except InvalidValueError as e:
+            raise HTTPException(400, str(e)) from None
+        return {"runId": run_id}
 
     @api.get("/runs/{run_id}")
     def run_details(run_id: str) -> dict[str, Any]:
@@ -126,13 +186,14 @@ def build_router(ws: Workspace) -> APIRouter:
         return {"primaryMetric": getattr(run, "primary_metric_config", None), "children": run.children_summary()}
 
     @api.get("/runs/{run_id}/metrics")
-    def run_metrics(run_id: str) -> dict[str, Any]:
+    def run_metrics(run_id: str, rank: int | None = Query(None, ge=0), all_ranks: bool = False) -> dict[str, Any]:
         run = _run(ws, run_id)
         keys: dict[str, list[int]] = {}
         for s in ws.store.metric_summaries(run_ids=[run.id]):
             if s.kind.value == "scalar":
                 keys.setdefault(s.key, []).append(s.rank)
-        return {"metrics": run.logged_metrics(), "series": {k: sorted(v) for k, v in keys.items()}}
+        return {"metrics": run.logged_metrics(all_ranks=all_ranks, rank=rank),
+                "series": {k: sorted(v) for k, v in keys.items()}}
 
     @api.get("/runs/{run_id}/metrics/{key:path}/series")  # a key may hold '/' ('train/loss')
     def series(run_id: str, key: str, rank: int = 0, max_points: int = Query(2000, ge=10, le=100_000),
@@ -146,12 +207,16 @@ def build_router(ws: Workspace) -> APIRouter:
                 "total": view.total_points, "downsampled": view.downsampled}
 
     @api.get("/runs/{run_id}/files/{name:path}")
-    def file(run_id: str, name: str) -> FileResponse:
+    def file(run_id: str, name: str, offset: int = Query(0, ge=0)) -> Response:
         run = _run(ws, run_id)
         try:
             path = run.folder.file_path(name)  # only names the run lists: nothing outside the run
         except InvalidValueError as e:
             raise HTTPException(404, str(e)) from None
+        if offset:  # the rest of a growing log, from where a follower stopped
+            with open(path, "rb") as f:
+                f.seek(offset)
+                return Response(f.read(), media_type="application/octet-stream")
         return FileResponse(path, filename=path.name)
 
     @api.get("/runs/{run_id}/logs/{rank}")

@@ -16,6 +16,7 @@ from runyard.server.uploads import receive_to
 from runyard.submission import check_entry_in_snapshot, record_and_launch
 from runyard.snapshot import Manifest
 from runyard.spec import JobSpec
+from runyard.store.base import PARENT_RUN_PROPERTY
 from runyard.workspace import Workspace
 
 _HEX = set("0123456789abcdef")
@@ -150,7 +151,11 @@ def build_submit_router(ws: Workspace) -> APIRouter:
             tags = body.get("tags") or {}
             if not isinstance(tags, dict):
                 raise InvalidValueError("tags", tags, "must be a dict", "send {'key': 'value'}")
-            run_id = record_and_launch(ws.folder, spec, compute, tags)
+            properties = {}
+            parent = (body.get("properties") or {}).get(PARENT_RUN_PROPERTY)
+            if parent is not None:  # a client's run.submit_child(): the parent must be a run here
+                properties[PARENT_RUN_PROPERTY] = ws.store.get_run(ws.store.resolve_run_id(str(parent))).run_id
+            run_id = record_and_launch(ws.folder, spec, compute, tags, properties)
         except RunyardError as e:
             raise HTTPException(400, str(e)) from None
         except (KeyError, TypeError, ValueError) as e:

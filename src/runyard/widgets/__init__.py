@@ -12,7 +12,9 @@ from runyard.errors import InvalidTypeError
 
 class RunDetails:
     def __init__(self, run_instance: Any) -> None:
-        if not hasattr(run_instance, "get_status") or not hasattr(run_instance, "get_metrics"):
+        from runyard.run import Run
+
+        if not isinstance(run_instance, Run):
             raise InvalidTypeError("run_instance", run_instance, "is not a run",
                                    "pass the Run that experiment.submit(...) returned")
         self.run = run_instance
@@ -20,14 +22,12 @@ class RunDetails:
     def summary_lines(self) -> list[str]:
         run = self.run
         lines = [f"Run {run.id}: {run.get_status()}"]
-        url = getattr(run, "get_portal_url", None)
-        if url is not None:
-            lines.append(f"Live charts and logs: {url()} (start the UI with `runyard ui`)")
-        children = list(run.get_children()) if hasattr(run, "get_children") else []
+        lines.append(f"Live charts and logs: {run.get_portal_url()} (start the UI with `runyard ui`)")
+        children = list(run.get_children())
         if children:
             lines.append(f"Child runs: {len(children)}")
             lines += [f"  {c.id}: {c.get_status()}" for c in children]
-        for name, value in (run.logged_metrics() if hasattr(run, "logged_metrics") else run.get_metrics()).items():
+        for name, value in run.logged_metrics().items():
             latest = value[-1] if isinstance(value, list) and value else value
             lines.append(f"  {name} = {latest}" + (f" (last of {len(value)})" if isinstance(value, list) else ""))
         return lines

@@ -28,8 +28,9 @@ class HyperDriveRun(Run):
             state = child.get_status()
             if (state == "Failed" and not include_failed) or (state == "Canceled" and not include_canceled):
                 continue
-            found = self._store.metric_values(child.id, [name], rank=0)
-            values = [v for v in (found[0].values if found else []) if isinstance(v, (int, float))
+            found = self._backend.metrics(child.id, name, 0, False).get(name)
+            logged = found if isinstance(found, list) else [] if found is None else [found]
+            values = [v for v in logged if isinstance(v, (int, float)) and not isinstance(v, bool)
                       and not (isinstance(v, float) and math.isnan(v))]
             scored.append(((max(values) if maximize else min(values)) if values else None, child))
         return scored
