@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runyard.errors import InvalidValueError, WorkspaceError
-from runyard.locations import Location, check_storage_options, clean_relative, is_url
+from runyard.locations import Location, check_storage_options, clean_relative, is_url, location
 from runyard.spec import DataMode
 
 if TYPE_CHECKING:
@@ -52,6 +52,8 @@ class Datastore:
     @cached_property
     def location(self) -> Location:
         """Built on first use: listing a workspace's datastores never needs their fsspec backends."""
+        if self.workspace is None:  # a bare folder (a tabular input's local copy, inside a script)
+            return location(str(self.root), self.storage_options)
         return self.workspace.backend.datastore_location(self.name, str(self.root), self.storage_options)
 
     # -- registry -------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from runyard.errors import InvalidValueError, RunNotFoundError
 from runyard.run import Run
 from runyard.server.uploads import receive_to
 from runyard.status import RunStatus
+from runyard.store.base import PARENT_RUN_PROPERTY
 from runyard.tracking.ingest import parse_events, rank_of
 from runyard.tracking.query import get_series, run_table
 from runyard.workspace import Workspace
@@ -32,6 +33,35 @@ def _run(ws: Workspace, run_id: str) -> Run:
         return Run.get(ws, run_id)
     except (RunNotFoundError, InvalidValueError) as e:
         raise HTTPException(status_code=404, detail=str(e)) from None
+
+
+def run_parameters(r: Any) -> dict[str, str]:
+    """A run's parameters for the runs table: its `--name value` arguments, then its sampled hyperparameters."""
+    params: dict[str, str] = {}
+    try:
+        args = [str(a) for a in json.loads(r.spec_json or "{}").get("arguments", [])]
+    except ValueError:
+        args = []
+    i = 0
+    while i < len(args):
+        if args[i].startswith("-"):
+            has_value = i + 1 < len(args) and not args[i + 1].startswith("--")
+            params[args[i].lstrip("-")] = args[i + 1] if has_value else ""
+            i += 2 if has_value else 1
+        else:
+            i += 1
+    try:
+        params.update({str(k).lstrip("-"): str(v) for k, v in json.loads(r.properties.get("hyperparameters", "{}")).items()})
+    except (ValueError, AttributeError):
+        pass
+    return params
+
+
+def _primary_metric(r: Any) -> str | None:
+    try:
+        return str(json.loads(r.properties["primary_metric_config"])["name"])
+    except (KeyError, ValueError, TypeError):
+        return None
 
 
 def _duration(r: Any) -> float | None:
@@ -86,7 +116,8 @@ def build_router(ws: Workspace) -> APIRouter:
             total, page = len(records), records[offset:offset + limit]
         return {"total": total, "offset": offset, "runs": [{
             "runId": r.run_id, "experiment": r.experiment, "status": r.status.value, "target": r.target,
-            "properties": r.properties,
+            "properties": r.properties, "parent": r.properties.get(PARENT_RUN_PROPERTY),
+            "params": run_parameters(r), "primaryMetric": _primary_metric(r),
             "created": r.created_time, "start": r.start_time, "end": r.end_time, "duration": _duration(r),
             "metrics": {k: {"last": s.last, "min": s.min, "max": s.max, "count": s.count}
                         for k, s in (table[r.run_id].metrics.items() if r.run_id in table else [])},

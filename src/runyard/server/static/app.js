@@ -1,4 +1,4 @@
-// runyard web UI: runs table, run page (timeline, logs, files, charts), compare. No build step.
+// runyard web UI: runs table, run page (overview, live charts, logs, files), compare. No build step.
 "use strict";
 // a token given as ?token= is kept for this tab only and taken out of the address bar at once, so it
 // stays in no history entry, bookmark or Referer
@@ -14,10 +14,25 @@ const TOKEN = (() => {
   return given || sessionStorage.getItem("runyard-token");
 })();
 const COLORS = ["#0b61c4", "#c62828", "#1a7f37", "#b26a00", "#6a1b9a", "#00838f", "#5d4037", "#ad1457"];
+const TERMINAL = new Set(["Completed", "Failed", "Canceled"]);
 let cleanup = [];
+
+class NotFound extends Error {}
 
 const authHeaders = () => (TOKEN ? { Authorization: "Bearer " + TOKEN } : {});
 const fileUrl = (runId, f) => "/api/v1/runs/" + encodeURIComponent(runId) + "/files/" + f.split("/").map(encodeURIComponent).join("/");
+
+async function api(path, options = {}) {
+  const res = await fetch("/api/v1" + path, { ...options, headers: { ...authHeaders(), ...(options.headers || {}) } });
+  if (res.status === 404) throw new NotFound((await res.json().catch(() => ({}))).detail || "not found");
+  if (!res.ok) {
+    const body = await res.text();
+    let detail = body;
+    try { detail = JSON.parse(body).detail || JSON.parse(body).error || body; } catch (e) { /* plain text */ }
+    throw new Error(detail);
+  }
+  return res.json();
+}
 
 // with a token, a file is fetched with the Authorization header and saved from memory: no token in a link
 async function downloadWithToken(event) {
@@ -33,116 +48,332 @@ async function downloadWithToken(event) {
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
 
-async function api(path) {
-  const res = await fetch("/api/v1" + path, { headers: authHeaders() });
-  if (!res.ok) throw new Error(res.status + " " + (await res.text()));
-  return res.json();
-}
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
-const fmt = (v) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : v == null ? "" : esc(v));
+const fmt = (v) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(4)))) : v == null ? "" : esc(typeof v === "object" ? JSON.stringify(v) : v));
 const when = (t) => (t ? new Date(t * 1000).toLocaleString() : "-");
-const dur = (s) => (s == null ? "-" : s < 60 ? s.toFixed(1) + "s" : Math.floor(s / 60) + "m" + String(Math.floor(s % 60)).padStart(2, "0") + "s");
+const dur = (s) => (s == null ? "-" : s < 60 ? s.toFixed(1) + "s" : s < 3600 ? Math.floor(s / 60) + "m" + String(Math.floor(s % 60)).padStart(2, "0") + "s" : Math.floor(s / 3600) + "h" + String(Math.floor((s % 3600) / 60)).padStart(2, "0") + "m");
+const ago = (t) => { if (!t) return "-"; const s = Date.now() / 1000 - t; return s < 60 ? "just now" : s < 3600 ? Math.floor(s / 60) + "m ago" : s < 86400 ? Math.floor(s / 3600) + "h ago" : Math.floor(s / 86400) + "d ago"; };
 const withToken = (url) => (TOKEN ? url + (url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(TOKEN) : url);
+const stored = (key, fallback) => { try { return JSON.parse(localStorage.getItem("runyard-" + key)) ?? fallback; } catch (e) { return fallback; } };
+const store = (key, value) => localStorage.setItem("runyard-" + key, JSON.stringify(value));
 
 // ---- runs table -------------------------------------------------------------------------------
-const state = { sort: "created", order: "desc", offset: 0, limit: 50, q: "", status: "", selected: new Set() };
+const state = { sort: "created", order: "desc", offset: 0, limit: 50, q: "", status: "", selected: new Set(), open: new Set() };
+
+// the metrics most runs of this view log, the sweeps' primary metrics first
+function defaultColumns(runs) {
+  const primary = new Set(runs.map((r) => r.primaryMetric).filter(Boolean));
+  const counts = new Map();
+  runs.forEach((r) => Object.entries(r.metrics).forEach(([k, m]) => {
+    if (typeof m.last === "number") counts.set(k, (counts.get(k) || 0) + 1);  // numbers; lists and tables are not columns
+  }));
+  const ranked = [...counts.keys()].sort((a, b) => (primary.has(b) - primary.has(a)) || counts.get(b) - counts.get(a) || a.localeCompare(b));
+  return ranked.slice(0, 5).map((k) => "m:" + k);
+}
+
+function cell(r, col) {
+  if (col.startsWith("m:")) { const m = r.metrics[col.slice(2)]; return m ? m.last : null; }
+  return r.params[col.slice(2)] ?? null;
+}
 
 async function runsPage() {
   const view = document.getElementById("view");
   const qs = new URLSearchParams({ sort: state.sort, order: state.order, offset: state.offset, limit: state.limit });
-  if (state.q) qs.set("q", state.q);
   if (state.status) qs.set("status", state.status);
   const data = await api("/runs?" + qs);
-  const keys = [...new Set(data.runs.flatMap((r) => Object.keys(r.metrics)))].slice(0, 5);
-  const cols = [["run_id", "Run"], ["experiment", "Experiment"], ["status", "Status"], [null, "Target"],
-                ["created", "Submitted"], ["duration", "Duration"], ...keys.map((k) => ["metric:" + k, k])];
+  if (!data.total && !state.status) {
+    view.innerHTML = `<div class="section empty-state" id="empty"><h3>No runs yet</h3>
+      <p>Submit your first run from a shell:</p><pre>runyard submit train.py --experiment first -- --epochs 5</pre>
+      <p>or from Python: <code>Experiment(Workspace.from_config(), "first").submit(ScriptRunConfig(".", "train.py"))</code>.
+      It appears here as it runs.</p></div>`;
+    return;
+  }
+  const scope = state.experiment || "all";
+  const allKeys = [...new Set(data.runs.flatMap((r) => [...Object.keys(r.metrics).map((k) => "m:" + k), ...Object.keys(r.params).map((k) => "p:" + k)]))].sort();
+  const columns = stored("columns-" + scope, null) || defaultColumns(data.runs);
+  const cols = [["run_id", "Run"], ["experiment", "Experiment"], ["status", "Status"], ["created", "Submitted"], ["duration", "Duration"],
+                ...columns.map((c) => [c.startsWith("m:") ? "metric:" + c.slice(2) : c, (c.startsWith("p:") ? "⚙ " : "") + c.slice(2)])];
+  const children = new Map();
+  data.runs.filter((r) => r.parent).forEach((r) => { if (!children.has(r.parent)) children.set(r.parent, []); children.get(r.parent).push(r); });
+  const shown = new Set(data.runs.map((r) => r.runId));
+  const matches = (r) => !state.q || [r.runId, r.experiment, r.status, ...columns.map((c) => cell(r, c))].some((v) => String(v ?? "").toLowerCase().includes(state.q.toLowerCase()));
+  const row = (r, depth) => `<tr data-run="${esc(r.runId)}" class="${depth ? "child" : ""}">
+      <td><input type="checkbox" class="pick" value="${esc(r.runId)}" ${state.selected.has(r.runId) ? "checked" : ""}></td>
+      <td>${depth ? "<span class=\"indent\">└</span>" : ""}<a href="#/run/${encodeURIComponent(r.runId)}">${esc(r.runId)}</a>
+        ${children.has(r.runId) ? `<button class="expand" data-parent="${esc(r.runId)}">${state.open.has(r.runId) ? "▾" : "▸"} ${children.get(r.runId).length} trials</button>` : ""}</td>
+      <td>${esc(r.experiment)}</td><td class="status-${esc(r.status)}">${esc(r.status)}</td>
+      <td title="${esc(when(r.created))}">${esc(ago(r.created))}</td><td>${dur(r.duration)}</td>
+      ${columns.map((c) => `<td>${fmt(cell(r, c))}</td>`).join("")}</tr>`;
+  const rows = [];
+  data.runs.filter((r) => !r.parent || !shown.has(r.parent)).filter(matches).forEach((r) => {
+    rows.push(row(r, 0));
+    if (state.open.has(r.runId)) (children.get(r.runId) || []).forEach((c) => rows.push(row(c, 1)));
+  });
   view.innerHTML = `
     <div class="toolbar">
-      <input id="filter" placeholder="filter runs" value="${esc(state.q)}">
+      <input id="filter" placeholder="filter any column" value="${esc(state.q)}">
       <select id="status"><option value="">any status</option>${["Queued","Preparing","Starting","Running","Finalizing","Completed","Failed","Canceled"].map((s) => `<option ${s === state.status ? "selected" : ""}>${s}</option>`).join("")}</select>
+      <details id="columns"><summary>Columns</summary><div class="picker">${allKeys.map((k) => `<label><input type="checkbox" value="${esc(k)}" ${columns.includes(k) ? "checked" : ""}> ${k.startsWith("p:") ? "⚙ " : ""}${esc(k.slice(2))}</label>`).join("")}</div></details>
       <button id="compare">Compare selected</button>
       <span id="count">${data.total} runs</span>
       <button id="prev" ${state.offset === 0 ? "disabled" : ""}>‹ prev</button>
       <span>${data.total ? state.offset + 1 : 0}–${Math.min(state.offset + state.limit, data.total)}</span>
       <button id="next" ${state.offset + state.limit >= data.total ? "disabled" : ""}>next ›</button>
     </div>
-    <table id="runs"><thead><tr><th></th>${cols.map(([k, label]) => `<th data-sort="${esc(k ?? "")}">${esc(label)}${state.sort === k ? (state.order === "desc" ? " ▾" : " ▴") : ""}</th>`).join("")}</tr></thead>
-    <tbody>${data.runs.map((r) => `<tr data-run="${esc(r.runId)}">
-      <td><input type="checkbox" class="pick" value="${esc(r.runId)}" ${state.selected.has(r.runId) ? "checked" : ""}></td>
-      <td><a href="#/run/${encodeURIComponent(r.runId)}">${esc(r.runId)}</a></td><td>${esc(r.experiment)}</td>
-      <td class="status-${esc(r.status)}">${esc(r.status)}</td><td>${esc(r.target)}</td><td>${when(r.created)}</td>
-      <td>${dur(r.duration)}</td>${keys.map((k) => `<td>${r.metrics[k] ? fmt(r.metrics[k].last) : ""}</td>`).join("")}</tr>`).join("")}
-    </tbody></table>`;
+    <div class="scroll"><table id="runs"><thead><tr><th></th>${cols.map(([k, label]) => `<th data-sort="${esc(k)}">${esc(label)}${state.sort === k ? (state.order === "desc" ? " ▾" : " ▴") : ""}</th>`).join("")}</tr></thead>
+    <tbody>${rows.join("")}</tbody></table></div>`;
   view.querySelectorAll("th[data-sort]").forEach((th) => th.addEventListener("click", () => {
-    const k = th.dataset.sort; if (!k) return;
+    const k = th.dataset.sort; if (!k || k.startsWith("p:")) return;
     state.order = state.sort === k && state.order === "desc" ? "asc" : "desc"; state.sort = k; runsPage();
   }));
-  view.querySelector("#filter").addEventListener("change", (e) => { state.q = e.target.value; state.offset = 0; runsPage(); });
+  view.querySelector("#filter").addEventListener("change", (e) => { state.q = e.target.value; runsPage(); });
   view.querySelector("#status").addEventListener("change", (e) => { state.status = e.target.value; state.offset = 0; runsPage(); });
   view.querySelector("#prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - state.limit); runsPage(); });
   view.querySelector("#next").addEventListener("click", () => { state.offset += state.limit; runsPage(); });
+  view.querySelectorAll("#columns input").forEach((c) => c.addEventListener("change", () => {
+    store("columns-" + scope, [...view.querySelectorAll("#columns input:checked")].map((x) => x.value));
+    runsPage().then(() => { view.querySelector("#columns").open = true; });
+  }));
+  view.querySelectorAll(".expand").forEach((b) => b.addEventListener("click", () => {
+    state.open.has(b.dataset.parent) ? state.open.delete(b.dataset.parent) : state.open.add(b.dataset.parent); runsPage();
+  }));
   view.querySelectorAll(".pick").forEach((c) => c.addEventListener("change", () => {
     c.checked ? state.selected.add(c.value) : state.selected.delete(c.value);
   }));
   view.querySelector("#compare").addEventListener("click", () => {
     location.hash = "#/compare/" + [...state.selected].map(encodeURIComponent).join(",");
   });
-}
-
-// ---- charts -----------------------------------------------------------------------------------
-function chart(el, title, seriesList) {
-  // seriesList: [{label, steps, values}] -> one uPlot chart, x = step, drag to zoom, double-click to reset
-  const xs = [...new Set(seriesList.flatMap((s) => s.steps))].sort((a, b) => a - b);
-  const index = new Map(xs.map((x, i) => [x, i]));
-  const ys = seriesList.map((s) => { const y = new Array(xs.length).fill(null); s.steps.forEach((x, i) => { y[index.get(x)] = s.values[i]; }); return y; });
-  const box = document.createElement("div");
-  box.className = "chart";
-  box.dataset.metric = title;
-  box.innerHTML = `<h4>${esc(title)}</h4>`;
-  el.appendChild(box);
-  const plot = new uPlot({ width: 460, height: 220, scales: { x: { time: false } }, cursor: { drag: { x: true, y: false } },
-    series: [{ label: "step" }, ...seriesList.map((s, i) => ({ label: s.label, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true }))],
-  }, [xs, ...ys], box);
-  box.dataset.points = String(xs.length);
-  cleanup.push(() => plot.destroy());
-}
-
-async function runCharts(el, runId, series) {
-  for (const [key, ranks] of Object.entries(series)) {
-    const lines = await Promise.all(ranks.map((r) => api(`/runs/${encodeURIComponent(runId)}/metrics/${encodeURIComponent(key)}/series?rank=${r}`)));
-    chart(el, key, lines.map((s) => ({ label: "rank " + s.rank, steps: s.steps, values: s.values })));
+  if (data.runs.some((r) => !TERMINAL.has(r.status))) {  // running rows refresh themselves
+    const timer = setTimeout(() => { if (location.hash === "" || location.hash === "#/") runsPage(); }, 2000);
+    cleanup.push(() => clearTimeout(timer));
   }
 }
 
+// ---- charts -----------------------------------------------------------------------------------
+const chartSettings = () => stored("chart", { smoothing: 0, logY: false, x: "step" });
+
+function ema(values, alpha) {
+  if (!alpha) return values;
+  let last = null;
+  return values.map((v) => (v == null ? null : (last = last == null ? v : alpha * last + (1 - alpha) * v)));
+}
+
+function xsOf(s, mode) {
+  if (mode === "wall") return s.times;
+  if (mode === "relative") return s.times.map((t) => t - (s.times[0] ?? 0));
+  return s.steps;
+}
+
+// one uPlot chart per metric: a line per rank (or run); smoothing draws the raw line faint beneath
+function chart(el, title, seriesList) {
+  const settings = chartSettings();
+  const xs = [...new Set(seriesList.flatMap((s) => xsOf(s, settings.x)))].sort((a, b) => a - b);
+  const index = new Map(xs.map((x, i) => [x, i]));
+  const lines = [];
+  const data = [xs];
+  let gaps = 0;
+  seriesList.forEach((s, i) => {
+    const y = new Array(xs.length).fill(null);
+    xsOf(s, settings.x).forEach((x, j) => { y[index.get(x)] = s.values[j]; });
+    gaps += s.values.filter((v) => v == null).length;
+    const color = COLORS[i % COLORS.length];
+    if (settings.smoothing > 0) {
+      data.push(y); lines.push({ label: s.label + " (raw)", stroke: color + "44", width: 1, spanGaps: false, show: true });
+      data.push(ema(y, settings.smoothing)); lines.push({ label: s.label, stroke: color, width: 1.6, spanGaps: false });
+    } else {
+      data.push(y); lines.push({ label: s.label, stroke: color, width: 1.5, spanGaps: false });
+    }
+  });
+  const box = document.createElement("div");
+  box.className = "chart";
+  box.dataset.metric = title;
+  box.innerHTML = `<h4>${esc(title)}</h4>${gaps ? `<div class="note">${gaps} NaN/inf value(s) shown as gaps</div>` : ""}`;
+  el.appendChild(box);
+  const width = Math.max(280, Math.min(el.clientWidth - 24, box.clientWidth || 520));
+  const integerSteps = settings.x === "step" && xs.every((x) => Number.isInteger(x));
+  const css = getComputedStyle(document.documentElement);  // axes in the page's palette (light or dark)
+  const ink = css.getPropertyValue("--fg").trim() || "#1d2330";
+  const gridInk = css.getPropertyValue("--line").trim() || "#e3e6eb";
+  const plot = new uPlot({
+    width, height: 240, legend: { show: seriesList.length > 1 },
+    cursor: { drag: { x: true, y: false }, sync: { key: "runyard" } },
+    scales: { x: { time: settings.x === "wall" }, y: { distr: settings.logY ? 3 : 1 } },
+    axes: [{ stroke: ink, grid: { stroke: gridInk }, ticks: { stroke: gridInk },
+             incrs: integerSteps ? [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 1e4, 2e4, 5e4, 1e5, 1e6] : undefined },
+           { stroke: ink, grid: { stroke: gridInk }, ticks: { stroke: gridInk } }],
+    series: [{ label: settings.x }, ...lines],
+  }, data, box);
+  box.dataset.points = String(xs.length);
+  cleanup.push(() => plot.destroy());
+  return { box, plot };
+}
+
+function chartControls(el, redraw) {
+  const s = chartSettings();
+  el.innerHTML = `<label>Smoothing <input id="smoothing" type="range" min="0" max="0.99" step="0.01" value="${s.smoothing}"></label>
+    <label><input id="logy" type="checkbox" ${s.logY ? "checked" : ""}> log y</label>
+    <label>x <select id="xmode">${["step", "relative", "wall"].map((m) => `<option value="${m}" ${m === s.x ? "selected" : ""}>${m === "relative" ? "relative time" : m === "wall" ? "wall time" : "step"}</option>`).join("")}</select></label>`;
+  const save = () => { store("chart", { smoothing: Number(el.querySelector("#smoothing").value), logY: el.querySelector("#logy").checked, x: el.querySelector("#xmode").value }); redraw(); };
+  el.querySelectorAll("input, select").forEach((c) => c.addEventListener("change", save));
+}
+
+// every chart of a run, fetched in parallel; a running run's charts gain new points without a reload
+async function runCharts(el, runId, seriesKeys, live) {
+  const cache = new Map();  // "key|rank" -> {steps, values, times}
+  const fetchAll = async () => {
+    await Promise.all(Object.entries(seriesKeys).flatMap(([key, ranks]) => ranks.map(async (r) => {
+      const id = key + "|" + r;
+      const have = cache.get(id);
+      const last = have && have.steps.length ? have.steps[have.steps.length - 1] : null;
+      const q = `rank=${r}` + (last != null ? `&step_min=${encodeURIComponent(last)}` : "");
+      const s = await api(`/runs/${encodeURIComponent(runId)}/metrics/${encodeURIComponent(key)}/series?${q}`);
+      if (!have || s.downsampled) { cache.set(id, { steps: s.steps, values: s.values, times: s.times }); return; }
+      s.steps.forEach((x, i) => { if (x > last) { have.steps.push(x); have.values.push(s.values[i]); have.times.push(s.times[i]); } });
+    })));
+  };
+  const draw = () => {
+    el.innerHTML = "";
+    for (const [key, ranks] of Object.entries(seriesKeys)) {
+      chart(el, key, ranks.map((r) => ({ label: "rank " + r, ...cache.get(key + "|" + r) })));
+    }
+  };
+  await fetchAll();
+  draw();
+  if (live) {
+    let stopped = false;
+    const tick = async () => {
+      if (stopped) return;
+      const d = await api("/runs/" + encodeURIComponent(runId) + "/metrics");
+      Object.entries(d.series).forEach(([k, ranks]) => { seriesKeys[k] = ranks; });
+      await fetchAll();
+      draw();
+      const rec = await api("/runs/" + encodeURIComponent(runId) + "/record");
+      if (!TERMINAL.has(rec.status)) setTimeout(tick, 1500);
+    };
+    setTimeout(tick, 1500);
+    cleanup.push(() => { stopped = true; });
+  }
+  return draw;
+}
+
 // ---- run page ---------------------------------------------------------------------------------
+function parameters(rd, props) {
+  const params = {};
+  const args = rd.arguments || [];
+  for (let i = 0; i < args.length; i++) {
+    if (String(args[i]).startsWith("-")) {
+      const next = args[i + 1];
+      params[args[i].replace(/^-+/, "")] = next !== undefined && !String(next).startsWith("--") ? (i++, next) : "";
+    }
+  }
+  if (props.hyperparameters) { try { Object.entries(JSON.parse(props.hyperparameters)).forEach(([k, v]) => { params[k.replace(/^-+/, "")] = v; }); } catch (e) { /* not JSON */ } }
+  return params;
+}
+
+function resolvedArgs(rd) {
+  // $AZUREML_DATAREFERENCE_x tokens as the data they stand for
+  return (rd.arguments || []).map((a) => String(a).replace(/\$AZUREML_DATAREFERENCE_(\w+)/g, (m, name) => {
+    const ref = (rd.dataReferences || {})[name];
+    return ref ? `${ref.datastore}/${ref.path_on_datastore || ""} (${ref.mode})` : m;
+  })).join(" ");
+}
+
+function summaryRows(metrics, seriesKeys) {
+  // last / min / max of every numeric series (NaN points left out)
+  const rows = [];
+  for (const [k, v] of Object.entries(metrics)) {
+    if (!seriesKeys[k]) continue;
+    const values = Array.isArray(v) ? v : [v];
+    const numbers = values.filter((x) => typeof x === "number" && Number.isFinite(x));
+    if (numbers.length) {
+      rows.push(`<tr><td>${esc(k)}</td><td>${fmt(numbers[numbers.length - 1])}</td><td>${fmt(Math.min(...numbers))}</td><td>${fmt(Math.max(...numbers))}</td><td>${numbers.length}</td></tr>`);
+    }
+  }
+  return rows.join("");
+}
+
+function objectMetrics(metrics, seriesKeys, runId) {
+  // lists, rows, tables and images: shown as what they are, not as charts
+  const out = [];
+  for (const [k, v] of Object.entries(metrics)) {
+    if (seriesKeys[k]) continue;
+    if (typeof v === "string" && v.startsWith("outputs/images/")) {
+      out.push(`<figure class="image"><img alt="${esc(k)}" data-src="${esc(fileUrl(runId, v))}"><figcaption>${esc(k)}</figcaption></figure>`);
+    } else if (v && typeof v === "object" && !Array.isArray(v)) {
+      const cols = Object.keys(v);
+      const n = Math.max(...cols.map((c) => (Array.isArray(v[c]) ? v[c].length : 1)));
+      out.push(`<div class="objtable"><h4>${esc(k)}</h4><table><thead><tr>${cols.map((c) => `<th>${esc(c)}</th>`).join("")}</tr></thead><tbody>${[...Array(Math.min(n, 200)).keys()].map((i) => `<tr>${cols.map((c) => `<td>${fmt(Array.isArray(v[c]) ? v[c][i] : v[c])}</td>`).join("")}</tr>`).join("")}</tbody></table></div>`);
+    } else if (Array.isArray(v) && v.some((x) => typeof x !== "number")) {
+      out.push(`<div class="objtable"><h4>${esc(k)}</h4><table><tbody>${v.slice(0, 200).map((x, i) => `<tr><td>${i}</td><td>${fmt(x)}</td></tr>`).join("")}</tbody></table></div>`);
+    } else if (Array.isArray(v) && !seriesKeys[k]) {
+      out.push(`<div class="objtable"><h4>${esc(k)}</h4><table><tbody><tr>${v.slice(0, 200).map((x) => `<td>${fmt(x)}</td>`).join("")}</tr></tbody></table></div>`);
+    } else if (!seriesKeys[k]) {
+      out.push(`<div class="objtable"><h4>${esc(k)}</h4><p>${fmt(v)}</p></div>`);
+    }
+  }
+  return out.join("");
+}
+
+function timeline(history) {
+  return history.map((e, i) => {
+    const next = history[i + 1];
+    const spent = next ? (new Date(next.time) - new Date(e.time)) / 1000 : null;
+    return `<span title="${esc(e.time)}">${esc(e.status)} · ${esc(new Date(e.time).toLocaleTimeString())}${spent != null ? ` · ${dur(spent)}` : ""}</span>`;
+  }).join("");
+}
+
 async function runPage(runId) {
   const view = document.getElementById("view");
-  const d = await api("/runs/" + encodeURIComponent(runId));
-  const m = await api("/runs/" + encodeURIComponent(runId) + "/metrics");
+  const [d, m] = await Promise.all([api("/runs/" + encodeURIComponent(runId)), api("/runs/" + encodeURIComponent(runId) + "/metrics")]);
   const rd = d.runDefinition;
-  const ranks = [...Array(rd.nodeCount * rd.processCountPerNode).keys()];
   const sweep = d.properties["runyard.runType"] === "hyperdrive";  // its controller writes the system log
+  const rankLogs = Object.keys(d.logFiles || {}).map((n) => /std_log_rank_(\d+)\.txt$/.exec(n)).filter(Boolean).map((x) => Number(x[1])).sort((a, b) => a - b);
+  const params = parameters(rd, d.properties);
+  const tags = Object.entries(d.tags || {});
+  const props = Object.entries(d.properties).filter(([k]) => !k.startsWith("runyard.") && k !== "ContentSnapshotId" && k !== "hyperparameters" && k !== "primary_metric_config");
+  const running = !TERMINAL.has(d.status);
+  const layout = rd.communicator === "None" || !rd.communicator ? "single process" : `${rd.nodeCount} node(s) × ${rd.processCountPerNode} process(es), ${rd.communicator}`;
   view.innerHTML = `
-    <h2>${esc(d.runId)} <span class="status-${esc(d.status)}" id="run-status">${esc(d.status)}</span></h2>
-    <div class="section"><h3>Status timeline</h3><div class="timeline">${d.statusHistory.map((e) => `<span title="${esc(e.time)}">${esc(e.status)} · ${esc(new Date(e.time).toLocaleTimeString())}</span>`).join("")}</div>
-      ${d.error ? `<div class="error">${esc(d.error.error.message)}</div>` : ""}</div>
-    <div class="section"><h3>Run</h3><table class="kv">
-      <tr><td>Experiment</td><td>${esc(d.experiment)}</td></tr><tr><td>Target</td><td>${esc(d.target)}</td></tr>
-      ${d.properties["runyard.parentRunId"] ? `<tr><td>Parent</td><td><a id="parent" href="#/run/${encodeURIComponent(d.properties["runyard.parentRunId"])}">${esc(d.properties["runyard.parentRunId"])}</a>
-        ${d.properties.hyperparameters ? ` with ${esc(d.properties.hyperparameters)}` : ""}</td></tr>` : ""}
-      <tr><td>Script</td><td>${esc(rd.script)}</td></tr><tr><td>Arguments</td><td id="arguments">${esc(rd.arguments.join(" "))}</td></tr>
-      <tr><td>Layout</td><td>${esc(rd.nodeCount)} node(s) × ${esc(rd.processCountPerNode)} process(es), backend ${esc(rd.communicator)}</td></tr>
-      <tr><td>Environment</td><td>${esc(d.properties["runyard.packages"] || "base interpreter")}</td></tr>
-      <tr><td>Placement</td><td>${esc(d.properties["runyard.placement"] || "")}</td></tr></table></div>
+    <h2>${esc(d.displayName && d.displayName !== d.runId ? d.displayName + " · " : "")}${esc(d.runId)} <span class="status-${esc(d.status)}" id="run-status">${esc(d.status)}</span>
+      ${running ? `<button id="cancel">Cancel</button>` : ""}</h2>
+    <div class="section"><h3>Status timeline</h3><div class="timeline">${timeline(d.statusHistory)}</div>
+      ${d.error ? `<pre class="error" id="error">${esc(d.error.error.message)}</pre>` : ""}</div>
+    <div class="grid2">
+      <div class="section"><h3>Run</h3><table class="kv">
+        <tr><td>Experiment</td><td>${esc(d.experiment)}</td></tr><tr><td>Target</td><td>${esc(d.target)}</td></tr>
+        ${d.properties["runyard.parentRunId"] ? `<tr><td>Parent</td><td><a id="parent" href="#/run/${encodeURIComponent(d.properties["runyard.parentRunId"])}">${esc(d.properties["runyard.parentRunId"])}</a></td></tr>` : ""}
+        <tr><td>Script</td><td>${esc(rd.script || rd.command)}</td></tr><tr><td>Arguments</td><td id="arguments">${esc(resolvedArgs(rd))}</td></tr>
+        <tr><td>Layout</td><td>${esc(layout)}</td></tr>
+        <tr><td>Environment</td><td>${esc(d.properties["runyard.packages"] || (rd.environment && rd.environment.pip_packages && rd.environment.pip_packages.length ? "requested: " + rd.environment.pip_packages.join(", ") : "base interpreter"))}</td></tr>
+        <tr><td>Placement</td><td>${esc(d.properties["runyard.placement"] || "")}</td></tr></table></div>
+      <div class="section"><h3>Parameters</h3><table class="kv" id="params">${Object.entries(params).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${fmt(v)}</td></tr>`).join("") || "<tr><td>-</td><td></td></tr>"}</table>
+        <h3>Tags</h3><table class="kv" id="tags">${tags.map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(v)}</td></tr>`).join("") || "<tr><td>-</td><td></td></tr>"}</table>
+        ${props.length ? `<h3>Properties</h3><table class="kv" id="properties">${props.map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(v)}</td></tr>`).join("")}</table>` : ""}</div>
+    </div>
+    <div class="section"><h3>Summary</h3><table id="summary"><thead><tr><th>metric</th><th>last</th><th>min</th><th>max</th><th>points</th></tr></thead><tbody>${summaryRows(m.metrics, m.series) || "<tr><td colspan=5>No metrics logged (yet)</td></tr>"}</tbody></table></div>
     <div class="section" id="children-section" hidden><h3>Child runs</h3><div class="charts" id="children-chart"></div>
       <table class="runs" id="children"></table></div>
-    <div class="section"><h3>Metrics</h3><div class="charts" id="charts"></div></div>
-    <div class="section"><h3>Logs</h3><div class="tabs">${ranks.map((r) => `<button data-rank="${r}" class="${r === 0 && !sweep ? "active" : ""}">rank ${r}</button>`).join("")}
-      <button data-system="1" id="system-tab" class="${sweep ? "active" : ""}">${sweep ? "sweep" : "preparation"}</button></div>
+    ${sweep ? "" : `<div class="section"><h3>Metrics</h3><div class="toolbar" id="chart-controls"></div><div class="charts" id="charts"></div><div id="objects">${objectMetrics(m.metrics, m.series, runId)}</div></div>`}
+    <div class="section"><h3>Logs</h3><div class="tabs">${sweep ? "" : rankLogs.map((r) => `<button data-rank="${r}" class="${r === 0 ? "active" : ""}">rank ${r}</button>`).join("")}
+      <button data-system="1" id="system-tab" class="${sweep || !rankLogs.length ? "active" : ""}">${sweep ? "sweep" : "preparation"}</button></div>
       <pre class="log" id="log"></pre></div>
     <div class="section"><h3>Files</h3><ul id="files">${d.files.map((f) => `<li><a href="${esc(fileUrl(runId, f))}" download="${esc(f.split("/").pop())}">${esc(f)}</a></li>`).join("")}</ul></div>`;
   if (TOKEN) view.querySelectorAll("#files a").forEach((a) => a.addEventListener("click", downloadWithToken));
-  await runCharts(view.querySelector("#charts"), runId, m.series);
+  view.querySelectorAll("#objects img[data-src]").forEach(async (img) => {
+    const res = await fetch(img.dataset.src, { headers: authHeaders() });
+    if (res.ok) img.src = URL.createObjectURL(await res.blob());
+  });
+  const cancel = view.querySelector("#cancel");
+  if (cancel) cancel.addEventListener("click", async () => {
+    cancel.disabled = true; cancel.textContent = "Canceling…";
+    await api("/runs/" + encodeURIComponent(runId) + "/cancel", { method: "POST" });
+    route();
+  });
+  if (!sweep) {
+    let draw = null;
+    chartControls(view.querySelector("#chart-controls"), () => draw && draw());
+    draw = await runCharts(view.querySelector("#charts"), runId, m.series, running);
+  }
   await childRuns(view, runId);
   const follow = (rank) => {
     cleanup.forEach((f) => f.name === "closeLog" && f());
@@ -155,7 +386,7 @@ async function runPage(runId) {
     const closeLog = () => source.close();
     cleanup.push(closeLog);
   };
-  // snapshot, data references, environment build; for a sweep, its trials starting and stopping
+  // snapshot, data references, environment build; for a sweep, its trials starting and ending
   const systemLog = async () => {
     cleanup.forEach((f) => f.name === "closeLog" && f());
     const log = view.querySelector("#log");
@@ -167,7 +398,7 @@ async function runPage(runId) {
     b.classList.add("active");
     if (b.dataset.system) systemLog(); else follow(Number(b.dataset.rank));
   }));
-  if (sweep) await systemLog(); else follow(0);
+  if (sweep || !rankLogs.length) await systemLog(); else follow(rankLogs[0]);
 }
 
 // ---- child runs (a sweep's trials, submit_child, child_run) -------------------------------------
@@ -189,7 +420,7 @@ async function childRuns(view, runId) {
   // the primary metric of the best trials over their steps: how the sweep's leaders got there
   const charted = c.children.filter((x) => x.bestPrimaryMetric !== null).slice(0, TOP_CHILDREN_CHARTED);
   const lines = await Promise.all(charted.map((x) => api(`/runs/${encodeURIComponent(x.runId)}/metrics/${encodeURIComponent(c.primaryMetric.name)}/series`)));
-  chart(section.querySelector("#children-chart"), c.primaryMetric.name, lines.map((s, i) => ({ label: charted[i].runId, steps: s.steps, values: s.values })));
+  chart(section.querySelector("#children-chart"), c.primaryMetric.name, lines.map((s, i) => ({ label: `#${i + 1} ` + charted[i].runId.slice(-8), steps: s.steps, values: s.values, times: s.times })));
 }
 
 // ---- models and deployed services -------------------------------------------------------------
@@ -198,15 +429,15 @@ async function modelsPage() {
   const [models, services] = await Promise.all([api("/models"), api("/services")]);
   const runLink = (id) => (id ? `<a href="#/run/${encodeURIComponent(id)}">${esc(id)}</a>` : "-");
   view.innerHTML = `
-    <div class="section"><h3>Registered models</h3><table id="models"><thead><tr><th>Name</th><th>Version</th><th>File</th>
+    <div class="section"><h3>Registered models</h3><div class="scroll"><table id="models"><thead><tr><th>Name</th><th>Version</th><th>File</th>
       <th>From run</th><th>Registered</th><th>Tags</th></tr></thead><tbody>${models.map((m) => `<tr data-model="${esc(m.id)}">
       <td>${esc(m.name)}</td><td>${esc(m.version)}</td><td>${esc(m.file)}</td><td>${runLink(m.runId)}</td><td>${when(m.createdTime)}</td>
-      <td>${Object.entries(m.tags).map(([k, v]) => `${esc(k)}=${esc(v)}`).join(", ") || "-"}</td></tr>`).join("")}</tbody></table>
+      <td>${Object.entries(m.tags).map(([k, v]) => `${esc(k)}=${esc(v)}`).join(", ") || "-"}</td></tr>`).join("")}</tbody></table></div>
       ${models.length ? "" : `<p class="empty">No models yet: run.register_model(...) or Model.register(...)</p>`}</div>
-    <div class="section"><h3>Deployed services</h3><table id="services"><thead><tr><th>Name</th><th>Type</th><th>State</th>
+    <div class="section"><h3>Deployed services</h3><div class="scroll"><table id="services"><thead><tr><th>Name</th><th>Type</th><th>State</th>
       <th>Scoring URI</th><th>Models</th></tr></thead><tbody>${services.map((s) => `<tr data-service="${esc(s.name)}">
       <td>${esc(s.name)}</td><td>${esc(s.computeType)}</td><td class="state-${esc(s.state)}">${esc(s.state)}</td>
-      <td><code>${esc(s.scoringUri)}</code></td><td>${esc(s.models.join(", "))}</td></tr>`).join("")}</tbody></table>
+      <td><code>${esc(s.scoringUri)}</code></td><td>${esc(s.models.join(", "))}</td></tr>`).join("")}</tbody></table></div>
       ${services.length ? "" : `<p class="empty">No services: Model.deploy(...)</p>`}</div>`;
 }
 
@@ -215,31 +446,43 @@ async function dataPage() {
   const view = document.getElementById("view");
   const [stores, sets] = await Promise.all([api("/datastores"), api("/datasets")]);
   view.innerHTML = `
-    <div class="section"><h3>Datastores</h3><table id="datastores"><thead><tr><th>Name</th><th>Type</th><th>Root</th></tr></thead>
-      <tbody>${stores.map((s) => `<tr data-datastore="${esc(s.name)}"><td>${esc(s.name)}</td><td>${esc(s.type)}</td><td><code>${esc(s.root)}</code></td></tr>`).join("")}</tbody></table></div>
-    <div class="section"><h3>Datasets</h3><table id="datasets"><thead><tr><th>Name</th><th>Version</th><th>Kind</th><th>Datastore</th>
+    <div class="section"><h3>Datastores</h3><div class="scroll"><table id="datastores"><thead><tr><th>Name</th><th>Type</th><th>Root</th></tr></thead>
+      <tbody>${stores.map((s) => `<tr data-datastore="${esc(s.name)}"><td>${esc(s.name)}</td><td>${esc(s.type)}</td><td><code>${esc(s.root)}</code></td></tr>`).join("")}</tbody></table></div></div>
+    <div class="section"><h3>Datasets</h3><div class="scroll"><table id="datasets"><thead><tr><th>Name</th><th>Version</th><th>Kind</th><th>Datastore</th>
       <th>Path</th><th>Description</th></tr></thead><tbody>${sets.map((d) => `<tr data-dataset="${esc(d.name)}"><td>${esc(d.name)}</td>
-      <td>${esc(d.version)}</td><td>${esc(d.kind)}</td><td>${esc(d.datastore)}</td><td><code>${esc(d.path)}</code></td><td>${esc(d.description || "-")}</td></tr>`).join("")}</tbody></table>
+      <td>${esc(d.version)}</td><td>${esc(d.kind)}</td><td>${esc(d.datastore)}</td><td><code>${esc(d.path)}</code></td><td>${esc(d.description || "-")}</td></tr>`).join("")}</tbody></table></div>
       ${sets.length ? "" : `<p class="empty">No datasets: Dataset.File.from_files((datastore, 'folder')).register(ws, name)</p>`}</div>`;
 }
 
 // ---- compare ----------------------------------------------------------------------------------
 async function comparePage(ids) {
   const view = document.getElementById("view");
-  const all = await Promise.all(ids.map((id) => api("/runs/" + encodeURIComponent(id) + "/metrics")));
-  const keys = [...new Set(all.flatMap((m) => Object.keys(m.series)))];
-  view.innerHTML = `<h2>Compare ${ids.length} runs</h2><div class="toolbar">Metric <select id="key">${keys.map((k) => `<option>${esc(k)}</option>`).join("")}</select></div><div class="charts" id="charts"></div>`;
-  const draw = async (key) => {
-    const el = view.querySelector("#charts");
+  const [details, metrics] = await Promise.all([Promise.all(ids.map((id) => api("/runs/" + encodeURIComponent(id)))),
+                                                Promise.all(ids.map((id) => api("/runs/" + encodeURIComponent(id) + "/metrics")))]);
+  const params = details.map((d) => parameters(d.runDefinition, d.properties));
+  const keys = [...new Set(params.flatMap((p) => Object.keys(p)))].sort();
+  const differs = (k) => new Set(params.map((p) => JSON.stringify(p[k] ?? null))).size > 1;
+  const metricKeys = [...new Set(metrics.flatMap((m) => Object.keys(m.series)))];
+  view.innerHTML = `<h2>Compare ${ids.length} runs</h2>
+    <div class="section"><h3>Parameters that differ</h3><div class="scroll"><table id="param-diff"><thead><tr><th>parameter</th>${ids.map((id) => `<th>${esc(id)}</th>`).join("")}</tr></thead>
+      <tbody>${keys.filter(differs).map((k) => `<tr class="differs"><td>${esc(k)}</td>${params.map((p) => `<td>${fmt(p[k] ?? "-")}</td>`).join("")}</tr>`).join("") || `<tr><td colspan="${ids.length + 1}">The runs have the same parameters</td></tr>`}</tbody></table></div>
+      <p class="empty">${keys.filter((k) => !differs(k)).length} parameter(s) equal in every run</p></div>
+    <div class="section"><h3>Metrics</h3><div class="toolbar" id="chart-controls"></div><div class="charts" id="charts"></div></div>`;
+  const el = view.querySelector("#charts");
+  const series = await Promise.all(metricKeys.map((key) => Promise.all(ids.map((id, i) => (metrics[i].series[key] ? api(`/runs/${encodeURIComponent(id)}/metrics/${encodeURIComponent(key)}/series`) : null)))));
+  const draw = () => {
     el.innerHTML = "";
-    const lines = await Promise.all(ids.map((id, i) => (all[i].series[key] ? api(`/runs/${encodeURIComponent(id)}/metrics/${encodeURIComponent(key)}/series`) : null)));
-    chart(el, key, lines.map((s, i) => s && { label: ids[i], steps: s.steps, values: s.values }).filter(Boolean));
+    metricKeys.forEach((key, k) => chart(el, key, series[k].map((s, i) => s && { label: ids[i], steps: s.steps, values: s.values, times: s.times }).filter(Boolean)));
   };
-  view.querySelector("#key").addEventListener("change", (e) => draw(e.target.value));
-  if (keys.length) await draw(keys[0]);
+  chartControls(view.querySelector("#chart-controls"), draw);
+  draw();
 }
 
 // ---- router -----------------------------------------------------------------------------------
+function notFound(what) {
+  document.getElementById("view").innerHTML = `<div class="section" id="not-found"><h3>Not found</h3><p>${esc(what)}</p><p><a href="#/">Back to the runs</a></p></div>`;
+}
+
 async function route() {
   cleanup.forEach((f) => f());
   cleanup = [];
@@ -249,9 +492,11 @@ async function route() {
     else if (hash === "#/models") await modelsPage();
     else if (hash === "#/data") await dataPage();
     else if (hash.startsWith("#/compare/")) await comparePage(hash.slice(10).split(",").filter(Boolean).map(decodeURIComponent));
-    else await runsPage();
+    else if (hash === "#/" || hash === "#") await runsPage();
+    else notFound(`There is no page ${hash}.`);
   } catch (e) {
-    document.getElementById("view").innerHTML = `<div class="error">${esc(e.message)}</div>`;
+    if (e instanceof NotFound) notFound(e.message);
+    else document.getElementById("view").innerHTML = `<div class="error">${esc(e.message)}</div>`;
   }
 }
 window.addEventListener("hashchange", route);

@@ -1,0 +1,182 @@
+"""The web UI in Debian's Chromium (Playwright) against a real `runyard server`: the run overview, live charts,
+the runs table (columns, grouping, empty state), compare, the 404 page, dark mode and a phone-sized layout.
+Screenshots of every view, light and dark, go to test-artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from runyard import Experiment
+from runyard.core import ScriptRunConfig
+from runyard.train.hyperdrive import GridParameterSampling, HyperDriveConfig, PrimaryMetricGoal, choice
+from tests.web import SCREENSHOTS, browser_page, start_server
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(__import__("importlib").util.find_spec("fastapi") is None,
+                                 reason="the server extra is not installed")]
+
+RICH = """
+import argparse, math
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from runyard import Run
+p = argparse.ArgumentParser(); p.add_argument('--lr', type=float); p.add_argument('--epochs', type=int)
+args = p.parse_args()
+run = Run.get_context()
+for step in range(args.epochs):
+    run.log('loss', 1.0 / (step + 1), step=step)
+    run.log('accuracy', 0.5 + step * args.lr, step=step)
+run.log('odd', float('nan'))
+run.log('odd', 2.0)
+run.log_list('thresholds', [0.1, 0.5, 0.9])
+run.log_row('confusion', tp=8, fp=2)
+run.log_table('curve', {'x': [1, 2, 3], 'y': [0.2, 0.4, 0.8]})
+plt.plot([1, 2, 3]); run.log_image('plot', plot=plt)
+run.tag('team', 'vision')
+run.add_properties({'dataset': 'digits-v2'})
+"""
+
+LIVE = """
+import time
+from runyard import Run
+run = Run.get_context()
+for step in range(60):
+    run.log('loss', 1.0 / (step + 1), step=step)
+    run.flush()
+    time.sleep(0.25)
+"""
+
+
+def _shot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def ui(workspace, tmp_path):
+    proc, base = start_server(workspace)
+    try:
+        with browser_page(tmp_path, viewport={"width": 1280, "height": 900}) as page:
+            yield base, page
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_empty_workspace_shows_the_first_command_and_a_missing_page_has_a_way_back(ui):
+    base, page = ui
+    page.goto(f"{base}/#/")
+    page.locator("#empty", has_text="runyard submit train.py").wait_for()
+    _shot(page, "runs-empty")
+    page.goto(f"{base}/#/run/no_such_run")
+    page.locator("#not-found").wait_for()
+    assert "no_such_run" in page.locator("#not-found").inner_text()
+    page.click("#not-found a")
+    page.locator("#empty").wait_for()
+
+
+def test_run_page_shows_parameters_tags_summary_tables_and_images(ui, workspace, project):
+    base, page = ui
+    src = project("train.py", RICH)
+    run = Experiment(workspace, "overview").submit(
+        ScriptRunConfig(str(src), "train.py", arguments=["--lr", 0.05, "--epochs", 6]))
+    run.wait_for_completion()
+    page.goto(f"{base}/#/run/{run.id}")
+    page.locator("#params", has_text="lr").wait_for()
+    params = page.locator("#params").inner_text()
+    assert "lr\t0.05" in params and "epochs\t6" in params
+    assert "team\tvision" in page.locator("#tags").inner_text()
+    assert "dataset\tdigits-v2" in page.locator("#properties").inner_text()
+    summary = page.locator("#summary").inner_text()
+    assert "loss\t0.1667\t0.1667\t1\t6" in summary and "accuracy\t0.75\t0.5\t0.75\t6" in summary
+    objects = page.locator("#objects")
+    for name in ("thresholds", "confusion", "curve"):
+        assert objects.locator("h4", has_text=name).count() == 1
+    assert "0.8" in objects.locator(".objtable", has_text="curve").inner_text()
+    page.locator("#objects img[src^='blob:']").wait_for()  # the logged image, drawn
+    page.locator(".chart[data-metric='odd'] .note", has_text="NaN/inf").wait_for()  # a gap, said so
+    assert page.locator("#cancel").count() == 0  # a finished run cannot be canceled
+    _shot(page, "run-overview-light")
+    page.emulate_media(color_scheme="dark")
+    page.reload()
+    page.locator("#params").wait_for()
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(18, 21, 27)"  # the dark palette follows the system setting
+    _shot(page, "run-overview-dark")
+
+
+def test_a_running_runs_chart_gains_points_without_reload_and_can_be_canceled(ui, workspace, project):
+    base, page = ui
+    src = project("live.py", LIVE)
+    run = Experiment(workspace, "live").submit(ScriptRunConfig(str(src), "live.py"))
+    deadline = time.time() + 30
+    while not run.get_metrics().get("loss") and time.time() < deadline:
+        time.sleep(0.2)
+    page.goto(f"{base}/#/run/{run.id}")
+    chart = page.locator(".chart[data-metric='loss']")
+    chart.wait_for()
+    first = int(chart.get_attribute("data-points"))
+    page.wait_for_timeout(4000)
+    later = int(page.locator(".chart[data-metric='loss']").get_attribute("data-points"))
+    assert later > first, (first, later)  # new points arrived, the page was not reloaded
+    _shot(page, "run-live")
+    page.click("#cancel")
+    page.locator("#run-status", has_text="Canceled").wait_for(timeout=30000)
+    assert run.get_status() == "Canceled"
+
+
+def test_runs_table_columns_grouped_sweeps_and_a_phone_layout(ui, workspace, project, tmp_path):
+    base, page = ui
+    src = project("train.py", RICH)
+    for lr in (0.01, 0.02):
+        Experiment(workspace, "table").submit(
+            ScriptRunConfig(str(src), "train.py", arguments=["--lr", lr, "--epochs", 3])).wait_for_completion()
+    trial = ScriptRunConfig(str(src), "train.py", arguments=["--epochs", 2])
+    sweep = Experiment(workspace, "table").submit(HyperDriveConfig(
+        GridParameterSampling({"--lr": choice(0.1, 0.2)}), "accuracy", PrimaryMetricGoal.MAXIMIZE, 2,
+        run_config=trial))
+    sweep.wait_for_completion()
+    page.goto(f"{base}/#/")
+    page.locator("#runs").wait_for()
+    headers = page.locator("#runs thead").inner_text()
+    assert "accuracy" in headers.split("Duration")[1].split("\t")[1]  # the sweep's primary metric comes first
+    assert page.locator(f"tr[data-run='{sweep.id}'] button.expand", has_text="2 trials").count() == 1
+    trial_ids = [c.id for c in sweep.get_children()]
+    assert all(page.locator(f"tr[data-run='{t}']").count() == 0 for t in trial_ids)  # grouped under the sweep
+    page.click(f"tr[data-run='{sweep.id}'] button.expand")
+    page.locator(f"tr.child[data-run='{trial_ids[0]}']").wait_for()
+    page.click("#columns summary")
+    page.check("#columns input[value='p:lr']")
+    page.locator("#runs thead", has_text="lr").wait_for()
+    page.fill("#filter", "0.02")
+    page.press("#filter", "Enter")
+    page.wait_for_timeout(500)
+    assert page.locator("#runs tbody tr").count() == 1
+    _shot(page, "runs-table")
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    page.goto(f"{base}/#/run/{trial_ids[0]}")
+    page.locator("#params").wait_for()
+    page.locator(".chart canvas").first.wait_for()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 400, width  # nothing forces a sideways scroll of the page
+    _shot(page, "run-phone")
+
+
+def test_compare_shows_only_the_parameters_that_differ(ui, workspace, project):
+    base, page = ui
+    src = project("train.py", RICH)
+    runs = [Experiment(workspace, "cmp").submit(ScriptRunConfig(str(src), "train.py", arguments=["--lr", lr,
+                                                                                                 "--epochs", 3]))
+            for lr in (0.01, 0.03)]
+    for run in runs:
+        run.wait_for_completion()
+    page.goto(f"{base}/#/compare/{runs[0].id},{runs[1].id}")
+    page.locator("#param-diff").wait_for()
+    diff = page.locator("#param-diff tbody").inner_text()
+    assert "lr" in diff and "epochs" not in diff
+    page.locator(".chart[data-metric='accuracy']").wait_for()
+    assert page.locator(".chart").count() >= 2  # every metric overlaid
+    _shot(page, "compare")
