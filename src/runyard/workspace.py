@@ -239,11 +239,7 @@ class Workspace:
     @property
     def compute_targets(self) -> dict[str, Any]:
         """Targets by name (a remote workspace: the server's names and types)."""
-        if self.is_remote:
-            return {t["name"]: t for t in self.backend.http.json("GET", "/compute")}  # type: ignore[attr-defined]
-        from runyard.compute import registry
-
-        return registry.all_targets(self)
+        return self.backend.compute_targets()
 
     @property
     def experiments(self) -> dict[str, Experiment]:

@@ -11,7 +11,7 @@ import pytest
 from runyard import Experiment
 from runyard.core import ScriptRunConfig
 from runyard.train.hyperdrive import GridParameterSampling, HyperDriveConfig, PrimaryMetricGoal, choice
-from tests.web import SCREENSHOTS, browser_page, start_server
+from tests.web import SCREENSHOTS, served_page
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(__import__("importlib").util.find_spec("fastapi") is None,
@@ -57,13 +57,8 @@ def _shot(page, name: str) -> None:
 
 @pytest.fixture
 def ui(workspace, tmp_path):
-    proc, base = start_server(workspace)
-    try:
-        with browser_page(tmp_path, viewport={"width": 1280, "height": 900}) as page:
-            yield base, page
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with served_page(workspace, tmp_path) as (base, page):
+        yield base, page
 
 
 def test_empty_workspace_shows_the_first_command_and_a_missing_page_has_a_way_back(ui):

@@ -98,6 +98,9 @@ class RunBackend(Protocol):
 
     def portal_url(self, run_id: str) -> str: ...
 
+    def compute_targets(self) -> dict[str, Any]:
+        """Compute targets by name (here the ComputeTarget objects; a server's: their names and types)."""
+
     def run_folder(self, run_id: str) -> RunFolder:
         """The run's folder on this machine; a server's runs have none here (WorkspaceError)."""
 

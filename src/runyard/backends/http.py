@@ -226,6 +226,9 @@ class HttpBackend:
     def datastore_location(self, name: str, root: str, storage_options: dict[str, Any]) -> Location:
         return HttpLocation(self.http, name)
 
+    def compute_targets(self) -> dict[str, Any]:
+        return {t["name"]: t for t in self.http.json("GET", "/compute")}
+
     def portal_url(self, run_id: str) -> str:
         return f"{self.url}/#/run/{_q(run_id)}"
 

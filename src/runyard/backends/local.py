@@ -214,6 +214,11 @@ class LocalBackend:
     def datastore_location(self, name: str, root: str, storage_options: dict[str, Any]) -> Location:
         return location(root, storage_options)
 
+    def compute_targets(self) -> dict[str, Any]:
+        from runyard.compute.registry import all_targets
+
+        return dict(all_targets(self.folder))
+
     def portal_url(self, run_id: str) -> str:
         from runyard.portal import run_page_url
 
