@@ -86,8 +86,8 @@ class FsspecLocation:
         try:
             self.fs, self.base = fsspec.core.url_to_fs(url.rstrip("/"), **(storage_options or {}))
         except (ImportError, ValueError) as e:
-            raise WorkspaceError(f"datastore url={url!r}: {e}. Fix: install the fsspec backend for its scheme "
-                                 "(s3fs for s3://, gcsfs for gs://, adlfs for abfs://)") from None
+            raise WorkspaceError(f"datastore url={url!r}: {e}. Fix: install the fsspec backend for its scheme: "
+                                 "pip install 'runyard[s3]' for s3://, or gcsfs for gs://, adlfs for abfs://") from None
         self.url = url
 
     def local_path(self, rel: str) -> Path | None:

@@ -103,9 +103,16 @@ class Workspace:
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str] | None = None, _file_name: str | None = None,
-                    **_: Any) -> Workspace:
+                    create: bool = True, **_: Any) -> Workspace:
         """Find a workspace: `path` (a folder or its config.json), $RUNYARD_WORKSPACE, a `.runyard`
-        folder in the cwd or any parent, else make `./.runyard`."""
+        folder in the cwd or any parent, else make `./.runyard` (unless create=False: then say none is there)."""
+        if not create:
+            found = Path(path).expanduser() if path is not None else find_workspace_path()
+            if not (found / CONFIG_NAME).exists() and not (found / DEFAULT_DIR / CONFIG_NAME).exists() \
+                    and service_config(found) is None and service_config(found / CONFIG_NAME) is None \
+                    and (path is not None or _service_config_upward(Path.cwd().resolve()) is None):
+                raise WorkspaceError(f"no runyard workspace at {found}. Fix: submit a run here (runyard submit "
+                                     "train.py) to make one, or pass the workspace with -w PATH (or a server's URL)")
         if path is not None:
             p = Path(path).expanduser()
             if (found := service_config(p) or service_config(p / CONFIG_NAME)) is not None:

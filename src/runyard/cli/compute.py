@@ -10,7 +10,8 @@ from typing import Any
 def add_parser(sub: Any) -> None:
     compute = sub.add_parser("compute", help="compute targets: list, attach-slurm, attach-ray, detach")
     compute_sub = compute.add_subparsers(dest="compute_command")
-    compute_sub.add_parser("list")
+    listing = compute_sub.add_parser("list", help="the workspace's compute targets")
+    listing.add_argument("--json", action="store_true", help="print JSON")
     slurm = compute_sub.add_parser("attach-slurm", help="attach a Slurm cluster (run from a submit host)")
     slurm.add_argument("name")
     slurm.add_argument("--partition")
@@ -52,7 +53,11 @@ def cmd_compute(args: argparse.Namespace, workspace: Any) -> int:
         print(f"detached {args.name}")
         return 0
     else:
-        for name, target in sorted(workspace.compute_targets.items()):
+        targets = sorted(workspace.compute_targets.items())
+        if getattr(args, "json", False):
+            print(json.dumps([target.serialize() for _, target in targets]))
+            return 0
+        for name, target in targets:
             print(f"{name}\t{target.type}\t{json.dumps(target.config) if target.config else ''}")
         return 0
     target = ComputeTarget.attach(workspace, args.name, config)

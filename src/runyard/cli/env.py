@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from typing import Any
 
@@ -32,6 +33,10 @@ def cmd_env(args: argparse.Namespace, workspace: Any) -> int:
         print(f"{len(removed)} environment(s) removed")
         return 0
     envs = cache.all()
+    if getattr(args, "json", False):
+        print(json.dumps([{"digest": e.digest, "packages": e.resolved, "sizeBytes": e.size_bytes,
+                           "lastUsed": e.last_used, "created": e.created} for e in envs]))
+        return 0
     if not envs:
         print("No cached environments. A run with pip_packages / conda_packages builds one.")
         return 0
@@ -48,6 +53,7 @@ def cmd_env(args: argparse.Namespace, workspace: Any) -> int:
 def add_parser(sub: Any) -> None:
     env = sub.add_parser("env", help="cached environments")
     env_sub = env.add_subparsers(dest="env_command", required=True)
-    env_sub.add_parser("list", help="cached environments: hash, packages, size, last used")
+    listing = env_sub.add_parser("list", help="cached environments: hash, packages, size, last used")
+    listing.add_argument("--json", action="store_true", help="print JSON")
     prune = env_sub.add_parser("prune", help="remove environments not used recently")
     prune.add_argument("--older-than", type=float, default=30.0, help="days since last use (default 30)")

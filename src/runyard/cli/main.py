@@ -1,7 +1,8 @@
-"""The `runyard` command.
+"""The `runyard` command (also `python -m runyard`).
 
-Exit codes: 0 success (or the run Completed); 1 a runyard error, or the run Failed; 2 a usage error;
-3 the run was Canceled; 130 interrupted.
+Exit codes: 0 success (or the run Completed); 1 a runyard error, or the run Failed; 2 a usage or validation
+error (a bad flag or value, nothing was started); 3 the run was Canceled; 130 interrupted (the run goes on);
+141 the output was closed early (`runyard ... | head`).
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from runyard.errors import RunyardError
+from runyard.errors import RunyardError, ValidationError
 from runyard.server.address import DEFAULT_HOST, DEFAULT_PORT
 from runyard.status import RunStatus
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CANCELED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CANCELED, EXIT_INTERRUPTED, EXIT_PIPE = 0, 1, 2, 3, 130, 141
+# commands that only read: they never make a workspace where there is none
+READ_ONLY = {"runs", "show", "logs", "metrics", "cancel", "download", "experiments", "tensorboard", "models",
+             "services", "datastores", "datasets", "env", "compute"}
 
 
 def _workspace(args: argparse.Namespace) -> Any:
@@ -30,7 +34,7 @@ def _workspace(args: argparse.Namespace) -> Any:
     where = args.workspace or os.environ.get("RUNYARD_WORKSPACE")
     if where and where.startswith(("http://", "https://")):
         return Workspace.connect(where)
-    return Workspace.from_config(args.workspace) if args.workspace else Workspace.from_config()
+    return Workspace.from_config(args.workspace, create=args.command not in READ_ONLY)
 
 
 def _run(args: argparse.Namespace) -> Any:
@@ -60,12 +64,27 @@ def cmd_submit(args: argparse.Namespace) -> int:
     est.arguments = list(args.script_args)  # argv after `--`, passed through untouched
     ws = _workspace(args)
     run = Experiment(ws, args.experiment).submit(est)
-    print(f"Submitted {run.id} (experiment {args.experiment}, target {args.target or 'local'})")
+    if args.json and not args.wait:
+        print(json.dumps(run.get_details(), indent=2, default=str))
+        return EXIT_OK
+    if not args.json:
+        print(f"Submitted {run.id} (experiment {args.experiment}, target {args.target or 'local'})")
     if not args.wait:
         print(f"Follow it: runyard logs {run.id} -f")
         return EXIT_OK
-    run.wait_for_completion(show_output=True, raise_on_error=False, all_ranks=args.all_ranks)
+    try:
+        details = run.wait_for_completion(show_output=not args.json, raise_on_error=False, all_ranks=args.all_ranks)
+    except KeyboardInterrupt:
+        return _interrupted(run.id)
+    if args.json:
+        print(json.dumps(details, indent=2, default=str))
     return _exit_for(RunStatus(run.get_status()))
+
+
+def _interrupted(run_id: str) -> int:
+    print(f"\nrunyard: stopped following; run {run_id} goes on. Follow it: runyard logs {run_id} -f   "
+          f"Stop it: runyard cancel {run_id}", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -153,14 +172,17 @@ def cmd_logs(args: argparse.Namespace) -> int:
     if not args.follow:
         follower.pump(sys.stdout, final=True)
         return EXIT_OK
-    while True:
-        status = RunStatus(run.get_status())
-        follower.pump(sys.stdout)
-        if status.is_terminal():
-            follower.pump(sys.stdout, final=True)
-            print(f"[runyard] run {run.id} ended {status.value}")
-            return _exit_for(status)
-        time.sleep(0.2)
+    try:
+        while True:
+            status = RunStatus(run.get_status())
+            follower.pump(sys.stdout)
+            if status.is_terminal():
+                follower.pump(sys.stdout, final=True)
+                print(f"[runyard] run {run.id} ended {status.value}")
+                return _exit_for(status)
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        return _interrupted(run.id)
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
@@ -197,14 +219,21 @@ def cmd_download(args: argparse.Namespace) -> int:
 def cmd_server(args: argparse.Namespace) -> int:
     import os
 
-    from runyard.server.app import serve
-    from runyard.server.security import is_loopback, new_token, require_token_for
+    from runyard.errors import WorkspaceError
+
+    try:
+        from runyard.server.app import serve
+        from runyard.server.security import is_loopback, new_token, require_token_for
+    except ModuleNotFoundError as e:  # fastapi / uvicorn: the server extra
+        raise WorkspaceError(f"`runyard {args.command}` needs the server extra ({e.name} is not installed). "
+                             "Fix: pip install 'runyard[server]'") from None
 
     token = args.token or os.environ.get("RUNYARD_SERVER_TOKEN")
     generated = args.command == "ui" and not token and not is_loopback(args.host)
     if generated:
         token = new_token()
     require_token_for(args.host, token)  # before anything is opened or printed
+    _check_port_free(args.host, args.port)
     ws = _workspace(args)
     # a token the user chose is never echoed; one made here is shown once, so the address can be opened
     address = f"http://{args.host}:{args.port}/" + (f"?token={token}" if generated else "")
@@ -213,61 +242,110 @@ def cmd_server(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check_port_free(host: str, port: int) -> None:
+    import socket
+
+    from runyard.errors import InvalidValueError
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host or "0.0.0.0", port))
+        except OSError as e:
+            raise InvalidValueError("port", port, f"cannot be served on {host or '*'} ({e.strerror}); another "
+                                    "process holds it", f"pass another one: --port {port + 1}") from None
+
+
 def cmd_experiments(args: argparse.Namespace) -> int:
-    for name in _workspace(args).backend.list_experiments():
+    names = _workspace(args).backend.list_experiments()
+    if args.json:
+        print(json.dumps(names))
+        return EXIT_OK
+    for name in names:
         print(name)
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="runyard", description="Run PyTorch training scripts as tracked runs.")
-    p.add_argument("-w", "--workspace", help="workspace folder (default: .runyard found upward from here)")
-    sub = p.add_subparsers(dest="command", required=True)
+EXAMPLES = {
+    "submit": "runyard submit train.py -e digits --pip scikit-learn --wait -- --epochs 5\n"
+              "runyard submit train.py --nodes 2 --procs-per-node 2 --backend gloo --json",
+    "runs": "runyard runs -e digits --status Completed\nrunyard runs --json | jq '.[0].runId'",
+    "show": "runyard show digits_1700000000_abcd    (any unique prefix of the id works)",
+    "logs": "runyard logs RUN -f\nrunyard logs RUN --all-ranks | head",
+    "metrics": "runyard metrics RUN --name loss --json",
+    "cancel": "runyard cancel RUN",
+    "download": "runyard download RUN outputs -o ./results",
+    "experiments": "runyard experiments --json",
+    "tensorboard": "runyard tensorboard RUN_A RUN_B --port 6006",
+    "server": "runyard server --host 0.0.0.0 --port 8765 --token \"$RUNYARD_SERVER_TOKEN\"",
+    "ui": "runyard ui --port 8765",
+    "completion": "runyard completion bash > /etc/bash_completion.d/runyard\nsource <(runyard completion bash)",
+}
 
-    s = sub.add_parser("submit", help="submit a script as a run",
-                       usage="runyard submit SCRIPT [options] [-- SCRIPT ARGS...]")
-    s.add_argument("script")
-    s.add_argument("--source-dir", help="folder to snapshot (default: .)")
-    s.add_argument("--experiment", "-e", default="default")
-    s.add_argument("--target", default=None, help="compute target name (default: local)")
-    s.add_argument("--nodes", type=int, default=1)
-    s.add_argument("--procs-per-node", type=int, default=1)
-    s.add_argument("--backend", choices=["gloo", "nccl", "mpi"])
-    s.add_argument("--pip", action="append", help="a pip package the script needs (repeatable)")
-    s.add_argument("--gpu", action="store_true")
-    s.add_argument("--max-duration", type=float, default=None, help="seconds")
-    s.add_argument("--max-restarts", type=int, default=0)
+
+def _sub(sub: Any, name: str, help_: str, **kwargs: Any) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help_, description=help_[:1].upper() + help_[1:] + ".",
+                          epilog="examples:\n  " + EXAMPLES[name].replace("\n", "\n  ") if name in EXAMPLES else None,
+                          formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from runyard import __version__
+
+    p = argparse.ArgumentParser(prog="runyard", description="Run PyTorch training scripts as tracked runs.",
+                                epilog="A workspace is a folder (.runyard, found upward from here) or a server's URL.\n"
+                                       "Exit codes: 0 ok, 1 error or run Failed, 2 usage/validation error, "
+                                       "3 run Canceled, 130 interrupted.",
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"runyard {__version__}")
+    p.add_argument("-w", "--workspace", help="workspace folder or server URL (default: $RUNYARD_WORKSPACE, else "
+                                             ".runyard found upward from here), e.g. -w http://127.0.0.1:8765")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = _sub(sub, "submit", "submit a script as a run", usage="runyard submit SCRIPT [options] [-- SCRIPT ARGS...]")
+    s.add_argument("script", help="the entry script, relative to --source-dir (or to here)")
+    s.add_argument("--source-dir", help="folder to snapshot (default: .), e.g. --source-dir ./project")
+    s.add_argument("--experiment", "-e", default="default", help="experiment name (default: default)")
+    s.add_argument("--target", default=None, help="compute target name (default: local), e.g. --target gpus")
+    s.add_argument("--nodes", type=int, default=1, help="node count (default 1)")
+    s.add_argument("--procs-per-node", type=int, default=1, help="processes per node (default 1)")
+    s.add_argument("--backend", choices=["gloo", "nccl", "mpi"], help="distributed backend for several processes")
+    s.add_argument("--pip", action="append", help="a pip package the script needs (repeatable), e.g. --pip numpy")
+    s.add_argument("--gpu", action="store_true", help="give each process a GPU")
+    s.add_argument("--max-duration", type=float, default=None, help="stop the run after this many seconds")
+    s.add_argument("--max-restarts", type=int, default=0, help="restart every rank up to N times if one fails")
     s.add_argument("--wait", action="store_true", help="stream the output and exit with the run's outcome")
-    s.add_argument("--all-ranks", action="store_true")
+    s.add_argument("--all-ranks", action="store_true", help="with --wait: every rank's output, prefixed by rank")
+    s.add_argument("--json", action="store_true", help="print the run as JSON (after it ends, with --wait)")
     s.set_defaults(func=cmd_submit)
 
-    r = sub.add_parser("runs", help="list runs")
-    r.add_argument("--experiment", "-e")
-    r.add_argument("--status", choices=[s.value for s in RunStatus])
-    r.add_argument("--limit", type=int, default=50)
-    r.add_argument("--json", action="store_true")
-    r.add_argument("--no-metrics", action="store_true")
+    r = _sub(sub, "runs", "list runs, newest first, with their latest metrics")
+    r.add_argument("--experiment", "-e", help="only this experiment's runs")
+    r.add_argument("--status", choices=[s.value for s in RunStatus], help="only runs in this status")
+    r.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    r.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    r.add_argument("--no-metrics", action="store_true", help="leave the metric columns out (faster)")
     r.set_defaults(func=cmd_runs)
 
     for name, func, help_ in (("show", cmd_show, "details of a run"), ("logs", cmd_logs, "a run's output"),
                               ("metrics", cmd_metrics, "a run's metrics"), ("cancel", cmd_cancel, "cancel a run"),
                               ("download", cmd_download, "download a run's files")):
-        c = sub.add_parser(name, help=help_)
+        c = _sub(sub, name, help_)
         c.add_argument("run", help="run id (or a unique prefix)")
         c.set_defaults(func=func)
         if name in ("show", "metrics"):
-            c.add_argument("--json", action="store_true")
+            c.add_argument("--json", action="store_true", help="print JSON")
         if name == "metrics":
-            c.add_argument("--name")
+            c.add_argument("--name", help="only this metric")
         if name == "logs":
-            c.add_argument("-f", "--follow", action="store_true")
-            c.add_argument("--all-ranks", action="store_true")
+            c.add_argument("-f", "--follow", action="store_true", help="follow until the run ends")
+            c.add_argument("--all-ranks", action="store_true", help="every rank's output, prefixed by rank")
         if name == "download":
-            c.add_argument("prefix", nargs="?")
-            c.add_argument("-o", "--output")
-    tb = sub.add_parser("tensorboard", help="open TensorBoard on the event files of runs")
-    tb.add_argument("runs", nargs="+")
-    tb.add_argument("--port", type=int, default=6006)
+            c.add_argument("prefix", nargs="?", help="only files whose name starts with this, e.g. outputs")
+            c.add_argument("-o", "--output", help="folder to download into (default: ./<run id>)")
+    tb = _sub(sub, "tensorboard", "open TensorBoard on the event files of runs")
+    tb.add_argument("runs", nargs="+", help="run ids (or unique prefixes)")
+    tb.add_argument("--port", type=int, default=6006, help="TensorBoard's port (default 6006)")
     tb.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
     tb.set_defaults(func=cmd_tensorboard)
     from runyard.cli import models as models_cli
@@ -285,19 +363,52 @@ def build_parser() -> argparse.ArgumentParser:
     env_cli.add_parser(sub)
     sub.choices["env"].set_defaults(func=lambda a: env_cli.cmd_env(a, _workspace(a)))
     for name, help_ in (("server", "serve the REST API and the web UI"), ("ui", "open the web UI on loopback")):
-        srv = sub.add_parser(name, help=help_)
+        srv = _sub(sub, name, help_)
         srv.add_argument("--host", default=DEFAULT_HOST, help="bind address (default loopback; others need --token)")
-        srv.add_argument("--port", type=int, default=DEFAULT_PORT)
+        srv.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
         srv.add_argument("--token", help="bearer token clients must send (default: $RUNYARD_SERVER_TOKEN)")
         srv.add_argument("--max-upload-mb", type=float, default=64.0,
                          help="largest request body accepted, in MiB (default 64), e.g. --max-upload-mb 512")
         srv.set_defaults(func=cmd_server)
-    sub.add_parser("experiments", help="list experiments").set_defaults(func=cmd_experiments)
+    e = _sub(sub, "experiments", "list experiments")
+    e.add_argument("--json", action="store_true", help="print JSON")
+    e.set_defaults(func=cmd_experiments)
     from runyard.cli import compute as compute_cli
 
     compute_cli.add_parser(sub)
     sub.choices["compute"].set_defaults(func=lambda a: compute_cli.cmd_compute(a, _workspace(a)))
+    comp = _sub(sub, "completion", "print a shell completion script")
+    comp.add_argument("shell", choices=["bash", "zsh"], help="the shell")
+    comp.set_defaults(func=lambda a: _print(completion_script(p, a.shell)))
     return p
+
+
+def _print(text: str) -> int:
+    print(text)
+    return EXIT_OK
+
+
+def completion_script(parser: argparse.ArgumentParser, shell: str) -> str:
+    """Completion of commands and their flags, made from the parser itself (bash; zsh through bashcompinit)."""
+    commands = {}
+    for action in parser._subparsers._group_actions:  # argparse keeps subparsers here; no public accessor
+        for name, sub in action.choices.items():
+            commands[name] = sorted(o for a in sub._actions for o in a.option_strings)
+    cases = "\n".join(f'    {name}) opts="{" ".join(opts)}" ;;' for name, opts in sorted(commands.items()))
+    script = f"""# runyard completion ({shell})
+_runyard() {{
+  local cur="${{COMP_WORDS[COMP_CWORD]}}" cmd="${{COMP_WORDS[1]}}" opts
+  if [ "$COMP_CWORD" -eq 1 ]; then
+    COMPREPLY=($(compgen -W "{" ".join(sorted(commands))} --version --workspace -w --help" -- "$cur")); return
+  fi
+  case "$cmd" in
+{cases}
+    *) opts="" ;;
+  esac
+  COMPREPLY=($(compgen -W "$opts --help" -- "$cur"))
+}}
+complete -o default -F _runyard runyard"""
+    return ("autoload -U +X bashcompinit && bashcompinit\n" + script) if shell == "zsh" else script
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -309,11 +420,20 @@ def main(argv: list[str] | None = None) -> int:
     args.script_args = script_args
     try:
         return int(args.func(args))
+    except ValidationError as e:  # a bad value: nothing was started
+        print(f"runyard: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
     except RunyardError as e:
         print(f"runyard: error: {e}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader went away (`runyard logs RUN | head`): no traceback; stdout goes nowhere from here
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_PIPE
 
 
 if __name__ == "__main__":

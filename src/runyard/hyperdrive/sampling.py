@@ -54,6 +54,14 @@ class BayesianParameterSampling(ParameterSampling):
     kind = "bayesian"
     supported = ("choice", "uniform", "quniform")
 
+    def __init__(self, parameter_space: dict[str, Expression], properties: dict[str, Any] | None = None) -> None:
+        import importlib.util
+
+        if importlib.util.find_spec("optuna") is None:  # its TPE sampler does the work
+            raise InvalidValueError("BayesianParameterSampling", "optuna", "needs Optuna, which is not installed",
+                                    "pip install 'runyard[hpo]', or use RandomParameterSampling")
+        super().__init__(parameter_space, properties)
+
 
 # a random space of at most this many configurations is drawn without repeats (larger ones rarely repeat)
 _FINITE_LIMIT = 1_000_000
