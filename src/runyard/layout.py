@@ -162,5 +162,25 @@ class WorkspaceFolder:
         """datastore name -> its fsspec options (never credentials)."""
         return {name: dict(entry.get("storage_options") or {}) for name, entry in self.datastore_entries().items()}
 
+    # -- the UI serving this workspace, if any --------------------------------------------------------
+    @property
+    def serving_file(self) -> Path:
+        return self.path / "serving.json"
+
+    def write_serving(self, url: str) -> None:
+        self.serving_file.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+
+    def clear_serving(self) -> None:
+        self.serving_file.unlink(missing_ok=True)
+
+    def serving_url(self) -> str | None:
+        """The address of the `runyard ui` / `runyard server` serving this workspace now, or None."""
+        try:
+            info = json.loads(self.serving_file.read_text())
+            os.kill(int(info["pid"]), 0)  # still there
+            return str(info["url"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def __repr__(self) -> str:
         return f"WorkspaceFolder({str(self.path)!r})"

@@ -85,7 +85,7 @@ class Supervisor:
             f.write(line + "\n")
 
     def run(self) -> RunStatus:
-        ingester = Ingester(self.store, self.folder.run_id, self.folder.spool_dir).start()
+        ingester = Ingester(self.store, self.folder.run_id, self.folder.spool_dir, mirror=self._tensorboard()).start()
         try:
             status, error = self._run()
         except Exception as e:  # noqa: BLE001 - any failure becomes the run's error, never a silent exit
@@ -99,6 +99,15 @@ class Supervisor:
         self.folder.ranks_file.unlink(missing_ok=True)
         self._status(status, error)
         return status
+
+    def _tensorboard(self) -> Any:
+        """Event files of what the run logs, when the job (or this process) sets RUNYARD_TENSORBOARD=1."""
+        import os
+
+        from runyard.tracking.tensorboard_events import TensorBoardMirror, wanted
+
+        variables = {**os.environ, **dict(self.spec.environment.variables), **dict(self.spec.environment_variables)}
+        return TensorBoardMirror(self.folder.working_dir / "logs" / "tensorboard") if wanted(variables) else None
 
     def _storage_options(self) -> dict[str, dict[str, Any]]:
         """datastore name -> its fsspec options, from the workspace config (never credentials)."""

@@ -97,3 +97,108 @@ def test_a_closed_pipe_ends_quietly_and_ctrl_c_says_the_run_goes_on(workspace, p
     run = Run.get(workspace, run_id)
     run.wait_for_completion()
     assert run.get_status() == "Completed"  # the run went on without its follower
+
+
+def test_the_portal_url_is_the_ui_actually_serving_the_workspace(workspace, tmp_path, monkeypatch):
+    from runyard import Experiment
+    from runyard.portal import DEFAULT_PORT
+    from runyard.widgets import RunDetails
+    from tests.web import start_server
+
+    monkeypatch.chdir(tmp_path)
+    run = Experiment(workspace, "portal").start_logging()
+    assert run.get_portal_url().startswith(f"http://127.0.0.1:{DEFAULT_PORT}/#/run/")  # nothing serving: the default
+    proc, base = start_server(workspace)
+    try:
+        assert run.get_portal_url() == f"{base}/#/run/{run.id}"
+        assert f"Live charts and logs: {base}/#/run/{run.id}" in RunDetails(run).summary_lines()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert run.get_portal_url().startswith(f"http://127.0.0.1:{DEFAULT_PORT}/")
+    run.complete()
+
+
+def test_the_environment_build_streams_what_uv_prints_into_the_run_log(workspace, project):
+    from runyard import Experiment
+    from runyard.core import Environment, ScriptRunConfig
+    from runyard.core.conda_dependencies import CondaDependencies
+
+    src = project("probe.py", "import text_unidecode\nprint('imported', flush=True)\n")
+    env = Environment("streamed")
+    env.python.conda_dependencies = CondaDependencies.create(pip_packages=["text-unidecode==1.3"])
+    run = Experiment(workspace, "env").submit(ScriptRunConfig(str(src), "probe.py", environment=env))
+    run.wait_for_completion()
+    prepare = run.folder.prepare_log.read_text()
+    assert "uv:  + text-unidecode==1.3" in prepare and "uv: Installed 1 package" in prepare
+
+
+def test_uploads_and_downloads_draw_files_and_bytes_on_a_terminal(workspace, tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from runyard.data.progress import transfer
+
+    screen = io.StringIO()
+    with transfer("uploading", 2, 3000, True, console=Console(file=screen, force_terminal=True, width=100)) as bar:
+        bar.advance(1000)
+        bar.advance(2000)
+    assert "uploading 2/2 files" in screen.getvalue() and "3.0/3.0 kB" in screen.getvalue()
+    data = tmp_path / "d"
+    data.mkdir()
+    (data / "a.bin").write_bytes(b"x" * 10)
+    ds = workspace.get_default_datastore()
+    ds.upload(str(data), target_path="p", show_progress=True)  # not a terminal here: the summary line only
+    assert ds.download(str(tmp_path / "back"), prefix="p", show_progress=True) == 1
+
+
+def test_tensorboard_event_files_from_run_log(workspace, project):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from runyard import Experiment
+    from runyard.core import ScriptRunConfig
+
+    src = project("train.py", """
+        from runyard import Run
+        run = Run.get_context()
+        for step in range(5):
+            run.log('loss', 1.0 / (step + 1), step=step)
+        run.log('lr', 0.1)
+        run.log('lr', 0.05)
+        run.log('note', 'not a number')
+    """)
+    config = ScriptRunConfig(str(src), "train.py")
+    config.run_config.environment_variables = {"RUNYARD_TENSORBOARD": "1"}
+    run = Experiment(workspace, "tb").submit(config)
+    run.wait_for_completion()
+    events = EventAccumulator(str(run.folder.working_dir / "logs" / "tensorboard" / "rank_0"))
+    events.Reload()
+    loss = events.Scalars("loss")
+    assert [e.step for e in loss] == [0, 1, 2, 3, 4] and abs(loss[-1].value - 0.2) < 1e-6
+    assert [(e.step, round(e.value, 3)) for e in events.Scalars("lr")] == [(0, 0.1), (1, 0.05)]
+    assert set(events.Tags()["scalars"]) == {"loss", "lr"}
+    dry = run_cli("-w", str(workspace.path), "tensorboard", run.id, "--dry-run")
+    assert dry.returncode == 0 and str(run.folder.working_dir) in dry.stdout
+    plain = Experiment(workspace, "tb").submit(ScriptRunConfig(str(src), "train.py"))
+    plain.wait_for_completion()
+    assert not (plain.folder.working_dir / "logs" / "tensorboard").exists()  # only when asked
+
+
+def test_the_runs_table_fits_100_columns(workspace, project):
+    from runyard import Experiment
+    from runyard.core import ScriptRunConfig
+
+    src = project("train.py", """
+        from runyard import Run
+        run = Run.get_context()
+        for name in ('validation_accuracy', 'training_loss_smoothed', 'learning_rate_schedule', 'epoch_seconds'):
+            run.log(name, 0.123456789)
+    """)
+    Experiment(workspace, "a-rather-long-experiment-name").submit(ScriptRunConfig(str(src), "train.py")) \
+        .wait_for_completion()
+    table = run_cli("-w", str(workspace.path), "runs")
+    assert table.returncode == 0
+    lines = table.stdout.splitlines()
+    assert len(lines) == 2 and max(len(line) for line in lines) <= 100, table.stdout
+    assert "ago" in lines[1] or "just now" in lines[1]

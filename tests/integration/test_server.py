@@ -91,7 +91,7 @@ def test_binding_beyond_loopback_needs_a_token(workspace):
     refused = subprocess.run([sys.executable, "-m", "runyard.cli.main", "-w", str(workspace.path), "server",
                               "--host", "0.0.0.0", "--port", str(free_port())], capture_output=True, text=True,
                              timeout=30)
-    assert refused.returncode == 1 and "host='0.0.0.0'" in refused.stderr and "--token" in refused.stderr
+    assert refused.returncode == 2 and "host='0.0.0.0'" in refused.stderr and "--token" in refused.stderr
     proc, base = start_server(workspace, "--token", "s3cret-token")
     try:
         assert get(base + "/api/v1/runs")[0] == 401

@@ -151,6 +151,6 @@ def test_attach_from_the_cli(workspace, tmp_path):
     target = workspace.compute_targets["hpc"]
     assert target.config["partition"] == "gpu"
     bad = subprocess.run([*cli, "attach-slurm", "x", "--sbatch-option=mem"], capture_output=True, text=True)
-    assert bad.returncode == 1 and "sbatch_options='mem'" in bad.stderr
+    assert bad.returncode == 2 and "sbatch_options='mem'" in bad.stderr
     assert subprocess.run([*cli, "detach", "hpc"], capture_output=True).returncode == 0
     assert "hpc" not in workspace.compute_targets

@@ -220,6 +220,10 @@ class LocalBackend:
         return dict(all_targets(self.folder))
 
     def portal_url(self, run_id: str) -> str:
+        """The run's page in the UI serving this workspace now, else at `runyard ui`'s default address."""
+        from urllib.parse import quote
+
         from runyard.portal import run_page_url
 
-        return run_page_url(run_id)
+        serving = self.folder.serving_url()
+        return f"{serving}#/run/{quote(run_id, safe='')}" if serving else run_page_url(run_id)

@@ -102,7 +102,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not records:
         print("No runs yet. Submit one: runyard submit train.py")
         return EXIT_OK
-    console().print(runs_table(records, metrics))
+    out = console()
+    out.print(runs_table(records, metrics, out.width))
     return EXIT_OK
 
 

@@ -17,8 +17,23 @@ _STATUS_STYLE = {RunStatus.COMPLETED: "green", RunStatus.FAILED: "red", RunStatu
                  RunStatus.RUNNING: "cyan"}
 
 
+# a table piped to a file or another program fits this many columns (a terminal's own width otherwise)
+PIPED_WIDTH = 100
+
+
 def console() -> Console:
-    return Console(width=None if sys.stdout.isatty() else 200, highlight=False)
+    return Console(width=None if sys.stdout.isatty() else PIPED_WIDTH, highlight=False)
+
+
+def ago(ts: float | None) -> str:
+    """How long ago, in the unit that reads best: 'just now', '5m ago', '3h ago', '2d ago'."""
+    if not ts:
+        return "-"
+    seconds = time.time() - ts
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit} ago"
+    return "just now"
 
 
 def when(ts: float | None) -> str:
@@ -52,17 +67,32 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
-def runs_table(records: list[RunRecord], metrics: dict[str, dict[str, Any]]) -> Table:
+def runs_table(records: list[RunRecord], metrics: dict[str, dict[str, Any]], width: int = PIPED_WIDTH) -> Table:
     keys: list[str] = []
     for m in metrics.values():
         keys += [k for k in m if k not in keys]
+    # column priorities: the id (whole: it is what you copy), status, age and duration always; the target only
+    # where some run is not local; at most three metrics, each cut with an ellipsis rather than wrapped
+    show_target = any(r.target != "local" for r in records)
+    id_width = max((len(r.run_id) for r in records), default=6)
+    experiment_width = min(14, max((len(r.experiment) for r in records), default=10))
+    used = id_width + experiment_width + 10 + 9 + 8 + (11 if show_target else 0) + 4  # + the gaps between
+    shown = [k for i, k in enumerate(keys[:3]) if used + 13 * (i + 1) <= width]  # metrics while they fit
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for col in ("RUN ID", "EXPERIMENT", "STATUS", "TARGET", "SUBMITTED", "DURATION", *keys[:4]):
-        table.add_column(col, no_wrap=col == "RUN ID")
+    table.add_column("RUN ID", no_wrap=True, min_width=min(id_width, 40))
+    table.add_column("EXPERIMENT", max_width=experiment_width, overflow="ellipsis", no_wrap=True)
+    table.add_column("STATUS", no_wrap=True, min_width=9)
+    if show_target:
+        table.add_column("TARGET", max_width=10, overflow="ellipsis", no_wrap=True)
+    table.add_column("SUBMITTED", no_wrap=True, min_width=8)
+    table.add_column("DURATION", no_wrap=True, min_width=6)
+    for key in shown:
+        table.add_column(key.upper(), max_width=12, overflow="ellipsis", no_wrap=True)
     for r in records:
         values = metrics.get(r.run_id, {})
-        table.add_row(r.run_id, r.experiment, status_text(r.status), r.target, when(r.created_time), duration(r),
-                      *(fmt(values[k]) if k in values else "" for k in keys[:4]))
+        cells = [r.run_id, r.experiment, status_text(r.status), *([r.target] if show_target else []), ago(r.created_time),
+                 duration(r), *(fmt(values[k]) if k in values else "" for k in shown)]
+        table.add_row(*cells)
     return table
 
 

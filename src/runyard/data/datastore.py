@@ -10,6 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runyard.data.progress import transfer
 from runyard.errors import InvalidValueError, WorkspaceError
 from runyard.locations import Location, check_storage_options, clean_relative, is_url, location
 from runyard.spec import DataMode
@@ -109,7 +110,11 @@ class Datastore:
     def _put(self, files: list[tuple[Path, str]], target_path: str | None, overwrite: bool,
              show_progress: bool) -> DataReference:
         dest = clean_relative(target_path, "target_path")
-        copied = sum(self._put_file(local, _join(dest, rel), overwrite) for local, rel in files)
+        copied = 0
+        with transfer("uploading", len(files), sum(local.stat().st_size for local, _ in files), show_progress) as bar:
+            for local, rel in files:
+                copied += self._put_file(local, _join(dest, rel), overwrite)
+                bar.advance(local.stat().st_size)
         if show_progress:
             print(f"Uploaded {copied} of {len(files)} files to datastore {self.name}"
                   f"{'/' + target_path if target_path else ''}"
@@ -126,11 +131,13 @@ class Datastore:
         dest = Path(target_path)
         files = self.location.files(wanted)
         copied = 0
-        for rel in files:
-            if (dest / rel).exists() and not overwrite:
-                continue
-            self.location.get(rel, dest / rel)
-            copied += 1
+        with transfer("downloading", len(files), None, show_progress) as bar:  # sizes known once fetched
+            for rel in files:
+                if (dest / rel).exists() and not overwrite:
+                    continue
+                self.location.get(rel, dest / rel)
+                copied += 1
+                bar.advance((dest / rel).stat().st_size)
         if show_progress:
             print(f"Downloaded {copied} of {len(files)} files from datastore {self.name}")
         return copied

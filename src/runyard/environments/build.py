@@ -113,20 +113,31 @@ def stop_running_builds() -> None:
                 pass
 
 
-def _run(command: list[str], log_file: Path) -> subprocess.CompletedProcess[str]:
+def _run(command: list[str], log_file: Path, log: Log | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a build step; each line it prints goes to the build log and to `log` as it comes (the run's
+    preparation log, which wait_for_completion and `runyard logs -f` stream), not when the step ends."""
     # its own process group (uv starts workers and build backends), killed with this process too
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
                             start_new_session=True, preexec_fn=die_with_parent)
     _running.add(proc)
+    lines: list[str] = []
     try:
-        stdout, stderr = proc.communicate()
+        with open(log_file, "a") as f:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                lines.append(line)
+                if log is None:
+                    f.write(line)
+                    f.flush()
+                elif line.strip():
+                    log(f"  {Path(command[0]).name}: {line.rstrip()}")
+        proc.wait()
     finally:
         _running.discard(proc)
-    with open(log_file, "a") as f:
-        f.write(stdout + stderr)
     if proc.returncode < 0:
         raise EnvironmentBuildError(f"{Path(command[0]).name} was stopped (signal {-proc.returncode})")
-    return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
+    output = "".join(lines)
+    return subprocess.CompletedProcess(command, proc.returncode, output, output)
 
 
 def _failure(what: str, message: str, requested: list[str]) -> EnvironmentBuildError:
@@ -181,7 +192,7 @@ def build(spec: EnvironmentSpec, path: Path, log_file: Path, log: Log) -> tuple[
     if conda and tool:
         prefix = path / "conda"
         log(f"installing conda packages with {Path(tool).name}: {', '.join(conda)}")
-        done = _run([tool, "create", "--yes", "--prefix", str(prefix), *conda], log_file)
+        done = _run([tool, "create", "--yes", "--prefix", str(prefix), *conda], log_file, log)
         if done.returncode:
             raise _failure("conda install", done.stderr.strip() or done.stdout.strip(), conda)
         bases = [str(p) for p in prefix.glob("lib/python*/site-packages")] + bases
@@ -213,7 +224,7 @@ def build(spec: EnvironmentSpec, path: Path, log_file: Path, log: Log) -> tuple[
     if needed:
         log(f"installing into the layer: {', '.join(f'{n}=={v}' for n, v in sorted(needed.items()))}")
         done = _run([uv, "pip", "install", "--python", python, "--no-deps", *(f"{n}=={v}" for n, v in needed.items())],
-                    log_file)
+                    log_file, log)
         if done.returncode:
             raise _failure("installing packages", done.stderr.strip() or done.stdout.strip(), requested)
     reused = sorted(n for n in top if n not in needed)

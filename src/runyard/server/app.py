@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from runyard import __version__
-from runyard.server.address import DEFAULT_HOST, DEFAULT_PORT
+from runyard.server.address import DEFAULT_HOST, DEFAULT_PORT, base_url
 from runyard.server.api import build_router
 from runyard.server.security import MAX_REQUEST_BYTES, GuardMiddleware
 from runyard.server.submit_api import build_submit_router
@@ -39,4 +39,9 @@ def serve(workspace: Workspace, host: str = DEFAULT_HOST, port: int = DEFAULT_PO
     from runyard.server.security import require_token_for
 
     require_token_for(host, token)
-    uvicorn.run(create_app(workspace, token, max_upload_bytes), host=host, port=port, log_level="warning")
+    # run.get_portal_url() and RunDetails point at this server while it runs (never with its token)
+    workspace.folder.write_serving(base_url(host if host not in ("", "0.0.0.0", "::") else "127.0.0.1", port))
+    try:
+        uvicorn.run(create_app(workspace, token, max_upload_bytes), host=host, port=port, log_level="warning")
+    finally:
+        workspace.folder.clear_serving()

@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from runyard.store.base import MetricKind, SpoolEvent, Store
 
@@ -113,8 +114,9 @@ def drain_spools(spool_dir: Path, offsets: dict[str, int], deliver: Deliver) -> 
     return delivered
 
 
-def ingest_once(store: Store, run_id: str, spool_dir: Path) -> int:
-    """One pass over every spool file of a run into the store. Returns the number of events stored."""
+def ingest_once(store: Store, run_id: str, spool_dir: Path, mirror: Any = None) -> int:
+    """One pass over every spool file of a run into the store. Returns the number of events stored.
+    `mirror` (a TensorBoardMirror) gets each batch once it is stored."""
     stored = 0
 
     def deliver(source: str, data: bytes, start: int, end: int) -> bool:
@@ -125,6 +127,11 @@ def ingest_once(store: Store, run_id: str, spool_dir: Path) -> int:
             return False
         for reason in rejected:
             _log.warning("run %s, spool %s (bytes %d-%d): %s; left out", run_id, source, start, end, reason)
+        if mirror is not None:
+            try:
+                mirror.write(events)
+            except Exception as e:  # noqa: BLE001 - event files are a view; the store has the data
+                _log.warning("run %s: TensorBoard events not written (%s)", run_id, e)
         stored += len(events)
         return True
 
@@ -135,8 +142,9 @@ def ingest_once(store: Store, run_id: str, spool_dir: Path) -> int:
 class Ingester:
     """Runs ingest_once every `interval` seconds on a thread until stopped; stop() does a last pass."""
 
-    def __init__(self, store: Store, run_id: str, spool_dir: Path, interval: float = 0.5) -> None:
+    def __init__(self, store: Store, run_id: str, spool_dir: Path, interval: float = 0.5, mirror: Any = None) -> None:
         self.store, self.run_id, self.spool_dir, self.interval = store, run_id, spool_dir, interval
+        self.mirror = mirror
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="runyard-ingest", daemon=True)
 
@@ -147,7 +155,7 @@ class Ingester:
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                ingest_once(self.store, self.run_id, self.spool_dir)
+                ingest_once(self.store, self.run_id, self.spool_dir, self.mirror)
             except Exception:  # noqa: BLE001 - a busy database is retried on the next tick
                 pass
 
@@ -155,4 +163,8 @@ class Ingester:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
-        return ingest_once(self.store, self.run_id, self.spool_dir)
+        try:
+            return ingest_once(self.store, self.run_id, self.spool_dir, self.mirror)
+        finally:
+            if self.mirror is not None:
+                self.mirror.close()

@@ -22,7 +22,10 @@ class RunDetails:
     def summary_lines(self) -> list[str]:
         run = self.run
         lines = [f"Run {run.id}: {run.get_status()}"]
-        lines.append(f"Live charts and logs: {run.get_portal_url()} (start the UI with `runyard ui`)")
+        url = run.get_portal_url()
+        serving = not run.experiment.workspace.is_remote and run.experiment.workspace.folder.serving_url()
+        lines.append(f"Live charts and logs: {url}" + ("" if serving or run.experiment.workspace.is_remote
+                                                        else " (start the UI with `runyard ui`)"))
         children = list(run.get_children())
         if children:
             lines.append(f"Child runs: {len(children)}")
