@@ -175,3 +175,40 @@ def test_compare_shows_only_the_parameters_that_differ(ui, workspace, project):
     page.locator(".chart[data-metric='accuracy']").wait_for()
     assert page.locator(".chart").count() >= 2  # every metric overlaid
     _shot(page, "compare")
+
+
+SWEEP_TRAIN = """
+import argparse, time
+from runyard import Run
+p = argparse.ArgumentParser(); p.add_argument('--lr', type=float); a = p.parse_args()
+run = Run.get_context()
+for e in range(6):
+    run.log('accuracy', a.lr * (e + 1) / 6)
+    time.sleep(0.3)
+"""
+
+
+def test_sweep_page_shows_the_search_the_policy_and_every_early_stop_with_its_numbers(ui, workspace, project):
+    from runyard.train.dnn import PyTorch
+    from runyard.train.hyperdrive import BanditPolicy
+
+    base, page = ui
+    est = PyTorch(str(project("train.py", SWEEP_TRAIN)), entry_script="train.py")
+    sweep = Experiment(workspace, "sweep-ui").submit(HyperDriveConfig(
+        GridParameterSampling({"--lr": choice(0.1, 0.5, 0.9)}), "accuracy", PrimaryMetricGoal.MAXIMIZE, 3,
+        max_concurrent_runs=3, policy=BanditPolicy(slack_factor=0.2, delay_evaluation=1), estimator=est))
+    sweep.wait_for_completion()
+    stopped = [c for c in sweep.get_children() if "runyard.earlyTermination" in c.get_tags()]
+    assert stopped
+    why = stopped[0].get_tags()["runyard.earlyTermination"]
+    assert why.startswith("early termination: bandit at interval") and "slack_factor 0.2" in why and "value" in why
+    page.goto(f"{base}/#/run/{sweep.id}")
+    page.locator("#sweep-settings").wait_for()
+    assert page.locator("#search-space").inner_text() == "--lr choice(0.1, 0.5, 0.9)"
+    assert page.locator("#policy").inner_text().startswith("bandit (")
+    assert "slack_factor 0.2" in page.locator("#policy").inner_text()
+    best = sweep.get_best_run_by_primary_metric()
+    assert page.locator("#best-run").inner_text() == best.id
+    decisions = page.locator("#decisions").inner_text()
+    assert stopped[0].id in decisions and "best" in decisions
+    _shot(page, "sweep-overview")

@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from runyard.errors import RunyardError
-from runyard.hyperdrive.policy import should_stop
+from runyard.hyperdrive.policy import decide
 from runyard.hyperdrive.sampling import Sampler
 from runyard.launch.liveness import reconcile, request_cancel
 from runyard.layout import WorkspaceFolder
@@ -161,8 +161,9 @@ class Controller:
                 continue
             self.reported[run_id] = len(mine)
             others = [v for r, v in series.items() if r != run_id]
-            if should_stop(policy, mine, others, self.sweep.maximize):
-                self.cancel_child(run_id, f"early termination by {policy['kind']} policy at interval {len(mine)}")
+            decision = decide(policy, mine, others, self.sweep.maximize)
+            if decision is not None and decision.stop:
+                self.cancel_child(run_id, f"early termination: {decision.why}")
 
 
 class SweepFailed(RunyardError):

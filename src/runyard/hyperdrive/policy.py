@@ -74,28 +74,52 @@ def _best(values: list[float], maximize: bool) -> float:
     return max(values) if maximize else min(values)
 
 
+@dataclass(frozen=True)
+class Decision:
+    """An early-termination policy's verdict at one interval, with the numbers that made it."""
+
+    stop: bool
+    why: str
+
+
 def should_stop(policy: dict[str, Any], mine: list[float], others: list[list[float]], maximize: bool) -> bool:
-    """Decide at interval n = len(mine), comparing with the runs that reached n too."""
+    decision = decide(policy, mine, others, maximize)
+    return decision is not None and decision.stop
+
+
+def decide(policy: dict[str, Any], mine: list[float], others: list[list[float]], maximize: bool) -> Decision | None:
+    """Decide at interval n = len(mine), comparing with the runs that reached n too (None: not evaluated)."""
     n = len(mine)
     kind = policy["kind"]
     if kind == "none" or n <= policy["delay_evaluation"] or n % policy["evaluation_interval"]:
-        return False
+        return None
     peers = [o[:n] for o in others if len(o) >= n]
     if not peers:
-        return False
+        return None
     sign = 1 if maximize else -1
+    better = ">" if maximize else "<"
     if kind == "bandit":
         best = _best([_best(p, maximize) for p in peers] + [_best(mine, maximize)], maximize)
         if policy.get("slack_factor") is not None:
             limit = best / (1 + policy["slack_factor"]) if maximize else best * (1 + policy["slack_factor"])
+            rule = f"best {best:.4g} {'/' if maximize else '*'} (1 + slack_factor {policy['slack_factor']:g})"
         else:
             limit = best - sign * policy["slack_amount"]
-        return sign * mine[-1] < sign * limit
+            rule = f"best {best:.4g} {'-' if maximize else '+'} slack_amount {policy['slack_amount']:g}"
+        stop = sign * mine[-1] < sign * limit
+        return Decision(stop, f"bandit at interval {n}: value {mine[-1]:.4g} {'not ' if stop else ''}{better}= "
+                              f"{rule} = {limit:.4g}")
     if kind == "median":
         median = statistics.median(statistics.fmean(p) for p in peers)
-        return sign * _best(mine, maximize) < sign * median
+        mine_best = _best(mine, maximize)
+        stop = sign * mine_best < sign * median
+        return Decision(stop, f"median stopping at interval {n}: best value {mine_best:.4g} "
+                              f"{'not ' if stop else ''}{better}= median of {len(peers)} runs' averages {median:.4g}")
     if kind == "truncation":
         everyone = sorted([sign * p[-1] for p in peers] + [sign * mine[-1]])
         cut = int(len(everyone) * policy["truncation_percentage"] / 100)
-        return cut > 0 and sign * mine[-1] < everyone[cut] and sign * mine[-1] <= everyone[cut - 1]
-    return False
+        stop = cut > 0 and sign * mine[-1] < everyone[cut] and sign * mine[-1] <= everyone[cut - 1]
+        return Decision(stop, f"truncation at interval {n}: value {mine[-1]:.4g} is "
+                              f"{'in' if stop else 'not in'} the lowest {policy['truncation_percentage']:g}% "
+                              f"of {len(everyone)} runs")
+    return None

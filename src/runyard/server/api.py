@@ -210,6 +210,25 @@ def build_router(ws: Workspace) -> APIRouter:
         await receive_to(request, target)
         return {"name": name}
 
+    @api.get("/runs/{run_id}/sweep")
+    def sweep(run_id: str) -> dict[str, Any]:
+        """A sweep's settings (search space, sampling, policy, limits) and each early-termination decision with
+        the numbers that made it."""
+        from runyard.spec import SweepSpec
+        from runyard.submission import SWEEP_FILE
+
+        run = _run(ws, run_id)
+        path = run.folder.path / SWEEP_FILE
+        if not path.is_file():
+            raise HTTPException(404, f"run {run.id} is not a sweep")
+        spec = SweepSpec.from_json(path.read_text())
+        decisions = [{"runId": c.id, "why": c.get_tags()["runyard.earlyTermination"]} for c in run.get_children()
+                     if "runyard.earlyTermination" in c.get_tags()]
+        return {"sampling": spec.sampling, "policy": spec.policy, "primaryMetric": spec.primary_metric_name,
+                "maximize": spec.maximize, "maxTotalRuns": spec.max_total_runs,
+                "maxConcurrentRuns": spec.max_concurrent_runs, "maxDurationSeconds": spec.max_duration_seconds,
+                "decisions": decisions}
+
     @api.get("/runs/{run_id}/children")
     def run_children(run_id: str) -> dict[str, Any]:
         """A run's children; for a sweep, best first by its primary metric, with their hyperparameters."""

@@ -351,6 +351,7 @@ async function runPage(runId) {
         ${props.length ? `<h3>Properties</h3><table class="kv" id="properties">${props.map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(v)}</td></tr>`).join("")}</table>` : ""}</div>
     </div>
     <div class="section"><h3>Summary</h3><table id="summary"><thead><tr><th>metric</th><th>last</th><th>min</th><th>max</th><th>points</th></tr></thead><tbody>${summaryRows(m.metrics, m.series) || "<tr><td colspan=5>No metrics logged (yet)</td></tr>"}</tbody></table></div>
+    ${sweep ? `<div class="section" id="sweep-section"><h3>Sweep</h3><div id="sweep"></div></div>` : ""}
     <div class="section" id="children-section" hidden><h3>Child runs</h3><div class="charts" id="children-chart"></div>
       <table class="runs" id="children"></table></div>
     ${sweep ? "" : `<div class="section"><h3>Metrics</h3><div class="toolbar" id="chart-controls"></div><div class="charts" id="charts"></div><div id="objects">${objectMetrics(m.metrics, m.series, runId)}</div></div>`}
@@ -375,6 +376,7 @@ async function runPage(runId) {
     draw = await runCharts(view.querySelector("#charts"), runId, m.series, running);
   }
   await childRuns(view, runId);
+  if (sweep) await sweepSummary(view.querySelector("#sweep"), runId);
   const follow = (rank) => {
     cleanup.forEach((f) => f.name === "closeLog" && f());
     const log = view.querySelector("#log");
@@ -421,6 +423,25 @@ async function childRuns(view, runId) {
   const charted = c.children.filter((x) => x.bestPrimaryMetric !== null).slice(0, TOP_CHILDREN_CHARTED);
   const lines = await Promise.all(charted.map((x) => api(`/runs/${encodeURIComponent(x.runId)}/metrics/${encodeURIComponent(c.primaryMetric.name)}/series`)));
   chart(section.querySelector("#children-chart"), c.primaryMetric.name, lines.map((s, i) => ({ label: `#${i + 1} ` + charted[i].runId.slice(-8), steps: s.steps, values: s.values, times: s.times })));
+}
+
+// ---- a sweep: what it searched, how it stopped runs, which run won -------------------------------
+async function sweepSummary(el, runId) {
+  const [sw, c] = await Promise.all([api("/runs/" + encodeURIComponent(runId) + "/sweep"),
+                                     api("/runs/" + encodeURIComponent(runId) + "/children")]);
+  const expr = ([kind, args]) => `${kind}(${args.map((a) => JSON.stringify(a)).join(", ")})`;
+  const policy = sw.policy.kind === "none" ? "none (every run goes to its end)" :
+    `${sw.policy.kind} (${Object.entries(sw.policy).filter(([k, v]) => k !== "kind" && v !== null).map(([k, v]) => `${k} ${v}`).join(", ")})`;
+  const best = c.children.find((x) => x.bestPrimaryMetric !== null);
+  el.innerHTML = `<table class="kv" id="sweep-settings">
+      <tr><td>Primary metric</td><td>${esc(sw.primaryMetric)} (${sw.maximize ? "maximize" : "minimize"})</td></tr>
+      <tr><td>Best run</td><td>${best ? `<a id="best-run" href="#/run/${encodeURIComponent(best.runId)}">${esc(best.runId)}</a> (${fmt(best.bestPrimaryMetric)})` : "-"}</td></tr>
+      <tr><td>Sampling</td><td>${esc(sw.sampling.kind)}</td></tr>
+      <tr><td>Search space</td><td id="search-space">${Object.entries(sw.sampling.space).map(([k, e]) => `${esc(k)} ${esc(expr(e))}`).join("<br>")}</td></tr>
+      <tr><td>Policy</td><td id="policy">${esc(policy)}</td></tr>
+      <tr><td>Limits</td><td>${sw.maxTotalRuns} runs, ${sw.maxConcurrentRuns} at a time, within ${dur(sw.maxDurationSeconds)}</td></tr></table>
+    <h4>Early-termination decisions</h4>
+    <table id="decisions"><tbody>${sw.decisions.map((d) => `<tr><td><a href="#/run/${encodeURIComponent(d.runId)}">${esc(d.runId)}</a></td><td>${esc(d.why)}</td></tr>`).join("") || "<tr><td>No run was stopped early</td></tr>"}</tbody></table>`;
 }
 
 // ---- models and deployed services -------------------------------------------------------------
