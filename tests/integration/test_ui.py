@@ -211,4 +211,36 @@ def test_sweep_page_shows_the_search_the_policy_and_every_early_stop_with_its_nu
     assert page.locator("#best-run").inner_text() == best.id
     decisions = page.locator("#decisions").inner_text()
     assert stopped[0].id in decisions and "best" in decisions
+    assert page.locator("#parallel-plot .pc-line").count() == 3  # a line per trial: --lr -> accuracy
+    assert page.locator(f"#parallel-plot .pc-line[data-run='{best.id}']").get_attribute("stroke") == "hsl(120, 70%, 45%)"
     _shot(page, "sweep-overview")
+
+
+STRAGGLER = """
+import os, time
+import torch, torch.distributed as dist
+from runyard import Run
+dist.init_process_group('gloo')
+rank = dist.get_rank()
+run = Run.get_context()
+for step in range(8):
+    time.sleep(0.05 + (0.15 if rank == 1 else 0))  # rank 1 computes slower
+    run.log('loss', 1.0 / (step + 1), step=step)
+    dist.barrier()
+dist.destroy_process_group()
+"""
+
+
+def test_a_ddp_run_shows_which_rank_straggles(ui, workspace, project):
+    from runyard.core.runconfig import PyTorchConfiguration
+
+    base, page = ui
+    run = Experiment(workspace, "ddp-ui").submit(ScriptRunConfig(
+        str(project("train.py", STRAGGLER)), "train.py",
+        distributed_job_config=PyTorchConfiguration("Gloo", process_count=2)))
+    run.wait_for_completion()
+    page.goto(f"{base}/#/run/{run.id}")
+    page.locator("#straggler-table").wait_for()
+    first = page.locator("#straggler-table tbody tr").first.inner_text().split("\t")
+    assert first[0] == "1" and first[2] == "8 of 8", first  # rank 1 is last at every step
+    _shot(page, "ddp-stragglers")

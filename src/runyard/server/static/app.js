@@ -236,6 +236,7 @@ async function runCharts(el, runId, seriesKeys, live) {
     for (const [key, ranks] of Object.entries(seriesKeys)) {
       chart(el, key, ranks.map((r) => ({ label: "rank " + r, ...cache.get(key + "|" + r) })));
     }
+    stragglers(el, seriesKeys, cache);
   };
   await fetchAll();
   draw();
@@ -254,6 +255,29 @@ async function runCharts(el, runId, seriesKeys, live) {
     cleanup.push(() => { stopped = true; });
   }
   return draw;
+}
+
+// which rank is slowest, step by step: every rank logs the same step; the time it logged it, against the
+// fastest rank's, is how far behind it runs (runyard keeps each rank's own timestamps)
+function stragglers(el, seriesKeys, cache) {
+  const entry = Object.entries(seriesKeys).find(([, ranks]) => ranks.length > 1);
+  if (!entry) return;
+  const [key, ranks] = entry;
+  const byRank = ranks.map((r) => ({ rank: r, ...cache.get(key + "|" + r) }));
+  const steps = byRank[0].steps.filter((x) => byRank.every((s) => s.steps.includes(x)));
+  if (steps.length < 2) return;
+  const lag = byRank.map((s) => steps.map((x) => s.times[s.steps.indexOf(x)]));
+  const fastest = steps.map((_, j) => Math.min(...lag.map((t) => t[j])));
+  const behind = lag.map((t) => t.map((v, j) => v - fastest[j]));
+  const lastCount = byRank.map((_, i) => steps.filter((_, j) => behind[i][j] === Math.max(...behind.map((b) => b[j]))).length);
+  const median = (xs) => { const v = [...xs].sort((a, b) => a - b); return v[Math.floor(v.length / 2)]; };
+  const box = document.createElement("div");
+  box.className = "chart stragglers";
+  el.appendChild(box);
+  chart(box, `stragglers: seconds behind the fastest rank (${key})`, byRank.map((s, i) => ({ label: "rank " + s.rank, steps, values: behind[i], times: steps.map((_, j) => lag[i][j]) })));
+  const rows = byRank.map((s, i) => ({ rank: s.rank, median: median(behind[i]), last: lastCount[i] })).sort((a, b) => b.median - a.median);
+  box.insertAdjacentHTML("beforeend", `<table id="straggler-table"><thead><tr><th>rank</th><th>median s behind</th><th>steps it was last</th></tr></thead>
+    <tbody>${rows.map((r) => `<tr><td>${r.rank}</td><td>${fmt(r.median)}</td><td>${r.last} of ${steps.length}</td></tr>`).join("")}</tbody></table>`);
 }
 
 // ---- run page ---------------------------------------------------------------------------------
@@ -440,8 +464,39 @@ async function sweepSummary(el, runId) {
       <tr><td>Search space</td><td id="search-space">${Object.entries(sw.sampling.space).map(([k, e]) => `${esc(k)} ${esc(expr(e))}`).join("<br>")}</td></tr>
       <tr><td>Policy</td><td id="policy">${esc(policy)}</td></tr>
       <tr><td>Limits</td><td>${sw.maxTotalRuns} runs, ${sw.maxConcurrentRuns} at a time, within ${dur(sw.maxDurationSeconds)}</td></tr></table>
+    <h4>Parameters → ${esc(sw.primaryMetric)}</h4><div id="parallel"></div>
     <h4>Early-termination decisions</h4>
     <table id="decisions"><tbody>${sw.decisions.map((d) => `<tr><td><a href="#/run/${encodeURIComponent(d.runId)}">${esc(d.runId)}</a></td><td>${esc(d.why)}</td></tr>`).join("") || "<tr><td>No run was stopped early</td></tr>"}</tbody></table>`;
+  const params = [...new Set(c.children.flatMap((x) => Object.keys(x.hyperparameters)))];
+  parallelCoordinates(el.querySelector("#parallel"), c.children.map((x) => ({ runId: x.runId, params: x.hyperparameters, value: x.bestPrimaryMetric })),
+                      params, sw.primaryMetric, sw.maximize);
+}
+
+// parallel coordinates: one axis per parameter and one for the metric, a line per run coloured by its metric
+function parallelCoordinates(el, rows, params, metric, maximize) {
+  const scored = rows.filter((r) => r.value !== null && r.value !== undefined);
+  if (!params.length || !scored.length) { el.innerHTML = `<p class="empty">No trial has a ${esc(metric)} yet</p>`; return; }
+  const axes = [...params, metric];
+  const width = Math.max(320, el.clientWidth || 600), height = 220, pad = 28;
+  const x = (i) => pad + (i * (width - 2 * pad)) / Math.max(1, axes.length - 1);
+  const scales = axes.map((a, i) => {
+    const values = scored.map((r) => (i === axes.length - 1 ? r.value : r.params[a]));
+    const numeric = values.every((v) => typeof v === "number");
+    if (numeric) {
+      const lo = Math.min(...values), hi = Math.max(...values);
+      return { label: (v) => fmt(v), y: (v) => height - pad - ((v - lo) / (hi - lo || 1)) * (height - 2 * pad), ticks: [lo, hi] };
+    }
+    const cats = [...new Set(values.map(String))];
+    return { label: (v) => esc(v), y: (v) => height - pad - (cats.indexOf(String(v)) / Math.max(1, cats.length - 1)) * (height - 2 * pad), ticks: cats };
+  });
+  const lo = Math.min(...scored.map((r) => r.value)), hi = Math.max(...scored.map((r) => r.value));
+  const colour = (v) => { const t = (v - lo) / (hi - lo || 1); const good = maximize ? t : 1 - t; return `hsl(${Math.round(good * 120)}, 70%, 45%)`; };
+  const lines = scored.map((r) => `<polyline class="pc-line" data-run="${esc(r.runId)}" fill="none" stroke="${colour(r.value)}" stroke-width="2"
+      points="${axes.map((a, i) => `${x(i)},${scales[i].y(i === axes.length - 1 ? r.value : r.params[a])}`).join(" ")}"><title>${esc(r.runId)}: ${fmt(r.value)}</title></polyline>`).join("");
+  const axisMarks = axes.map((a, i) => `<line x1="${x(i)}" x2="${x(i)}" y1="${pad}" y2="${height - pad}" class="pc-axis"/>
+      <text x="${x(i)}" y="${pad - 10}" text-anchor="middle" class="pc-label">${esc(a)}</text>
+      ${scales[i].ticks.map((t) => `<text x="${x(i) + 4}" y="${scales[i].y(t) + 4}" class="pc-tick">${scales[i].label(t)}</text>`).join("")}`).join("");
+  el.innerHTML = `<svg id="parallel-plot" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">${axisMarks}${lines}</svg>`;
 }
 
 // ---- models and deployed services -------------------------------------------------------------
