@@ -126,6 +126,10 @@ class Supervisor:
         data_env = resolve_inputs(self.spec.inputs, self.folder.working_dir, lines, self._storage_options())
         for line in lines:
             self._plog(line)
+        if data_env:  # where each data reference was found on this node, for the run page
+            self.store.add_properties(self.folder.run_id, {"runyard.inputs": json.dumps(
+                {k.removeprefix("AZUREML_DATAREFERENCE_"): v for k, v in sorted(data_env.items())
+                 if k.startswith("AZUREML_DATAREFERENCE_")})})
         interpreter, packages = prepare_interpreter(self.spec.environment, self.target.environment_root(
             self.workspace_root), self.folder.prepare_log, self._plog)
         if packages:  # the exact set, so the environment can be rebuilt

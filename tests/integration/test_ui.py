@@ -174,6 +174,8 @@ def test_compare_shows_only_the_parameters_that_differ(ui, workspace, project):
     assert "lr" in diff and "epochs" not in diff
     page.locator(".chart[data-metric='accuracy']").wait_for()
     assert page.locator(".chart").count() >= 2  # every metric overlaid
+    page.select_option("#pc-metric", "accuracy")
+    assert page.locator("#parallel-plot .pc-line").count() == 2  # lr -> accuracy, a line per run
     _shot(page, "compare")
 
 
@@ -244,3 +246,34 @@ def test_a_ddp_run_shows_which_rank_straggles(ui, workspace, project):
     first = page.locator("#straggler-table tbody tr").first.inner_text().split("\t")
     assert first[0] == "1" and first[2] == "8 of 8", first  # rank 1 is last at every step
     _shot(page, "ddp-stragglers")
+
+
+def test_inputs_with_their_paths_lone_values_and_deep_links_to_chart_settings(ui, workspace, project, tmp_path):
+    base, page = ui
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "x.txt").write_text("1")
+    ds = workspace.get_default_datastore()
+    ds.upload(str(data), target_path="inputs", show_progress=False)
+    src = project("train.py", """
+        import sys
+        from runyard import Run
+        run = Run.get_context()
+        run.log('final_accuracy', 0.97)
+        for step in range(5):
+            run.log('loss', 10.0 ** -step, step=step)
+    """)
+    run = Experiment(workspace, "links").submit(ScriptRunConfig(str(src), "train.py",
+                                                                arguments=["--data", ds.path("inputs").as_mount()]))
+    run.wait_for_completion()
+    page.goto(f"{base}/#/run/{run.id}?smooth=0.5&logy=1&x=relative")
+    page.locator("#inputs").wait_for()
+    inputs = page.locator("#inputs").inner_text()
+    assert "workspaceblobstore/inputs (mount) →" in inputs and str(ds.root / "inputs") in inputs
+    assert page.locator(".chart[data-metric='final_accuracy']").count() == 0  # logged once: in the summary only
+    assert "final_accuracy" in page.locator("#summary").inner_text()
+    page.locator(".chart[data-metric='loss'] canvas").wait_for()
+    assert page.locator("#logy").is_checked() and page.locator("#xmode").input_value() == "relative"
+    assert page.locator("#smoothing").input_value() == "0.5"
+    page.uncheck("#logy")
+    assert "logy=0" in page.url and "smooth=0.5" in page.url  # the address keeps what the page shows

@@ -78,7 +78,9 @@ function cell(r, col) {
 
 async function runsPage() {
   const view = document.getElementById("view");
-  const qs = new URLSearchParams({ sort: state.sort, order: state.order, offset: state.offset, limit: state.limit });
+  // a parameter column sorts the page here; every other column sorts on the server, across all runs
+  const qs = new URLSearchParams({ sort: state.sort.startsWith("p:") ? "created" : state.sort, order: state.order,
+                                   offset: state.offset, limit: state.limit });
   if (state.status) qs.set("status", state.status);
   const data = await api("/runs?" + qs);
   if (!data.total && !state.status) {
@@ -105,7 +107,13 @@ async function runsPage() {
       <td title="${esc(when(r.created))}">${esc(ago(r.created))}</td><td>${dur(r.duration)}</td>
       ${columns.map((c) => `<td>${fmt(cell(r, c))}</td>`).join("")}</tr>`;
   const rows = [];
-  data.runs.filter((r) => !r.parent || !shown.has(r.parent)).filter(matches).forEach((r) => {
+  const top = data.runs.filter((r) => !r.parent || !shown.has(r.parent)).filter(matches);
+  if (state.sort.startsWith("p:")) {
+    const key = state.sort.slice(2), sign = state.order === "desc" ? -1 : 1;
+    const val = (r) => { const v = r.params[key]; const n = Number(v); return v == null ? null : Number.isNaN(n) ? v : n; };
+    top.sort((a, b) => { const x = val(a), y = val(b); if (x == null) return 1; if (y == null) return -1; return (x > y ? 1 : x < y ? -1 : 0) * sign; });
+  }
+  top.forEach((r) => {
     rows.push(row(r, 0));
     if (state.open.has(r.runId)) (children.get(r.runId) || []).forEach((c) => rows.push(row(c, 1)));
   });
@@ -123,7 +131,7 @@ async function runsPage() {
     <div class="scroll"><table id="runs"><thead><tr><th></th>${cols.map(([k, label]) => `<th data-sort="${esc(k)}">${esc(label)}${state.sort === k ? (state.order === "desc" ? " ▾" : " ▴") : ""}</th>`).join("")}</tr></thead>
     <tbody>${rows.join("")}</tbody></table></div>`;
   view.querySelectorAll("th[data-sort]").forEach((th) => th.addEventListener("click", () => {
-    const k = th.dataset.sort; if (!k || k.startsWith("p:")) return;
+    const k = th.dataset.sort; if (!k) return;
     state.order = state.sort === k && state.order === "desc" ? "asc" : "desc"; state.sort = k; runsPage();
   }));
   view.querySelector("#filter").addEventListener("change", (e) => { state.q = e.target.value; runsPage(); });
@@ -150,7 +158,20 @@ async function runsPage() {
 }
 
 // ---- charts -----------------------------------------------------------------------------------
-const chartSettings = () => stored("chart", { smoothing: 0, logY: false, x: "step" });
+// chart settings: from the address (a deep link: #/run/ID?smooth=0.6&logy=1&x=wall), else as last chosen
+function hashParams() { const q = location.hash.indexOf("?"); return new URLSearchParams(q < 0 ? "" : location.hash.slice(q + 1)); }
+function chartSettings() {
+  const saved = stored("chart", { smoothing: 0, logY: false, x: "step" });
+  const h = hashParams();
+  return { smoothing: h.has("smooth") ? Number(h.get("smooth")) : saved.smoothing,
+           logY: h.has("logy") ? h.get("logy") === "1" : saved.logY, x: h.get("x") || saved.x };
+}
+function setChartSettings(settings) {
+  store("chart", settings);
+  const base = location.hash.split("?")[0];
+  const q = new URLSearchParams({ smooth: settings.smoothing, logy: settings.logY ? 1 : 0, x: settings.x });
+  history.replaceState(null, "", location.pathname + location.search + base + "?" + q);
+}
 
 function ema(values, alpha) {
   if (!alpha) return values;
@@ -213,7 +234,7 @@ function chartControls(el, redraw) {
   el.innerHTML = `<label>Smoothing <input id="smoothing" type="range" min="0" max="0.99" step="0.01" value="${s.smoothing}"></label>
     <label><input id="logy" type="checkbox" ${s.logY ? "checked" : ""}> log y</label>
     <label>x <select id="xmode">${["step", "relative", "wall"].map((m) => `<option value="${m}" ${m === s.x ? "selected" : ""}>${m === "relative" ? "relative time" : m === "wall" ? "wall time" : "step"}</option>`).join("")}</select></label>`;
-  const save = () => { store("chart", { smoothing: Number(el.querySelector("#smoothing").value), logY: el.querySelector("#logy").checked, x: el.querySelector("#xmode").value }); redraw(); };
+  const save = () => { setChartSettings({ smoothing: Number(el.querySelector("#smoothing").value), logY: el.querySelector("#logy").checked, x: el.querySelector("#xmode").value }); redraw(); };
   el.querySelectorAll("input, select").forEach((c) => c.addEventListener("change", save));
 }
 
@@ -234,7 +255,9 @@ async function runCharts(el, runId, seriesKeys, live) {
   const draw = () => {
     el.innerHTML = "";
     for (const [key, ranks] of Object.entries(seriesKeys)) {
-      chart(el, key, ranks.map((r) => ({ label: "rank " + r, ...cache.get(key + "|" + r) })));
+      const lines = ranks.map((r) => ({ label: "rank " + r, ...cache.get(key + "|" + r) }));
+      if (lines.every((l) => l.steps.length < 2)) continue;  // a value logged once is in the summary, not a lone dot
+      chart(el, key, lines);
     }
     stragglers(el, seriesKeys, cache);
   };
@@ -300,6 +323,15 @@ function resolvedArgs(rd) {
     const ref = (rd.dataReferences || {})[name];
     return ref ? `${ref.datastore}/${ref.path_on_datastore || ""} (${ref.mode})` : m;
   })).join(" ");
+}
+
+function inputsRow(rd, props) {
+  // each data reference: datastore/path (mode) -> where the run found it on its node
+  const refs = Object.entries(rd.dataReferences || {});
+  if (!refs.length) return "";
+  let paths = {};
+  try { paths = JSON.parse(props["runyard.inputs"] || "{}"); } catch (e) { /* not recorded */ }
+  return `<tr><td>Inputs</td><td id="inputs">${refs.map(([name, ref]) => `${esc(name)}: ${esc(ref.datastore)}/${esc(ref.path_on_datastore || "")} (${esc(ref.mode)})${paths[name] ? ` → <code>${esc(paths[name])}</code>` : ""}`).join("<br>")}</td></tr>`;
 }
 
 function summaryRows(metrics, seriesKeys) {
@@ -368,6 +400,7 @@ async function runPage(runId) {
         ${d.properties["runyard.parentRunId"] ? `<tr><td>Parent</td><td><a id="parent" href="#/run/${encodeURIComponent(d.properties["runyard.parentRunId"])}">${esc(d.properties["runyard.parentRunId"])}</a></td></tr>` : ""}
         <tr><td>Script</td><td>${esc(rd.script || rd.command)}</td></tr><tr><td>Arguments</td><td id="arguments">${esc(resolvedArgs(rd))}</td></tr>
         <tr><td>Layout</td><td>${esc(layout)}</td></tr>
+        ${inputsRow(rd, d.properties)}
         <tr><td>Environment</td><td>${esc(d.properties["runyard.packages"] || (rd.environment && rd.environment.pip_packages && rd.environment.pip_packages.length ? "requested: " + rd.environment.pip_packages.join(", ") : "base interpreter"))}</td></tr>
         <tr><td>Placement</td><td>${esc(d.properties["runyard.placement"] || "")}</td></tr></table></div>
       <div class="section"><h3>Parameters</h3><table class="kv" id="params">${Object.entries(params).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${fmt(v)}</td></tr>`).join("") || "<tr><td>-</td><td></td></tr>"}</table>
@@ -542,7 +575,8 @@ async function comparePage(ids) {
   view.innerHTML = `<h2>Compare ${ids.length} runs</h2>
     <div class="section"><h3>Parameters that differ</h3><div class="scroll"><table id="param-diff"><thead><tr><th>parameter</th>${ids.map((id) => `<th>${esc(id)}</th>`).join("")}</tr></thead>
       <tbody>${keys.filter(differs).map((k) => `<tr class="differs"><td>${esc(k)}</td>${params.map((p) => `<td>${fmt(p[k] ?? "-")}</td>`).join("")}</tr>`).join("") || `<tr><td colspan="${ids.length + 1}">The runs have the same parameters</td></tr>`}</tbody></table></div>
-      <p class="empty">${keys.filter((k) => !differs(k)).length} parameter(s) equal in every run</p></div>
+      <p class="empty">${keys.filter((k) => !differs(k)).length} parameter(s) equal in every run</p>
+      ${metricKeys.length && keys.some(differs) ? `<div class="toolbar">Parameters → <select id="pc-metric">${metricKeys.map((k) => `<option>${esc(k)}</option>`).join("")}</select></div><div id="parallel"></div>` : ""}</div>
     <div class="section"><h3>Metrics</h3><div class="toolbar" id="chart-controls"></div><div class="charts" id="charts"></div></div>`;
   const el = view.querySelector("#charts");
   const series = await Promise.all(metricKeys.map((key) => Promise.all(ids.map((id, i) => (metrics[i].series[key] ? api(`/runs/${encodeURIComponent(id)}/metrics/${encodeURIComponent(key)}/series`) : null)))));
@@ -552,6 +586,14 @@ async function comparePage(ids) {
   };
   chartControls(view.querySelector("#chart-controls"), draw);
   draw();
+  const pc = view.querySelector("#pc-metric");
+  const drawParallel = () => {
+    const key = pc.value;
+    const last = (v) => (Array.isArray(v) ? v[v.length - 1] : v);
+    const rows = ids.map((id, i) => ({ runId: id, params: params[i], value: typeof last(metrics[i].metrics[key]) === "number" ? last(metrics[i].metrics[key]) : null }));
+    parallelCoordinates(view.querySelector("#parallel"), rows, keys.filter(differs), key, !/loss|error|perplexity/i.test(key));
+  };
+  if (pc) { pc.addEventListener("change", drawParallel); drawParallel(); }
 }
 
 // ---- router -----------------------------------------------------------------------------------
@@ -562,7 +604,7 @@ function notFound(what) {
 async function route() {
   cleanup.forEach((f) => f());
   cleanup = [];
-  const hash = location.hash || "#/";
+  const hash = (location.hash || "#/").split("?")[0];
   try {
     if (hash.startsWith("#/run/")) await runPage(decodeURIComponent(hash.slice(6)));
     else if (hash === "#/models") await modelsPage();
