@@ -277,3 +277,30 @@ def test_inputs_with_their_paths_lone_values_and_deep_links_to_chart_settings(ui
     assert page.locator("#smoothing").input_value() == "0.5"
     page.uncheck("#logy")
     assert "logy=0" in page.url and "smooth=0.5" in page.url  # the address keeps what the page shows
+
+
+def test_a_downsampled_series_draws_its_min_max_band(ui, workspace, project):
+    import json as _json
+    import urllib.request
+
+    base, page = ui
+    src = project("noisy.py", """
+        import random
+        from runyard import Run
+        run = Run.get_context()
+        random.seed(0)
+        for step in range(20000):
+            run.log('noisy', step / 20000 + random.gauss(0, 0.3), step=step)
+    """)
+    run = Experiment(workspace, "band").submit(ScriptRunConfig(str(src), "noisy.py"))
+    run.wait_for_completion()
+    with urllib.request.urlopen(f"{base}/api/v1/runs/{run.id}/metrics/noisy/series") as r:
+        series = _json.loads(r.read())
+    assert series["downsampled"] and len(series["bands"]["steps"]) == 500
+    assert all(lo <= m <= hi for lo, m, hi in zip(series["bands"]["low"], series["bands"]["mean"],
+                                                  series["bands"]["high"]))
+    page.goto(f"{base}/#/run/{run.id}")
+    page.locator(".chart[data-metric='noisy'] canvas").wait_for()
+    legend = page.locator(".chart[data-metric='noisy'] .u-legend").inner_text()
+    assert "rank 0 max" in legend and "rank 0 min" in legend
+    _shot(page, "downsampled-band")

@@ -254,7 +254,7 @@ def build_router(ws: Workspace) -> APIRouter:
         view = get_series(ws.store, run.id, key, rank=rank, max_points=max_points,
                           step_range=rng if step_min is not None or step_max is not None else None)
         return {"key": key, "rank": rank, "steps": view.steps, "values": view.values, "times": view.times,
-                "total": view.total_points, "downsampled": view.downsampled}
+                "total": view.total_points, "downsampled": view.downsampled, "bands": view.bands}
 
     @api.get("/runs/{run_id}/files/{name:path}")
     def file(run_id: str, name: str, offset: int = Query(0, ge=0)) -> Response:

@@ -25,6 +25,8 @@ class SeriesView:
     times: list[float]
     total_points: int
     downsampled: bool
+    # when downsampled: per bucket of consecutive points, its first step and its min, max and mean (a band)
+    bands: dict[str, list[float | None]] | None = None
 
 
 def downsample_indices(values: np.ndarray, max_points: int) -> np.ndarray:
@@ -61,11 +63,28 @@ def get_series(store: Store, run_id: str, key: str, rank: int = 0, step_range: t
         mask &= (raw.times >= time_range[0]) & (raw.times <= time_range[1])
     steps, times, values = steps[mask], raw.times[mask], raw.values[mask]
     total = len(values)
+    band = None
     if max_points is not None and total > max_points:
+        band = bands(steps, values, max_points)
         keep = downsample_indices(values, max_points)
         steps, times, values = steps[keep], times[keep], values[keep]
     return SeriesView(key, rank, steps.tolist(), [None if np.isnan(v) else v for v in values.tolist()],
-                      times.tolist(), total, len(values) < total)
+                      times.tolist(), total, len(values) < total, band)
+
+
+def bands(steps: np.ndarray, values: np.ndarray, max_points: int) -> dict[str, list[float | None]]:
+    """Per bucket (as many as downsampling keeps /4): its first step, min, max and mean, NaN left out."""
+    n = len(values)
+    buckets = max(1, max_points // 4)
+    size = -(-n // buckets)
+    starts = np.arange(0, n, size)
+    out: dict[str, list[float | None]] = {"steps": steps[starts].tolist(), "low": [], "high": [], "mean": []}
+    for start in starts:
+        chunk = values[start:start + size]
+        chunk = chunk[~np.isnan(chunk)]
+        for name, fn in (("low", np.min), ("high", np.max), ("mean", np.mean)):
+            out[name].append(float(fn(chunk)) if len(chunk) else None)
+    return out
 
 
 @dataclass

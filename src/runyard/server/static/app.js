@@ -193,16 +193,29 @@ function chart(el, title, seriesList) {
   const lines = [];
   const data = [xs];
   let gaps = 0;
+  const bandFills = [];
   seriesList.forEach((s, i) => {
-    const y = new Array(xs.length).fill(null);
-    xsOf(s, settings.x).forEach((x, j) => { y[index.get(x)] = s.values[j]; });
+    if (s.bands && settings.x === "step") {  // downsampled: each bucket's min-max as a faint band, its mean as the line
+      const color = COLORS[i % COLORS.length];
+      const at = (arr) => { const y = new Array(xs.length).fill(null); s.bands.steps.forEach((x, j) => { if (index.has(x)) y[index.get(x)] = arr[j]; }); return y; };
+      data.push(at(s.bands.high)); lines.push({ label: s.label + " max", stroke: color + "55", width: 1, spanGaps: true });
+      data.push(at(s.bands.low)); lines.push({ label: s.label + " min", stroke: color + "55", width: 1, spanGaps: true });
+      bandFills.push({ series: [data.length - 2, data.length - 1], fill: color + "22" });
+    }
+    let y = new Array(xs.length).fill(null);
+    if (s.bands && settings.x === "step") {  // the line is each bucket's mean: 50,000 noisy points are not a block
+      s.bands.steps.forEach((x, j) => { if (index.has(x)) y[index.get(x)] = s.bands.mean[j]; });
+    } else {
+      xsOf(s, settings.x).forEach((x, j) => { y[index.get(x)] = s.values[j]; });
+    }
     gaps += s.values.filter((v) => v == null).length;
     const color = COLORS[i % COLORS.length];
+    const span = Boolean(s.bands && settings.x === "step");  // bucket means sit at every 4th x: join them
     if (settings.smoothing > 0) {
-      data.push(y); lines.push({ label: s.label + " (raw)", stroke: color + "44", width: 1, spanGaps: false, show: true });
-      data.push(ema(y, settings.smoothing)); lines.push({ label: s.label, stroke: color, width: 1.6, spanGaps: false });
+      data.push(y); lines.push({ label: s.label + " (raw)", stroke: color + "44", width: 1, spanGaps: span, show: true });
+      data.push(ema(y, settings.smoothing)); lines.push({ label: s.label, stroke: color, width: 1.6, spanGaps: span });
     } else {
-      data.push(y); lines.push({ label: s.label, stroke: color, width: 1.5, spanGaps: false });
+      data.push(y); lines.push({ label: s.label, stroke: color, width: 1.5, spanGaps: span });
     }
   });
   const box = document.createElement("div");
@@ -216,7 +229,7 @@ function chart(el, title, seriesList) {
   const ink = css.getPropertyValue("--fg").trim() || "#1d2330";
   const gridInk = css.getPropertyValue("--line").trim() || "#e3e6eb";
   const plot = new uPlot({
-    width, height: 240, legend: { show: seriesList.length > 1 },
+    width, height: 240, legend: { show: lines.length > 1 }, bands: bandFills,
     cursor: { drag: { x: true, y: false }, sync: { key: "runyard" } },
     scales: { x: { time: settings.x === "wall" }, y: { distr: settings.logY ? 3 : 1 } },
     axes: [{ stroke: ink, grid: { stroke: gridInk }, ticks: { stroke: gridInk },
@@ -248,7 +261,7 @@ async function runCharts(el, runId, seriesKeys, live) {
       const last = have && have.steps.length ? have.steps[have.steps.length - 1] : null;
       const q = `rank=${r}` + (last != null ? `&step_min=${encodeURIComponent(last)}` : "");
       const s = await api(`/runs/${encodeURIComponent(runId)}/metrics/${encodeURIComponent(key)}/series?${q}`);
-      if (!have || s.downsampled) { cache.set(id, { steps: s.steps, values: s.values, times: s.times }); return; }
+      if (!have || s.downsampled) { cache.set(id, { steps: s.steps, values: s.values, times: s.times, bands: s.bands }); return; }
       s.steps.forEach((x, i) => { if (x > last) { have.steps.push(x); have.values.push(s.values[i]); have.times.push(s.times[i]); } });
     })));
   };
