@@ -74,40 +74,19 @@ def get_series(store: Store, run_id: str, key: str, rank: int = 0, step_range: t
 
 def bands(steps: np.ndarray, values: np.ndarray, max_points: int) -> dict[str, list[float | None]]:
     """Per bucket (as many as downsampling keeps /4): its first step, min, max and mean, NaN left out."""
+    import warnings
+
     n = len(values)
     buckets = max(1, max_points // 4)
     size = -(-n // buckets)
     starts = np.arange(0, n, size)
-    out: dict[str, list[float | None]] = {"steps": steps[starts].tolist(), "low": [], "high": [], "mean": []}
-    for start in starts:
-        chunk = values[start:start + size]
-        chunk = chunk[~np.isnan(chunk)]
-        for name, fn in (("low", np.min), ("high", np.max), ("mean", np.mean)):
-            out[name].append(float(fn(chunk)) if len(chunk) else None)
+    padded = np.full(len(starts) * size, np.nan)
+    padded[:n] = values
+    grid = padded.reshape(len(starts), size)
+    with warnings.catch_warnings():  # a bucket of only NaN gives NaN (a gap), not a warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        stats = {"low": np.nanmin(grid, axis=1), "high": np.nanmax(grid, axis=1), "mean": np.nanmean(grid, axis=1)}
+    out: dict[str, list[float | None]] = {"steps": steps[starts].tolist()}
+    for name, column in stats.items():
+        out[name] = [None if np.isnan(v) else v for v in column.tolist()]
     return out
-
-
-@dataclass
-class RunMetrics:
-    """latest / min / max / count per key for one run (rank 0, or the lowest rank that logged the key)."""
-
-    run_id: str
-    metrics: dict[str, MetricSummary] = field(default_factory=dict)
-
-    def latest(self) -> dict[str, Any]:
-        return {k: s.last for k, s in self.metrics.items()}
-
-
-def run_table(store: Store, run_ids: Sequence[str] | None = None, experiment: str | None = None,
-              rank: int | None = None) -> dict[str, RunMetrics]:
-    table: dict[str, RunMetrics] = {}
-    for s in store.metric_summaries(run_ids=run_ids, experiment=experiment, rank=rank):
-        row = table.setdefault(s.run_id, RunMetrics(s.run_id))
-        current = row.metrics.get(s.key)
-        if current is None or s.rank < current.rank:
-            row.metrics[s.key] = s
-    return table
-
-
-def ranks_of(store: Store, run_id: str, key: str) -> list[int]:
-    return sorted(s.rank for s in store.metric_summaries(run_ids=[run_id]) if s.key == key)
