@@ -90,3 +90,29 @@ def bands(steps: np.ndarray, values: np.ndarray, max_points: int) -> dict[str, l
     for name, column in stats.items():
         out[name] = [None if np.isnan(v) else v for v in column.tolist()]
     return out
+
+
+@dataclass
+class RunMetrics:
+    """latest / min / max / count per key for one run (rank 0, or the lowest rank that logged the key)."""
+
+    run_id: str
+    metrics: dict[str, MetricSummary] = field(default_factory=dict)
+
+    def latest(self) -> dict[str, Any]:
+        return {k: s.last for k, s in self.metrics.items()}
+
+
+def run_table(store: Store, run_ids: Sequence[str] | None = None, experiment: str | None = None,
+              rank: int | None = None) -> dict[str, RunMetrics]:
+    table: dict[str, RunMetrics] = {}
+    for s in store.metric_summaries(run_ids=run_ids, experiment=experiment, rank=rank):
+        row = table.setdefault(s.run_id, RunMetrics(s.run_id))
+        current = row.metrics.get(s.key)
+        if current is None or s.rank < current.rank:
+            row.metrics[s.key] = s
+    return table
+
+
+def ranks_of(store: Store, run_id: str, key: str) -> list[int]:
+    return sorted(s.rank for s in store.metric_summaries(run_ids=[run_id]) if s.key == key)
