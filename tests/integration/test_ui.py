@@ -304,3 +304,34 @@ def test_a_downsampled_series_draws_its_min_max_band(ui, workspace, project):
     legend = page.locator(".chart[data-metric='noisy'] .u-legend").inner_text()
     assert "rank 0 max" in legend and "rank 0 min" in legend
     _shot(page, "downsampled-band")
+
+
+def test_every_view_in_light_and_dark(ui, workspace, project, tmp_path):
+    from runyard.models.registry import Model
+
+    base, page = ui
+    src = project("train.py", RICH)
+    runs = [Experiment(workspace, "views").submit(ScriptRunConfig(str(src), "train.py",
+                                                                  arguments=["--lr", lr, "--epochs", 4]))
+            for lr in (0.02, 0.04)]
+    for run in runs:
+        run.wait_for_completion()
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"w")
+    Model.register(workspace, str(weights), "views-model", tags={"stage": "test"})
+    runs[0].add_properties({"note": "first"})
+    views = {"runs": ("#/", "#runs"), "run": (f"#/run/{runs[0].id}", ".chart canvas"),
+             "compare": (f"#/compare/{runs[0].id},{runs[1].id}", "#parallel-plot"), "models": ("#/models", "#models"),
+             "data": ("#/data", "#datastores"), "not-found": ("#/nowhere", "#not-found")}
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        for name, (hash_, ready) in views.items():
+            page.goto(f"{base}/{hash_}")
+            page.locator(ready).first.wait_for()
+            _shot(page, f"view-{name}-{scheme}")
+    page.goto(f"{base}/#/")
+    page.locator("#experiment").select_option("views")
+    page.locator("#runs tbody tr").first.wait_for()
+    assert page.locator("#runs tbody tr").count() == 2
+    page.goto(f"{base}/#/run/{runs[0].id}")
+    assert "base interpreter" in page.locator("#environment").inner_text()

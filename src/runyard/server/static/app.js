@@ -82,8 +82,10 @@ async function runsPage() {
   const qs = new URLSearchParams({ sort: state.sort.startsWith("p:") ? "created" : state.sort, order: state.order,
                                    offset: state.offset, limit: state.limit });
   if (state.status) qs.set("status", state.status);
-  const data = await api("/runs?" + qs);
-  if (!data.total && !state.status) {
+  if (state.experiment) qs.set("experiment", state.experiment);
+  const [data, experiments] = await Promise.all([api("/runs?" + qs), api("/experiments")]);
+  state.experiments = experiments;
+  if (!data.total && !state.status && !state.experiment) {
     view.innerHTML = `<div class="section empty-state" id="empty"><h3>No runs yet</h3>
       <p>Submit your first run from a shell:</p><pre>runyard submit train.py --experiment first -- --epochs 5</pre>
       <p>or from Python: <code>Experiment(Workspace.from_config(), "first").submit(ScriptRunConfig(".", "train.py"))</code>.
@@ -120,6 +122,7 @@ async function runsPage() {
   view.innerHTML = `
     <div class="toolbar">
       <input id="filter" placeholder="filter any column" value="${esc(state.q)}">
+      <select id="experiment"><option value="">every experiment</option>${(state.experiments || []).map((e) => `<option ${e === state.experiment ? "selected" : ""}>${esc(e)}</option>`).join("")}</select>
       <select id="status"><option value="">any status</option>${["Queued","Preparing","Starting","Running","Finalizing","Completed","Failed","Canceled"].map((s) => `<option ${s === state.status ? "selected" : ""}>${s}</option>`).join("")}</select>
       <details id="columns"><summary>Columns</summary><div class="picker">${allKeys.map((k) => `<label><input type="checkbox" value="${esc(k)}" ${columns.includes(k) ? "checked" : ""}> ${k.startsWith("p:") ? "⚙ " : ""}${esc(k.slice(2))}</label>`).join("")}</div></details>
       <button id="compare">Compare selected</button>
@@ -136,6 +139,7 @@ async function runsPage() {
   }));
   view.querySelector("#filter").addEventListener("change", (e) => { state.q = e.target.value; runsPage(); });
   view.querySelector("#status").addEventListener("change", (e) => { state.status = e.target.value; state.offset = 0; runsPage(); });
+  view.querySelector("#experiment").addEventListener("change", (e) => { state.experiment = e.target.value; state.offset = 0; runsPage(); });
   view.querySelector("#prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - state.limit); runsPage(); });
   view.querySelector("#next").addEventListener("click", () => { state.offset += state.limit; runsPage(); });
   view.querySelectorAll("#columns input").forEach((c) => c.addEventListener("change", () => {
@@ -338,6 +342,16 @@ function resolvedArgs(rd) {
   })).join(" ");
 }
 
+function environmentCell(rd, props) {
+  // what the run asked for, and the exact versions the build resolved (the base interpreter's otherwise)
+  const env = rd.environment || {};
+  const asked = [...(env.pip_packages || []), ...(env.conda_packages || [])];
+  let resolved = [];
+  try { resolved = JSON.parse(props["runyard.packages"] || "[]"); } catch (e) { resolved = [String(props["runyard.packages"])]; }
+  if (!asked.length && !resolved.length) return `${esc(env.name || "default")}: the base interpreter`;
+  return `${esc(env.name || "")}${asked.length ? `<br>requested: ${esc(asked.join(", "))}` : ""}${resolved.length ? `<br>resolved: ${esc(resolved.join(", "))}` : ""}`;
+}
+
 function inputsRow(rd, props) {
   // each data reference: datastore/path (mode) -> where the run found it on its node
   const refs = Object.entries(rd.dataReferences || {});
@@ -414,7 +428,7 @@ async function runPage(runId) {
         <tr><td>Script</td><td>${esc(rd.script || rd.command)}</td></tr><tr><td>Arguments</td><td id="arguments">${esc(resolvedArgs(rd))}</td></tr>
         <tr><td>Layout</td><td>${esc(layout)}</td></tr>
         ${inputsRow(rd, d.properties)}
-        <tr><td>Environment</td><td>${esc(d.properties["runyard.packages"] || (rd.environment && rd.environment.pip_packages && rd.environment.pip_packages.length ? "requested: " + rd.environment.pip_packages.join(", ") : "base interpreter"))}</td></tr>
+        <tr><td>Environment</td><td id="environment">${environmentCell(rd, d.properties)}</td></tr>
         <tr><td>Placement</td><td>${esc(d.properties["runyard.placement"] || "")}</td></tr></table></div>
       <div class="section"><h3>Parameters</h3><table class="kv" id="params">${Object.entries(params).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${fmt(v)}</td></tr>`).join("") || "<tr><td>-</td><td></td></tr>"}</table>
         <h3>Tags</h3><table class="kv" id="tags">${tags.map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(v)}</td></tr>`).join("") || "<tr><td>-</td><td></td></tr>"}</table>
@@ -595,7 +609,7 @@ async function comparePage(ids) {
   const series = await Promise.all(metricKeys.map((key) => Promise.all(ids.map((id, i) => (metrics[i].series[key] ? api(`/runs/${encodeURIComponent(id)}/metrics/${encodeURIComponent(key)}/series`) : null)))));
   const draw = () => {
     el.innerHTML = "";
-    metricKeys.forEach((key, k) => chart(el, key, series[k].map((s, i) => s && { label: ids[i], steps: s.steps, values: s.values, times: s.times }).filter(Boolean)));
+    metricKeys.forEach((key, k) => chart(el, key, series[k].map((s, i) => s && { label: ids[i].slice(-8), steps: s.steps, values: s.values, times: s.times, bands: s.bands }).filter(Boolean)));
   };
   chartControls(view.querySelector("#chart-controls"), draw);
   draw();
