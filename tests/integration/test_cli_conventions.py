@@ -202,3 +202,50 @@ def test_the_runs_table_fits_100_columns(workspace, project):
     lines = table.stdout.splitlines()
     assert len(lines) == 2 and max(len(line) for line in lines) <= 100, table.stdout
     assert "ago" in lines[1] or "just now" in lines[1]
+
+
+def test_mlflow_round_trip_keeps_params_metrics_and_tags(workspace, project, tmp_path):
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    from runyard import Experiment, Workspace
+    from runyard.core import ScriptRunConfig
+
+    src = project("train.py", """
+        from runyard import Run
+        import os
+        run = Run.get_context()
+        for step in range(6):
+            run.log('loss', 1.0 / (step + 1), step=step * 10)
+        run.log('accuracy', 0.9)
+        run.tag('team', 'vision')
+        os.makedirs('outputs', exist_ok=True)
+        open('outputs/model.txt', 'w').write('weights')
+    """)
+    run = Experiment(workspace, "mlflow-trip").submit(ScriptRunConfig(str(src), "train.py",
+                                                                      arguments=["--lr", 0.01, "--epochs", 6]))
+    run.wait_for_completion()
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    exported = run_cli("-w", str(workspace.path), "export", run.id, "--to", "mlflow", uri, "--json", timeout=300)
+    assert exported.returncode == 0, exported.stderr
+    mlflow_id = json.loads(exported.stdout)[run.id]
+    client = MlflowClient(tracking_uri=uri)
+    there = client.get_run(mlflow_id)
+    assert there.data.params == {"lr": "0.01", "epochs": "6"} and there.data.tags["team"] == "vision"
+    assert [m.step for m in client.get_metric_history(mlflow_id, "loss")] == [0, 10, 20, 30, 40, 50]
+    assert there.info.status == "FINISHED"
+    fresh = Workspace(tmp_path / "fresh")
+    imported = run_cli("-w", str(fresh.path), "import", "--from", "mlflow", uri, "--json", timeout=300)
+    assert imported.returncode == 0, imported.stderr
+    from runyard.run import Run
+
+    back = Run.get(fresh, json.loads(imported.stdout)[mlflow_id])
+    assert back.get_status() == "Completed" and back.get_tags() == {"team": "vision"}
+    assert back.get_metrics()["loss"] == run.get_metrics()["loss"] and back.get_metrics()["accuracy"] == 0.9
+    assert back.get_metric_series("loss").steps == [0, 10, 20, 30, 40, 50]
+    from runyard.interop.mlflow import parameters
+
+    assert parameters(back.get_details()["runDefinition"]["arguments"], None) == {"lr": "0.01", "epochs": "6"}
+    assert "outputs/model.txt" in back.get_file_names()
+    again = run_cli("-w", str(fresh.path), "import", "--from", "mlflow", uri, "--json", timeout=300)
+    assert json.loads(again.stdout) == {}  # imported once

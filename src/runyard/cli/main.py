@@ -20,7 +20,7 @@ from runyard.status import RunStatus
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CANCELED, EXIT_INTERRUPTED, EXIT_PIPE = 0, 1, 2, 3, 130, 141
 # commands that only read: they never make a workspace where there is none
-READ_ONLY = {"runs", "show", "logs", "metrics", "cancel", "download", "experiments", "tensorboard", "models",
+READ_ONLY = {"runs", "show", "logs", "metrics", "cancel", "download", "experiments", "tensorboard", "models", "export",
              "services", "datastores", "datasets", "env", "compute"}
 
 
@@ -281,6 +281,8 @@ EXAMPLES = {
     "server": "runyard server --host 0.0.0.0 --port 8765 --token \"$RUNYARD_SERVER_TOKEN\"",
     "ui": "runyard ui --port 8765",
     "completion": "runyard completion bash > /etc/bash_completion.d/runyard\nsource <(runyard completion bash)",
+    "export": "runyard export RUN_A RUN_B --to mlflow sqlite:///mlflow.db",
+    "import": "runyard import --from mlflow sqlite:///mlflow.db --experiment digits",
 }
 
 
@@ -378,6 +380,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     compute_cli.add_parser(sub)
     sub.choices["compute"].set_defaults(func=lambda a: compute_cli.cmd_compute(a, _workspace(a)))
+    from runyard.cli import interop as interop_cli
+
+    interop_cli.add_parsers(sub, _sub)
+    sub.choices["export"].set_defaults(func=lambda a: interop_cli.cmd_export(a, _workspace(a)))
+    sub.choices["import"].set_defaults(func=lambda a: interop_cli.cmd_import(a, _workspace(a)))
     comp = _sub(sub, "completion", "print a shell completion script")
     comp.add_argument("shell", choices=["bash", "zsh"], help="the shell")
     comp.set_defaults(func=lambda a: _print(completion_script(p, a.shell)))

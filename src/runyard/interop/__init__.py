@@ -1,0 +1,1 @@
+"""Moving runs between runyard and other trackers."""
