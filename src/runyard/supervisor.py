@@ -9,6 +9,7 @@ going when the submitting process exits; SIGTERM (cancel) stops the ranks and en
 from __future__ import annotations
 
 import json
+import logging
 import re
 import signal
 import sys
@@ -27,6 +28,7 @@ from runyard.store.base import Store
 from runyard.tracking.ingest import Ingester
 
 POLL_SECONDS = 0.05
+_log = logging.getLogger(__name__)
 STOP_GRACE_SECONDS = 10.0
 TRACEBACK_LINES = 40
 
@@ -78,7 +80,7 @@ class Supervisor:
 
     def _status(self, status: RunStatus, error: str | None = None) -> None:
         self.store.set_status(self.folder.run_id, status, time.time(), error)
-        print(f"[runyard] {status.value}" + (f": {error.splitlines()[0]}" if error else ""), flush=True)
+        _log.info("%s%s", status.value, f": {error.splitlines()[0]}" if error else "")
 
     def _plog(self, line: str) -> None:
         with open(self.folder.prepare_log, "a") as f:
@@ -158,7 +160,7 @@ class Supervisor:
             outcome = self._attempt(interpreter, base_env, attempt)
             if isinstance(outcome, RankExit) and attempt < self.spec.limits.max_restarts and not self._canceled():
                 attempt += 1
-                print(f"[runyard] {outcome.describe()}; restarting all ranks (attempt {attempt})", flush=True)
+                _log.info("%s; restarting all ranks (attempt %d)", outcome.describe(), attempt)
                 continue
             break
         self._status(RunStatus.FINALIZING)
@@ -217,11 +219,13 @@ class Supervisor:
                 last_progress = progress
                 self.store.set_status(self.folder.run_id, RunStatus.STARTING if not running else RunStatus.RUNNING,
                                       time.time(), progress)
-                print(f"[runyard] {progress}", flush=True)
+                _log.info("%s", progress)
             time.sleep(POLL_SECONDS)
 
 
 def main(argv: list[str]) -> int:
+    # its output is the run's supervisor.txt: one line per event, as the CLI configures logging for itself
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="[runyard] %(message)s", force=True)
     from runyard.compute.registry import get_target
 
     folder = RunFolder(argv[1])

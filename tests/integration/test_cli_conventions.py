@@ -249,3 +249,30 @@ def test_mlflow_round_trip_keeps_params_metrics_and_tags(workspace, project, tmp
     assert "outputs/model.txt" in back.get_file_names()
     again = run_cli("-w", str(fresh.path), "import", "--from", "mlflow", uri, "--json", timeout=300)
     assert json.loads(again.stdout) == {}  # imported once
+
+
+def test_run_details_is_a_live_widget_in_a_notebook(workspace, project):
+    pytest.importorskip("ipywidgets")
+    from runyard import Experiment
+    from runyard.core import ScriptRunConfig
+    from runyard.widgets import RunDetails
+
+    src = project("slow.py", """
+        import time
+        from runyard import Run
+        run = Run.get_context()
+        for step in range(8):
+            run.log('loss', 1.0 / (step + 1), step=step)
+            print('epoch', step, flush=True)
+            time.sleep(0.3)
+    """)
+    run = Experiment(workspace, "widget").submit(ScriptRunConfig(str(src), "slow.py"))
+    view = RunDetails(run).widget(interval=0.2)
+    first = view.value
+    assert f"Run {run.id}:" in first
+    run.wait_for_completion()
+    deadline = time.time() + 10
+    while "Completed" not in view.value and time.time() < deadline:
+        time.sleep(0.1)
+    assert "Completed" in view.value and "epoch 7" in view.value and "loss" in view.value  # refreshed by itself
+    assert view.value != first

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import importlib.util
 import json
+import logging
 import sys
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 MAX_BODY = 64 << 20
+_log = logging.getLogger(__name__)
 
 
 def load_entry(path: Path) -> Any:
@@ -73,12 +75,13 @@ def make_handler(module: Any, key: str | None = None, instance: str = "") -> typ
             self._reply(200, result)
 
         def log_message(self, fmt: str, *args: Any) -> None:
-            print(f"{self.address_string()} {fmt % args}", flush=True)
+            _log.info("%s %s", self.address_string(), fmt % args)
 
     return Handler
 
 
 def main(argv: list[str]) -> int:
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s", force=True)  # the service's log
     service_dir, port = Path(argv[1]), int(argv[2])
     config = json.loads((service_dir / "service.json").read_text())
     module = load_entry(service_dir / "source" / config["entry_script"])
@@ -86,7 +89,7 @@ def main(argv: list[str]) -> int:
         module.init()
     server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(module, config.get("key"),
                                                                    config.get("instance", "")))
-    print(f"scoring on http://127.0.0.1:{port}/score", flush=True)
+    _log.info("scoring on http://127.0.0.1:%d/score", port)
     server.serve_forever()
     return 0
 
