@@ -27,7 +27,8 @@ def run_cli(*args: str, cwd=None, timeout: float = 120) -> subprocess.CompletedP
 
 def test_version_python_m_help_with_examples_and_completion():
     assert run_cli("--version").stdout.strip() == f"runyard {__version__}"
-    for command in ("submit", "runs", "logs", "show", "server", "completion"):
+    for command in ("submit", "runs", "logs", "show", "server", "completion", "models", "datastores", "env",
+                    "compute", "export", "import"):
         help_text = run_cli(command, "--help").stdout
         assert "examples:" in help_text and f"runyard {command}" in help_text, command
     submit_help = run_cli("submit", "--help").stdout

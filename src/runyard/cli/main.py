@@ -282,6 +282,13 @@ EXAMPLES = {
     "ui": "runyard ui --port 8765",
     "completion": "runyard completion bash > /etc/bash_completion.d/runyard\nsource <(runyard completion bash)",
     "export": "runyard export RUN_A RUN_B --to mlflow sqlite:///mlflow.db",
+    "models": "runyard models\nrunyard models --json",
+    "services": "runyard services --json",
+    "datastores": "runyard datastores --json",
+    "datasets": "runyard datasets",
+    "env": "runyard env list --json\nrunyard env prune --older-than 14",
+    "compute": "runyard compute list\nrunyard compute attach-slurm gpus --partition a100 --gpus-per-node 8 "
+               "--shared-folder /shared/runyard\nrunyard compute attach-ray ray1 --address head:6379",
     "import": "runyard import --from mlflow sqlite:///mlflow.db --experiment digits",
 }
 
@@ -388,6 +395,10 @@ def build_parser() -> argparse.ArgumentParser:
     comp = _sub(sub, "completion", "print a shell completion script")
     comp.add_argument("shell", choices=["bash", "zsh"], help="the shell")
     comp.set_defaults(func=lambda a: _print(completion_script(p, a.shell)))
+    for name, parser in sub.choices.items():  # the commands built in their own modules get their examples too
+        if parser.epilog is None and name in EXAMPLES:
+            parser.epilog = "examples:\n  " + EXAMPLES[name].replace("\n", "\n  ")
+            parser.formatter_class = argparse.RawDescriptionHelpFormatter
     return p
 
 
