@@ -286,3 +286,24 @@ class SweepSpec:
     def from_json(cls, text: str) -> SweepSpec:
         d = json.loads(text)
         return cls(**{**d, "template": JobSpec.from_dict(d["template"])})
+
+
+def parameters_of(arguments: tuple[str, ...] | list[str], hyperparameters: str | None = None) -> dict[str, str]:
+    """A run's parameters: its `--name value` arguments (a flag alone is ''), then its sampled hyperparameters
+    (the JSON a sweep's trial keeps), which win."""
+    params: dict[str, str] = {}
+    args = [str(a) for a in arguments]
+    i = 0
+    while i < len(args):
+        if args[i].startswith("-"):
+            has_value = i + 1 < len(args) and not args[i + 1].startswith("--")
+            params[args[i].lstrip("-")] = args[i + 1] if has_value else ""
+            i += 2 if has_value else 1
+        else:
+            i += 1
+    if hyperparameters:
+        try:
+            params.update({str(k).lstrip("-"): str(v) for k, v in json.loads(hyperparameters).items()})
+        except (ValueError, AttributeError):
+            pass
+    return params

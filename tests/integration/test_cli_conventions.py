@@ -227,7 +227,9 @@ def test_mlflow_round_trip_keeps_params_metrics_and_tags(workspace, project, tmp
                                                                       arguments=["--lr", 0.01, "--epochs", 6]))
     run.wait_for_completion()
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    exported = run_cli("-w", str(workspace.path), "export", run.id, "--to", "mlflow", uri, "--json", timeout=300)
+    # (MLflow keeps artifacts under ./mlruns of the working folder unless told otherwise: run it in tmp_path)
+    exported = run_cli("-w", str(workspace.path), "export", run.id, "--to", "mlflow", uri, "--json", timeout=300,
+                       cwd=tmp_path)
     assert exported.returncode == 0, exported.stderr
     mlflow_id = json.loads(exported.stdout)[run.id]
     client = MlflowClient(tracking_uri=uri)
@@ -236,7 +238,7 @@ def test_mlflow_round_trip_keeps_params_metrics_and_tags(workspace, project, tmp
     assert [m.step for m in client.get_metric_history(mlflow_id, "loss")] == [0, 10, 20, 30, 40, 50]
     assert there.info.status == "FINISHED"
     fresh = Workspace(tmp_path / "fresh")
-    imported = run_cli("-w", str(fresh.path), "import", "--from", "mlflow", uri, "--json", timeout=300)
+    imported = run_cli("-w", str(fresh.path), "import", "--from", "mlflow", uri, "--json", timeout=300, cwd=tmp_path)
     assert imported.returncode == 0, imported.stderr
     from runyard.run import Run
 
@@ -244,11 +246,11 @@ def test_mlflow_round_trip_keeps_params_metrics_and_tags(workspace, project, tmp
     assert back.get_status() == "Completed" and back.get_tags() == {"team": "vision"}
     assert back.get_metrics()["loss"] == run.get_metrics()["loss"] and back.get_metrics()["accuracy"] == 0.9
     assert back.get_metric_series("loss").steps == [0, 10, 20, 30, 40, 50]
-    from runyard.interop.mlflow import parameters
+    from runyard.spec import parameters_of
 
-    assert parameters(back.get_details()["runDefinition"]["arguments"], None) == {"lr": "0.01", "epochs": "6"}
+    assert parameters_of(back.get_details()["runDefinition"]["arguments"]) == {"lr": "0.01", "epochs": "6"}
     assert "outputs/model.txt" in back.get_file_names()
-    again = run_cli("-w", str(fresh.path), "import", "--from", "mlflow", uri, "--json", timeout=300)
+    again = run_cli("-w", str(fresh.path), "import", "--from", "mlflow", uri, "--json", timeout=300, cwd=tmp_path)
     assert json.loads(again.stdout) == {}  # imported once
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runyard.errors import InvalidValueError, WorkspaceError
+from runyard.spec import parameters_of as parameters
 from runyard.status import RunStatus
 from runyard.store.base import RunRecord, SpoolEvent
 from runyard.submission import new_run_id
@@ -39,22 +40,6 @@ def _client(uri: str) -> Any:
     if not isinstance(uri, str) or not uri:
         raise InvalidValueError("uri", uri, "is not an MLflow tracking URI", "pass e.g. sqlite:///mlflow.db")
     return MlflowClient(tracking_uri=uri)
-
-
-def parameters(arguments: list[str], hyperparameters: str | None) -> dict[str, str]:
-    """A run's parameters: its `--name value` arguments, then its sampled hyperparameters."""
-    params: dict[str, str] = {}
-    i = 0
-    while i < len(arguments):
-        if arguments[i].startswith("-"):
-            has_value = i + 1 < len(arguments) and not arguments[i + 1].startswith("--")
-            params[arguments[i].lstrip("-")] = arguments[i + 1] if has_value else ""
-            i += 2 if has_value else 1
-        else:
-            i += 1
-    if hyperparameters:
-        params.update({str(k).lstrip("-"): str(v) for k, v in json.loads(hyperparameters).items()})
-    return params
 
 
 def export_runs(runs: list[Run], uri: str) -> dict[str, str]:

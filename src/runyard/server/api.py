@@ -17,6 +17,7 @@ from runyard import __version__
 from runyard.errors import InvalidValueError, RunNotFoundError
 from runyard.run import Run
 from runyard.server.uploads import receive_to
+from runyard.spec import parameters_of
 from runyard.status import RunStatus
 from runyard.store.base import PARENT_RUN_PROPERTY
 from runyard.tracking.ingest import parse_events, rank_of
@@ -36,25 +37,12 @@ def _run(ws: Workspace, run_id: str) -> Run:
 
 
 def run_parameters(r: Any) -> dict[str, str]:
-    """A run's parameters for the runs table: its `--name value` arguments, then its sampled hyperparameters."""
-    params: dict[str, str] = {}
+    """A run's parameters for the runs table (its arguments, then its sampled hyperparameters)."""
     try:
-        args = [str(a) for a in json.loads(r.spec_json or "{}").get("arguments", [])]
+        arguments = json.loads(r.spec_json or "{}").get("arguments", [])
     except ValueError:
-        args = []
-    i = 0
-    while i < len(args):
-        if args[i].startswith("-"):
-            has_value = i + 1 < len(args) and not args[i + 1].startswith("--")
-            params[args[i].lstrip("-")] = args[i + 1] if has_value else ""
-            i += 2 if has_value else 1
-        else:
-            i += 1
-    try:
-        params.update({str(k).lstrip("-"): str(v) for k, v in json.loads(r.properties.get("hyperparameters", "{}")).items()})
-    except (ValueError, AttributeError):
-        pass
-    return params
+        arguments = []
+    return parameters_of(arguments, r.properties.get("hyperparameters"))
 
 
 def _primary_metric(r: Any) -> str | None:
