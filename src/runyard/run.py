@@ -182,12 +182,13 @@ class Run(MetricLogging):
         return details
 
     def wait_for_completion(self, show_output: bool = False, wait_post_processing: bool = False,
-                            raise_on_error: bool = True, poll_interval: float = 0.1,
+                            raise_on_error: bool = True, poll_interval: float | None = None,
                             all_ranks: bool = False, out: IO[str] | None = None) -> dict[str, Any]:
         from runyard.run_output import wait_and_stream
 
         return wait_and_stream(self, show_output=show_output, raise_on_error=raise_on_error,
-                               poll_interval=poll_interval, all_ranks=all_ranks, out=out)
+                               poll_interval=poll_interval or self._backend.poll_interval, all_ranks=all_ranks,
+                               out=out)
 
     def cancel(self, timeout: float = 30.0) -> None:
         self._backend.cancel(self._id)

@@ -5,14 +5,12 @@ from __future__ import annotations
 import re
 import sys
 import time
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from runyard.errors import ActivityFailedException, RunyardError
 from runyard.status import RunStatus
 
 if TYPE_CHECKING:
-    from runyard.run_folder import RunFolder
     from runyard.run import Run
 
 _RANK_LOG = re.compile(r"std_log_rank_(\d+)(?:_attempt_(\d+))?\.txt$")

@@ -21,7 +21,7 @@ from runyard.train.arguments import flatten_arguments
 from runyard.train.job import check_environment_variables, check_source, check_source_folder
 
 if TYPE_CHECKING:
-    from runyard.workspace import Workspace
+    pass
 
 DEFAULT_MAX_RUN_DURATION_SECONDS = 2592000
 

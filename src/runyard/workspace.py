@@ -19,7 +19,6 @@ from runyard.snapshot import BlobStore, SnapshotLimits
 
 if TYPE_CHECKING:
     from runyard.backends.base import RunBackend
-    from runyard.compute.base import ComputeTarget
     from runyard.data.datastore import Datastore
     from runyard.experiment import Experiment
     from runyard.run import Run
@@ -91,7 +90,8 @@ class Workspace:
         if service_config(config) is not None:
             raise WorkspaceError(f"path={str(self.path)!r}: its config.json is the service's (workspace_name, "
                                  "subscription_id), not a runyard workspace; runyard leaves it as it is. Fix: "
-                                 f"Workspace.from_config({str(self.path)!r}) uses the workspace beside it, in .runyard/")
+                                 f"Workspace.from_config({str(self.path)!r}) uses the workspace beside it, "
+                                 "in .runyard/")
         self._config = self.folder.read_config()
         if self._config.get("workspace_path"):  # a pointer written by write_config()
             self.folder = WorkspaceFolder(Path(self._config["workspace_path"]))

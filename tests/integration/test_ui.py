@@ -117,6 +117,8 @@ def test_a_running_runs_chart_gains_points_without_reload_and_can_be_canceled(ui
     page.wait_for_timeout(4000)
     later = int(page.locator(".chart[data-metric='loss']").get_attribute("data-points"))
     assert later > first, (first, later)  # new points arrived, the page was not reloaded
+    summary_points = int(page.locator("#summary tbody tr", has_text="loss").locator("td").nth(4).inner_text())
+    assert summary_points > first, (first, summary_points)  # the summary table follows the chart
     _shot(page, "run-live")
     page.click("#cancel")
     page.locator("#run-status", has_text="Canceled").wait_for(timeout=30000)
@@ -158,6 +160,11 @@ def test_runs_table_columns_grouped_sweeps_and_a_phone_layout(ui, workspace, pro
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 400, width  # nothing forces a sideways scroll of the page
     _shot(page, "run-phone")
+    page.emulate_media(color_scheme="dark")
+    page.reload()
+    page.locator(".chart canvas").first.wait_for()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 400
+    _shot(page, "run-phone-dark")
 
 
 def test_compare_shows_only_the_parameters_that_differ(ui, workspace, project):

@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 class RunBackend(Protocol):
     """Every call names the run by its full id (resolve_run_id turns a prefix into one)."""
 
-    name: str          # the workspace's name
-    location: str      # the folder path or the server URL, for messages
+    name: str            # the workspace's name
+    location: str        # the folder path or the server URL, for messages
+    poll_interval: float  # how often following a run asks again (a server is asked less often than a folder)
 
     # -- finding runs ----------------------------------------------------------------------------------
     def resolve_run_id(self, prefix: str) -> str: ...

@@ -43,6 +43,8 @@ def _q(value: str) -> str:
 
 
 class HttpBackend:
+    poll_interval = 0.5  # each poll is a few requests to the server
+
     def __init__(self, url: str, token: str | None = None) -> None:
         self.http = Http(url, token or os.environ.get("RUNYARD_SERVER_TOKEN"))
         version = self.http.json("GET", "/version")

@@ -50,6 +50,8 @@ def run_definition(spec: dict[str, Any], target: str) -> dict[str, Any]:
 
 
 class LocalBackend:
+    poll_interval = 0.1
+
     def __init__(self, folder: WorkspaceFolder, name: str) -> None:
         self.folder, self.name, self.location = folder, name, str(folder.path)
 
@@ -170,7 +172,13 @@ class LocalBackend:
         return names
 
     def read_file(self, run_id: str, name: str, offset: int = 0) -> bytes:
-        with open(self.run_folder(run_id).file_path(name), "rb") as f:
+        """The file's bytes from `offset`. Mapped by name straight to its path (confined to the run): following a
+        run reads its logs every 0.1 s, and listing every output file for that would grow with the outputs."""
+        run_folder = self.run_folder(run_id)
+        path = run_folder.path_of(name)
+        if path is None or not path.is_file():
+            path = run_folder.file_path(name)  # names shown with \xNN escapes are matched through the listing
+        with open(path, "rb") as f:
             f.seek(offset)
             return f.read()
 

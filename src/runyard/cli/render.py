@@ -90,8 +90,8 @@ def runs_table(records: list[RunRecord], metrics: dict[str, dict[str, Any]], wid
         table.add_column(key.upper(), max_width=12, overflow="ellipsis", no_wrap=True)
     for r in records:
         values = metrics.get(r.run_id, {})
-        cells = [r.run_id, r.experiment, status_text(r.status), *([r.target] if show_target else []), ago(r.created_time),
-                 duration(r), *(fmt(values[k]) if k in values else "" for k in shown)]
+        cells = [r.run_id, r.experiment, status_text(r.status), *([r.target] if show_target else []),
+                 ago(r.created_time), duration(r), *(fmt(values[k]) if k in values else "" for k in shown)]
         table.add_row(*cells)
     return table
 

@@ -3,12 +3,10 @@ cluster; run folders and environments live in a folder every node sees."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from runyard.compute.base import ComputeTarget
 from runyard.run_folder import RunFolder
-from runyard.spec import JobSpec
 
 
 class ClusterTarget(ComputeTarget):

@@ -14,5 +14,5 @@ from runyard.runconfig import RunConfiguration
 from runyard.script_run_config import ScriptRunConfig
 from runyard.workspace import Workspace
 
-__all__ = ["ComputeTarget", "Dataset", "Datastore", "Environment", "Experiment", "Model", "Run", "RunConfiguration", "ScriptRunConfig",
-           "VERSION", "Webservice", "Workspace"]
+__all__ = ["ComputeTarget", "Dataset", "Datastore", "Environment", "Experiment", "Model", "Run", "RunConfiguration",
+           "ScriptRunConfig", "VERSION", "Webservice", "Workspace"]

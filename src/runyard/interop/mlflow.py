@@ -44,7 +44,7 @@ def _client(uri: str) -> Any:
 
 def export_runs(runs: list[Run], uri: str) -> dict[str, str]:
     """Each run as an MLflow run of the experiment of the same name; {runyard run id: MLflow run id}."""
-    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.entities import Metric, Param
 
     client = _client(uri)
     exported: dict[str, str] = {}

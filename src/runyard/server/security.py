@@ -23,9 +23,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from runyard.errors import InvalidValueError
 
 MAX_REQUEST_BYTES = 64 << 20
-CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-                           "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
-                           "form-action 'self'")
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                           "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+                           "frame-ancestors 'none'; form-action 'self'")
 _LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 

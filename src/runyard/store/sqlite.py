@@ -14,7 +14,7 @@ from runyard.errors import InvalidValueError, RunNotFoundError, StoreError
 from runyard.status import RunStatus
 from runyard.store import sqlite_metrics
 from runyard.store.base import (KeyValues, MetricSummary, RunRecord, Series, SpoolEvent, StatusEvent, Store)
-from runyard.store.sqlite_migrations import SCHEMA_VERSION, upgrade
+from runyard.store.sqlite_migrations import SCHEMA_VERSION, upgrade  # noqa: F401 - SCHEMA_VERSION read from here too
 
 _TERMINAL_VALUES = tuple(s.value for s in RunStatus if s.is_terminal())
 

@@ -17,7 +17,7 @@ from runyard.train.arguments import flatten_script_params
 from runyard.train.job import check_environment_variables, check_source
 
 if TYPE_CHECKING:
-    from runyard.workspace import Workspace
+    pass
 
 _CONTAINER_NOTE = "runyard runs the script in a cached virtual environment on the compute, not a container"
 

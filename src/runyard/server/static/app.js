@@ -286,6 +286,9 @@ async function runCharts(el, runId, seriesKeys, live) {
       if (stopped) return;
       const d = await api("/runs/" + encodeURIComponent(runId) + "/metrics");
       Object.entries(d.series).forEach(([k, ranks]) => { seriesKeys[k] = ranks; });
+      const summary = document.querySelector("#summary tbody");  // the table above the charts follows them
+      const rows = summaryRows(d.metrics, d.series);
+      if (summary && rows) summary.innerHTML = rows;
       await fetchAll();
       draw();
       const rec = await api("/runs/" + encodeURIComponent(runId) + "/record");
