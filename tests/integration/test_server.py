@@ -117,7 +117,7 @@ def test_web_ui_in_a_real_browser(served, workspace, tmp_path):
         page.goto(base + "/")
         page.wait_for_selector("#runs tbody tr")
         assert page.locator("#runs tbody tr").count() == 3
-        page.screenshot(path=str(SCREENSHOTS / "runs-table.png"))
+        page.screenshot(path=str(SCREENSHOTS / "served-runs.png"))
 
         page.click(f"a[href='#/run/{runs[0].id}']")
         page.wait_for_selector(".chart[data-metric='loss'] canvas")
@@ -144,7 +144,7 @@ def test_web_ui_in_a_real_browser(served, workspace, tmp_path):
         page.wait_for_selector(".chart[data-metric='loss'] canvas")
         legend = page.locator(".chart .u-legend").inner_text()
         assert runs[0].id[-8:] in legend and runs[1].id[-8:] in legend  # short labels
-        page.screenshot(path=str(SCREENSHOTS / "compare.png"))
+        page.screenshot(path=str(SCREENSHOTS / "served-compare.png"))
 
 
 def test_spools_shipped_to_a_server_that_was_down_lose_nothing(workspace, tmp_path):
