@@ -152,6 +152,7 @@ def test_runs_table_columns_grouped_sweeps_and_a_phone_layout(ui, workspace, pro
     page.press("#filter", "Enter")
     page.wait_for_timeout(500)
     assert page.locator("#runs tbody tr").count() == 1
+    assert page.locator("#count").inner_text().startswith("1 shown of ")  # the count says the filter hides runs
     _shot(page, "runs-table")
     page.set_viewport_size({"width": 390, "height": 844})  # a phone
     page.goto(f"{base}/#/run/{trial_ids[0]}")

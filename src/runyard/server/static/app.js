@@ -126,7 +126,7 @@ async function runsPage() {
       <select id="status"><option value="">any status</option>${["Queued","Preparing","Starting","Running","Finalizing","Completed","Failed","Canceled"].map((s) => `<option ${s === state.status ? "selected" : ""}>${s}</option>`).join("")}</select>
       <details id="columns"><summary>Columns</summary><div class="picker">${allKeys.map((k) => `<label><input type="checkbox" value="${esc(k)}" ${columns.includes(k) ? "checked" : ""}> ${k.startsWith("p:") ? "⚙ " : ""}${esc(k.slice(2))}</label>`).join("")}</div></details>
       <button id="compare">Compare selected</button>
-      <span id="count">${data.total} runs</span>
+      <span id="count">${state.q ? `${top.length} shown of ` : ""}${data.total} runs</span>
       <button id="prev" ${state.offset === 0 ? "disabled" : ""}>‹ prev</button>
       <span>${data.total ? state.offset + 1 : 0}–${Math.min(state.offset + state.limit, data.total)}</span>
       <button id="next" ${state.offset + state.limit >= data.total ? "disabled" : ""}>next ›</button>
