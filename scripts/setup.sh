@@ -16,7 +16,7 @@ echo "[setup] installing the test extra (server, Ray, Optuna, Playwright, moto, 
 .venv/bin/pip install --quiet --disable-pip-version-check -e ".[test]"
 
 # System packages from Debian (needs root, as on CI and the dev machines here):
-# Open MPI for distributed_backend='mpi', Slurm + munge for the Slurm target's test cluster,
+# Open MPI for distributed_backend='mpi', Slurm + munge for the Slurm target's test cluster, PostgreSQL,
 # Chromium for the web UI's browser tests (driven by Playwright; never `playwright install`).
 apt_updated=""
 apt_install() {
@@ -31,6 +31,8 @@ apt_install() {
 command -v mpirun >/dev/null 2>&1 || apt_install openmpi-bin libopenmpi-dev
 command -v slurmctld >/dev/null 2>&1 || apt_install slurm-wlm munge
 command -v chromium >/dev/null 2>&1 || apt_install chromium
+# PostgreSQL for the team server's store tests (a throwaway cluster per test session: scripts/postgres_cluster.sh)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql
 # Horovod built for this torch (cached wheel after the first build)
 if command -v mpirun >/dev/null 2>&1; then
   bash scripts/build_horovod.sh

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import textwrap
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -71,3 +75,32 @@ def processes_of(workspace_path: Path) -> list[psutil.Process]:
 
 
 PYTHON = sys.executable
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster (scripts/postgres_cluster.sh) for the whole test session: its URI."""
+    if not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
+        if os.environ.get("CI"):  # CI installs it (scripts/setup.sh): its absence there is a failure
+            pytest.fail("PostgreSQL is not installed; scripts/setup.sh should have installed it")
+        pytest.skip("PostgreSQL is not installed (scripts/setup.sh installs it)")
+    folder = tempfile.mkdtemp(prefix="runyard-pg-", dir="/tmp")  # /tmp: the postgres user can reach it
+    script = str(ROOT / "scripts" / "postgres_cluster.sh")
+    up = subprocess.run(["bash", script, "up", folder], capture_output=True, text=True, timeout=120, check=False)
+    assert up.returncode == 0, f"the test PostgreSQL cluster did not start: {up.stderr}"
+    try:
+        yield up.stdout.strip().splitlines()[-1]
+    finally:
+        subprocess.run(["bash", script, "down", folder], capture_output=True, timeout=60, check=False)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_uri(postgres_server: str) -> str:
+    """A new, empty database on the test cluster: its store URI."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return postgres_server.rsplit("/", 1)[0] + "/" + name

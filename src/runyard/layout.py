@@ -30,6 +30,13 @@ from runyard.snapshot import BlobStore, SnapshotLimits
 
 if TYPE_CHECKING:
     from runyard.store.base import Store
+    from runyard.store.location import StoreLocation
+
+
+def parse_store_uri_shown(uri: str) -> str:
+    from runyard.store.location import parse_store_uri
+
+    return parse_store_uri(uri).shown
 
 CONFIG_NAME = "config.json"
 DEFAULT_DIR = ".runyard"
@@ -98,10 +105,62 @@ class WorkspaceFolder:
 
     # -- the store and the blobs ------------------------------------------------------------------
     @cached_property
-    def store(self) -> Store:
-        from runyard.store.sqlite import SqliteStore
+    def store_location(self) -> StoreLocation:
+        """$RUNYARD_STORE_URI, else the config's `store`, else the SQLite file in this folder. A workspace
+        whose config names one store is never opened on another (its runs would seem to vanish)."""
+        from runyard.store.location import STORE_ENV, parse_store_uri, sqlite_location
 
-        return SqliteStore(self.database)
+        recorded = self.read_config().get("store") if self.exists() else None
+        given = os.environ.get(STORE_ENV)
+        if given:
+            location = parse_store_uri(given, STORE_ENV)
+            if recorded and parse_store_uri(recorded).uri != location.uri:
+                raise WorkspaceError(f"{STORE_ENV}={location.shown!r}, but workspace {self.path} keeps its runs in "
+                                     f"{parse_store_uri(recorded).shown!r}; nothing was opened. Fix: unset "
+                                     f"{STORE_ENV}, or move the workspace with `runyard migrate --from "
+                                     f"{parse_store_uri(recorded).shown} --to {location.shown}` and set its "
+                                     "config's store")
+            return location
+        if recorded:
+            return parse_store_uri(recorded, f"{self.config_file}: store")
+        return sqlite_location(self.database)
+
+    store_connections = 4  # a PostgreSQL store's pool size in this process (the server takes more)
+
+    @cached_property
+    def store(self) -> Store:
+        return self.store_location.open(self.store_connections)
+
+    def use_store(self, location: StoreLocation) -> None:
+        """Record `location` as this workspace's store (the server's --store), refusing to hide runs
+        already kept in another one."""
+        current = self.store_location if self.exists() else None
+        if current is not None and current.uri == location.uri:
+            return
+        recorded = self.read_config().get("store") if self.exists() else None
+        if recorded:
+            raise WorkspaceError(f"--store {location.shown}: workspace {self.path} keeps its runs in "
+                                 f"{parse_store_uri_shown(recorded)}; nothing was changed. Fix: pass that store, "
+                                 f"or copy the runs with `runyard migrate --from {parse_store_uri_shown(recorded)} "
+                                 f"--to {location.shown}` first")
+        if self.database.exists() and self.database.stat().st_size > 0:
+            from runyard.store.location import sqlite_location
+
+            embedded = sqlite_location(self.database).open()
+            runs = embedded.count_runs()
+            embedded.close()
+            if runs:
+                raise WorkspaceError(f"--store {location.shown}: workspace {self.path} has {runs} runs in "
+                                     f"{self.database}; nothing was changed. Fix: copy them with `runyard migrate "
+                                     f"--from sqlite:///{self.database} --to {location.shown}` (which records the "
+                                     "new store), or use another workspace folder")
+        location.open().close()  # reachable and at this schema before anything is recorded
+        with self.config_lock():
+            config = self.read_config()
+            config["store"] = location.uri
+            self.write_config(config)
+        self.__dict__.pop("store_location", None)
+        self.__dict__.pop("store", None)
 
     @cached_property
     def blobs(self) -> BlobStore:

@@ -81,6 +81,7 @@ class RunRecord:
     error: str | None = None
     properties: dict[str, str] = field(default_factory=dict)
     display_name: str = ""
+    owner: str = ""  # who submitted it: a token's name through a server, else the local user
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,59 @@ class SpoolEvent:
     rank: int = 0
     time: float = 0.0
     description: str = ""
+
+
+class TokenKind(str, Enum):
+    WRITE = "write"          # may read, submit, cancel, upload
+    READ_ONLY = "read-only"  # may read only
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """A named server token; only the SHA-256 digest of its secret is stored."""
+
+    name: str
+    digest: str
+    kind: TokenKind
+    created: float
+    revoked: float | None = None
+
+
+class RunOrder(str, Enum):
+    CREATED = "created"
+    STATUS = "status"
+    EXPERIMENT = "experiment"
+    DURATION = "duration"
+    RUN_ID = "run_id"
+    METRIC = "metric"  # with a metric key: its latest value at rank 0
+
+
+@dataclass(frozen=True)
+class RunQuery:
+    """A page of runs: which (experiment, status, a filter expression), in what order, which slice."""
+
+    experiment: str | None = None
+    status: RunStatus | None = None
+    where: Any = None            # a run_filter.RunFilter
+    text: str | None = None      # a substring of the run id or experiment name
+    order: RunOrder = RunOrder.CREATED
+    metric: str | None = None    # the key, when order is METRIC
+    ascending: bool = False
+    limit: int | None = None
+    offset: int = 0
+
+
+@dataclass
+class RunBundle:
+    """Every stored row of one run, for copying a run between stores (runyard migrate)."""
+
+    record: RunRecord
+    status_events: list[StatusEvent]
+    tags: dict[str, str | None]
+    offsets: dict[str, int]
+    chunks: list[tuple[Any, ...]]    # metric_rows.PackedMetrics.chunks rows, in storage order
+    objects: list[tuple[Any, ...]]
+    summaries: list[tuple[Any, ...]]
 
 
 class Store(abc.ABC):
@@ -127,6 +181,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def count_runs(self, experiment: str | None = None, status: RunStatus | None = None) -> int: ...
+
+    @abc.abstractmethod
+    def query_runs(self, query: RunQuery) -> tuple[int, list[RunRecord]]:
+        """The total that match, and the requested page, filtered and ordered in SQL."""
 
     @abc.abstractmethod
     def set_status(self, run_id: str, status: RunStatus, time: float, error: str | None = None,
@@ -169,3 +227,27 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def metric_summaries(self, run_ids: Sequence[str] | None = None, experiment: str | None = None,
                          rank: int | None = None) -> list[MetricSummary]: ...
+
+    # named tokens of a server
+    @abc.abstractmethod
+    def add_token(self, token: TokenRecord) -> None: ...
+
+    @abc.abstractmethod
+    def list_tokens(self) -> list[TokenRecord]: ...
+
+    @abc.abstractmethod
+    def revoke_token(self, name: str, time: float) -> bool: ...
+
+    @abc.abstractmethod
+    def find_token(self, digest: str) -> TokenRecord | None: ...
+
+    # copying whole runs between stores
+    @abc.abstractmethod
+    def run_bundle(self, run_id: str) -> RunBundle: ...
+
+    @abc.abstractmethod
+    def put_bundle(self, bundle: RunBundle) -> bool:
+        """Store a whole run in one transaction; False (and nothing written) if the run is already here."""
+
+    def close(self) -> None:
+        """Release connections (a no-op where there are none to release)."""

@@ -17,10 +17,40 @@ from collections.abc import Callable
 from pathlib import Path
 
 from runyard.errors import StoreError
-from runyard.store.base import SpoolEvent
-from runyard.store.sqlite_metrics import METRICS_SCHEMA, write_events
+from runyard.status import RunStatus
+from runyard.store.base import RunRecord, SpoolEvent
+from runyard.store.metric_rows import pack
+from runyard.store.sql import Dialect, Tx, run_params, write_packed
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+
+METRICS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS metric_chunks (
+    seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL, key TEXT NOT NULL, rank INTEGER NOT NULL,
+    n INTEGER NOT NULL, first_time REAL NOT NULL, all_ints INTEGER NOT NULL,
+    steps BLOB NOT NULL, times BLOB NOT NULL, vals BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS metric_chunks_by_key ON metric_chunks(run_id, key, rank, seq);
+CREATE TABLE IF NOT EXISTS metric_objects (
+    seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL, rank INTEGER NOT NULL,
+    step INTEGER, time REAL NOT NULL, data TEXT NOT NULL, description TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS metric_objects_by_key ON metric_objects(run_id, key, rank, seq);
+CREATE TABLE IF NOT EXISTS metric_summary (
+    run_id TEXT NOT NULL, key TEXT NOT NULL, rank INTEGER NOT NULL, kind TEXT NOT NULL, n INTEGER NOT NULL,
+    last_step INTEGER, last_time REAL, last_value REAL, min_value REAL, max_value REAL,
+    PRIMARY KEY (run_id, key, rank));
+"""
+# schema 4: who submitted a run, its parameters as rows (searched in SQL), named tokens, runs ordered by a metric
+SEARCH_SCHEMA = """
+CREATE TABLE IF NOT EXISTS params (
+    run_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT, PRIMARY KEY (run_id, key));
+CREATE INDEX IF NOT EXISTS params_by_key ON params(key, value);
+CREATE INDEX IF NOT EXISTS tags_by_key ON tags(key, value);
+CREATE INDEX IF NOT EXISTS metric_summary_by_key ON metric_summary(key, rank, last_value);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, created);
+CREATE TABLE IF NOT EXISTS tokens (
+    name TEXT PRIMARY KEY, digest TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, created REAL NOT NULL, revoked REAL);
+"""
+_SQLITE = Dialect(placeholder="?", for_update="", event_order="rowid")
 
 CORE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS experiments (
@@ -30,7 +60,8 @@ CREATE TABLE IF NOT EXISTS runs (
     number INTEGER NOT NULL, status TEXT NOT NULL, target TEXT NOT NULL,
     created REAL NOT NULL, start_time REAL, end_time REAL,
     snapshot_digest TEXT NOT NULL DEFAULT '', spec_json TEXT NOT NULL DEFAULT '{}',
-    error TEXT, properties TEXT NOT NULL DEFAULT '{}', display_name TEXT NOT NULL DEFAULT '');
+    error TEXT, properties TEXT NOT NULL DEFAULT '{}', display_name TEXT NOT NULL DEFAULT '',
+    owner TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment, created);
 CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created);
 CREATE TABLE IF NOT EXISTS status_events (
@@ -41,7 +72,7 @@ CREATE TABLE IF NOT EXISTS tags (
 CREATE TABLE IF NOT EXISTS spool_offsets (
     run_id TEXT NOT NULL, source TEXT NOT NULL, offset INTEGER NOT NULL, PRIMARY KEY (run_id, source));
 """
-CURRENT_SCHEMA = CORE_SCHEMA + METRICS_SCHEMA
+CURRENT_SCHEMA = CORE_SCHEMA + METRICS_SCHEMA + SEARCH_SCHEMA
 
 
 def _v1_to_v2(db: sqlite3.Connection) -> None:
@@ -55,7 +86,7 @@ def _v1_to_v2(db: sqlite3.Connection) -> None:
         decoded = value if value is not None else json.loads(data) if data is not None else None
         by_run.setdefault(run_id, []).append(SpoolEvent(kind, key, decoded, step, rank, time, description or ""))
     for run_id, events in by_run.items():
-        write_events(db, run_id, events)
+        write_packed(Tx(db, _SQLITE), pack(run_id, events))
     db.execute("DROP TABLE metrics")
 
 
@@ -64,8 +95,20 @@ def _v2_to_v3(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created)")
 
 
+def _v3_to_v4(db: sqlite3.Connection) -> None:
+    """Schema 4 adds runs.owner, the params table (filled from every run's arguments and hyperparameters),
+    named tokens and the indexes run searches use."""
+    db.execute("ALTER TABLE runs ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
+    execute_script(db, SEARCH_SCHEMA)
+    for run_id, spec_json, properties in db.execute("SELECT run_id, spec_json, properties FROM runs").fetchall():
+        record = RunRecord(run_id, "", RunStatus.QUEUED, "", 0.0, spec_json=spec_json,
+                           properties=json.loads(properties))
+        db.executemany("INSERT INTO params(run_id, key, value) VALUES (?,?,?)",
+                       [(run_id, k, v) for k, v in run_params(record).items()])
+
+
 # MIGRATIONS[v] takes a database from schema v to v + 1
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def execute_script(db: sqlite3.Connection, script: str) -> None:

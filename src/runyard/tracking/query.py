@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from runyard.store.base import MetricSummary, Store
-from runyard.store.sqlite_metrics import NO_STEP
+from runyard.store.metric_rows import NO_STEP
 
 
 @dataclass(frozen=True)
