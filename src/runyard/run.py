@@ -228,9 +228,11 @@ class Run(MetricLogging):
             f.flush()
             self._backend.put_file(self._id, name, Path(f.name))
 
-    def flush(self) -> None:
+    def flush(self, timeout_seconds: float = 300) -> None:
+        """Everything logged so far is safe when this returns: on disk beside a local run, stored by the
+        server for a run of a remote workspace (a RunyardError after `timeout_seconds` names what is left)."""
         if self._writer is not None:
-            self._writer.flush()
+            self._backend.deliver(self._id, self._writer, float(timeout_seconds))
 
     def _catch_up(self) -> None:
         """What this handle (and every spool of the run) logged is stored, so a read sees it."""

@@ -45,7 +45,7 @@ class _OfflineRun(MetricLogging):
     def add_properties(self, properties: dict[str, Any]) -> None:
         print(f"Attempted to add properties {properties}")
 
-    def flush(self) -> None:
+    def flush(self, timeout_seconds: float = 300) -> None:
         pass
 
     def get_tags(self) -> dict[str, str | None]:

@@ -62,6 +62,9 @@ class RunBackend(Protocol):
     def flush(self, run_id: str, writer: SpoolWriter | None) -> None:
         """What `writer` holds is stored when this returns."""
 
+    def deliver(self, run_id: str, writer: SpoolWriter | None, timeout: float) -> None:
+        """What `writer` holds is safe when this returns (on disk locally; stored by a server remotely)."""
+
     def metrics(self, run_id: str, name: str | None, rank: int | None, all_ranks: bool) -> dict[str, Any]: ...
 
     def series(self, run_id: str, name: str, rank: int, max_points: int | None,

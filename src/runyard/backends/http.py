@@ -118,11 +118,15 @@ class HttpBackend:
         atexit.register(self._close, run_id, id(writer))
         return writer
 
-    def flush(self, run_id: str, writer: SpoolWriter | None) -> None:
-        """What `writer` logged is on the server when this returns (raises while it is unreachable)."""
+    def flush(self, run_id: str, writer: SpoolWriter | None, timeout: float = 300.0) -> None:
+        """What `writer` logged is stored by the server when this returns; a RunyardError naming what is
+        left (kept on disk, sent later) when the server has not taken it within `timeout` seconds."""
         if writer is not None and id(writer) in self._shippers:
             writer.flush()
-            self._shippers[id(writer)][1].ship_once()
+            self._shippers[id(writer)][1].deliver_all(timeout, f"run {run_id}'s metrics")
+
+    def deliver(self, run_id: str, writer: SpoolWriter | None, timeout: float) -> None:
+        self.flush(run_id, writer, timeout)
 
     def _close(self, run_id: str, key: int) -> None:
         writer, shipper = self._shippers.pop(key, (None, None))

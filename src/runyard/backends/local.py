@@ -139,6 +139,11 @@ class LocalBackend:
             writer.flush()
         ingest_once(self.store, run_id, self.run_folder(run_id).spool_dir)
 
+    def deliver(self, run_id: str, writer: SpoolWriter | None, timeout: float) -> None:
+        """On disk is delivered here: the run's supervisor (or the next reader) stores it."""
+        if writer is not None:
+            writer.flush()
+
     def metrics(self, run_id: str, name: str | None, rank: int | None, all_ranks: bool) -> dict[str, Any]:
         from runyard.tracking.metrics_view import shape_metrics
 

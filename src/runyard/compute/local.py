@@ -21,6 +21,7 @@ import psutil
 
 from runyard.compute.base import ComputeTarget
 from runyard.errors import ComputeTargetException
+from runyard.identity import OWNER_ENV, current_owner
 from runyard.launch.launcher import Launcher
 from runyard.run_folder import RunFolder
 from runyard.spec import Backend, JobSpec
@@ -118,6 +119,7 @@ def spawn_supervisor(folder: RunFolder, spec: JobSpec, command: list[str]) -> No
     env = dict(os.environ)
     package_root = str(Path(__file__).resolve().parents[2])  # so the supervisor imports this runyard
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    env[OWNER_ENV] = current_owner()  # a sweep's trials and a script's child runs record the same submitter
     with open(folder.supervisor_log, "ab") as log:
         proc = subprocess.Popen(command, cwd=folder.path, env=env, stdin=subprocess.DEVNULL,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)

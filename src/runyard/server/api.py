@@ -19,7 +19,8 @@ from runyard.run import Run
 from runyard.server.uploads import receive_to
 from runyard.spec import parameters_of
 from runyard.status import RunStatus
-from runyard.store.base import PARENT_RUN_PROPERTY
+from runyard.store import run_filter
+from runyard.store.base import PARENT_RUN_PROPERTY, RunOrder, RunQuery
 from runyard.tracking.ingest import parse_events, rank_of
 from runyard.tracking.query import get_series, run_table
 from runyard.workspace import Workspace
@@ -58,6 +59,10 @@ def _duration(r: Any) -> float | None:
     return (r.end_time or time.time()) - r.start_time
 
 
+def _looks_like_filter(text: str) -> bool:
+    return any(c in text for c in "=<>") or " like " in text.lower() or " in (" in text.lower()
+
+
 def build_router(ws: Workspace) -> APIRouter:
     api = APIRouter(prefix="/api/v1")
 
@@ -71,40 +76,34 @@ def build_router(ws: Workspace) -> APIRouter:
 
     @api.get("/runs")
     def runs(experiment: str | None = None, status: str | None = None, q: str | None = None,
+             filter: str | None = None, owner: str | None = None,  # noqa: A002 - the API's word
              sort: str = "created", order: str = "desc", offset: int = Query(0, ge=0),
              limit: int = Query(50, ge=1, le=1000)) -> dict[str, Any]:
+        """A page of runs, filtered and ordered in SQL. `filter` is an expression (metrics.acc > 0.9 and
+        params.lr = '0.01'); `q` is one too when it has a comparison, else a piece of a run id or experiment."""
         if sort not in SORTABLE and not sort.startswith("metric:"):
             raise HTTPException(400, f"sort={sort!r}: use one of {sorted(SORTABLE)} or metric:<key>")
         try:
             state = RunStatus(status) if status else None
         except ValueError:
             raise HTTPException(400, f"status={status!r}: use one of {[s.value for s in RunStatus]}") from None
-        if sort == "created" and not q:  # the common case pages in SQL: cost independent of the run count
-            total = ws.store.count_runs(experiment=experiment, status=state)
-            page = ws.store.list_runs(experiment=experiment, status=state, limit=limit, offset=offset,
-                                      ascending=order != "desc")
-            table = run_table(ws.store, run_ids=[r.run_id for r in page]) if page else {}
-        else:
-            records = ws.store.list_runs(experiment=experiment, status=state)
-            if q:
-                records = [r for r in records if q.lower() in r.run_id.lower() or q.lower() in r.experiment.lower()]
-            table = run_table(ws.store, experiment=experiment)
-            key = sort.removeprefix("metric:")
-
-            def sort_key(r: Any) -> Any:
-                if sort.startswith("metric:"):
-                    m = table.get(r.run_id)
-                    value = m.metrics[key].last if m and key in m.metrics else None
-                    return (value is None, value if value is not None else 0.0)
-                value = {"created": r.created_time, "status": r.status.value, "experiment": r.experiment,
-                         "duration": _duration(r) or 0.0, "run_id": r.run_id}[sort]
-                return (False, value)
-
-            records.sort(key=sort_key, reverse=order == "desc")
-            total, page = len(records), records[offset:offset + limit]
+        expressions = [e for e in (filter, q if q and _looks_like_filter(q) else None) if e]
+        if owner:
+            expressions.append(f"owner = '{owner.replace(chr(39), chr(39) * 2)}'")
+        try:
+            where = run_filter.parse(" and ".join(f"{e}" for e in expressions)) if expressions else None
+        except InvalidValueError as e:
+            raise HTTPException(400, str(e)) from None
+        query = RunQuery(experiment=experiment, status=state, where=where,
+                         text=q if q and not _looks_like_filter(q) else None,
+                         order=RunOrder.METRIC if sort.startswith("metric:") else RunOrder(sort),
+                         metric=sort.removeprefix("metric:") if sort.startswith("metric:") else None,
+                         ascending=order != "desc", limit=limit, offset=offset)
+        total, page = ws.store.query_runs(query)
+        table = run_table(ws.store, run_ids=[r.run_id for r in page]) if page else {}
         return {"total": total, "offset": offset, "runs": [{
             "runId": r.run_id, "experiment": r.experiment, "status": r.status.value, "target": r.target,
-            "properties": r.properties, "parent": r.properties.get(PARENT_RUN_PROPERTY),
+            "owner": r.owner, "properties": r.properties, "parent": r.properties.get(PARENT_RUN_PROPERTY),
             "params": run_parameters(r), "primaryMetric": _primary_metric(r),
             "created": r.created_time, "start": r.start_time, "end": r.end_time, "duration": _duration(r),
             "metrics": {k: {"last": s.last, "min": s.min, "max": s.max, "count": s.count}
@@ -288,12 +287,16 @@ def build_router(ws: Workspace) -> APIRouter:
         data = await request.body()
         if data and not data.endswith(b"\n"):
             raise HTTPException(400, "a batch must end with a whole line")
+        stored_offset = (await asyncio.to_thread(ws.store.spool_offsets, run.id)).get(source, 0)
+        if stored_offset != start:  # a re-sent or stale batch: answered with the stored offset, never parsed
+            return JSONResponse({"offset": stored_offset}, status_code=409)
         rejected: list[str] = []
         events = parse_events(data, rank_of(source), rejected)
         if rejected:  # a client that writes bad lines hears of it; nothing of the batch is stored
             raise HTTPException(400, f"spool batch from {source}: {'; '.join(rejected[:5])}")
         stored = await asyncio.to_thread(ws.store.ingest, run.id, events, source, start, start + len(data))
-        offset = ws.store.spool_offsets(run.id).get(source, 0)
+        offset = start + len(data) if stored else (await asyncio.to_thread(ws.store.spool_offsets, run.id)).get(
+            source, 0)
         return JSONResponse({"offset": offset}, status_code=200 if stored else 409)
 
     @api.post("/runs/{run_id}/cancel")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runyard.errors import InvalidValueError, RunNotFoundError
+from runyard.identity import current_owner
 from runyard.spec import parameters_of
 from runyard.status import RunStatus
 from runyard.store import run_filter
@@ -141,6 +142,8 @@ class SqlStore(Store):
 
     # -- runs ---------------------------------------------------------------------------------
     def create_run(self, record: RunRecord) -> RunRecord:
+        if not record.owner:
+            record.owner = current_owner()
         with self._tx() as tx:
             self._insert_run(tx, record)
             tx.execute("INSERT INTO status_events(run_id, status, time, detail) VALUES (?,?,?,'')",

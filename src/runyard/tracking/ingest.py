@@ -84,7 +84,7 @@ def rank_of(source: str) -> int:
 Deliver = Callable[[str, bytes, int, int], bool]
 
 
-def drain_spools(spool_dir: Path, offsets: dict[str, int], deliver: Deliver) -> int:
+def drain_spools(spool_dir: Path, offsets: dict[str, int], deliver: Deliver, max_batch: int = MAX_BATCH_BYTES) -> int:
     """Hand every spool file's new whole lines to `deliver(source, data, start, end)`, which stores them
     (locally or on a server) and says whether the offset still matched. Returns the bytes delivered."""
     if not spool_dir.is_dir():
@@ -101,7 +101,7 @@ def drain_spools(spool_dir: Path, offsets: dict[str, int], deliver: Deliver) -> 
                 break
             with open(path, "rb") as f:
                 f.seek(start)
-                data = f.read(min(size - start, MAX_BATCH_BYTES))
+                data = f.read(min(size - start, max_batch))
             end = data.rfind(b"\n")
             if end < 0:
                 break  # a line still being written
