@@ -61,10 +61,12 @@ class Experiment:
         return run
 
     def get_runs(self, type: str | None = None, tags: Any = None, properties: Any = None,
-                 include_children: bool = False) -> Iterator[Run]:
+                 include_children: bool = False, filter_string: str | None = None) -> Iterator[Run]:
+        """The experiment's runs, newest first. `filter_string` (runyard's addition, as MLflow's search_runs)
+        is searched in the store: "metrics.val_acc > 0.9 and params.lr = '0.01' and owner = 'alice'"."""
         from runyard.run import Run
 
-        for record in self.workspace.backend.list_runs(experiment=self.name):
+        for record in self.workspace.backend.list_runs(experiment=self.name, filter_string=filter_string):
             if PARENT_RUN_PROPERTY in record.properties and not include_children:
                 continue  # as the service: child runs (sweeps, submit_child) only when asked for
             if properties is not None and not all(record.properties.get(str(k)) == str(v)

@@ -32,7 +32,8 @@ class RunBackend(Protocol):
     def record(self, run_id: str) -> RunRecord: ...
 
     def list_runs(self, experiment: str | None = None, status: RunStatus | None = None,
-                  limit: int | None = None) -> list[RunRecord]: ...
+                  limit: int | None = None, filter_string: str | None = None) -> list[RunRecord]:
+        """Newest first; `filter_string` is a search expression (metrics.acc > 0.9 and params.lr = '0.01')."""
 
     def run_metrics(self, run_ids: list[str]) -> dict[str, RunMetrics]:
         """latest/min/max/count per key, for a runs table."""

@@ -67,16 +67,29 @@ class HttpBackend:
         d = self.http.json("GET", self._run(run_id) + "/record")
         return RunRecord(**{**d, "status": RunStatus(d["status"])})
 
-    def _listing(self, experiment: str | None, status: RunStatus | None, limit: int | None) -> list[dict[str, Any]]:
-        return list(self.http.json("GET", "/runs", experiment=experiment, status=status.value if status else None,
-                                   limit=min(limit or 1000, 1000))["runs"])
+    def _listing(self, experiment: str | None, status: RunStatus | None, limit: int | None,
+                 filter_string: str | None = None) -> list[dict[str, Any]]:
+        """Every matching run (pages of 1000), or the first `limit`."""
+        if filter_string:
+            from runyard.store.run_filter import parse
+
+            parse(filter_string)  # a bad expression is named here, before any request
+        found: list[dict[str, Any]] = []
+        while limit is None or len(found) < limit:
+            page = self.http.json("GET", "/runs", experiment=experiment, status=status.value if status else None,
+                                  filter=filter_string, offset=len(found),
+                                  limit=min(1000, (limit - len(found)) if limit else 1000))
+            found += page["runs"]
+            if not page["runs"] or len(found) >= page["total"]:
+                break
+        return found
 
     def list_runs(self, experiment: str | None = None, status: RunStatus | None = None,
-                  limit: int | None = None) -> list[RunRecord]:
+                  limit: int | None = None, filter_string: str | None = None) -> list[RunRecord]:
         return [RunRecord(run_id=r["runId"], experiment=r["experiment"], status=RunStatus(r["status"]),
                           target=r["target"], created_time=r["created"], start_time=r["start"], end_time=r["end"],
-                          properties=r.get("properties") or {})
-                for r in self._listing(experiment, status, limit)]
+                          properties=r.get("properties") or {}, owner=r.get("owner") or "")
+                for r in self._listing(experiment, status, limit, filter_string)]
 
     def run_metrics(self, run_ids: list[str]) -> dict[str, RunMetrics]:
         wanted, table = set(run_ids), {}

@@ -70,8 +70,12 @@ class LocalBackend:
         return self.store.get_run(run_id)  # type: ignore[no-any-return]
 
     def list_runs(self, experiment: str | None = None, status: RunStatus | None = None,
-                  limit: int | None = None) -> list[RunRecord]:
-        return list(self.store.list_runs(experiment=experiment, status=status, limit=limit))
+                  limit: int | None = None, filter_string: str | None = None) -> list[RunRecord]:
+        from runyard.store.base import RunQuery
+        from runyard.store.run_filter import parse
+
+        where = parse(filter_string) if filter_string else None
+        return self.store.query_runs(RunQuery(experiment=experiment, status=status, where=where, limit=limit))[1]
 
     def run_metrics(self, run_ids: list[str]) -> dict[str, RunMetrics]:
         from runyard.tracking.query import run_table
@@ -106,6 +110,7 @@ class LocalBackend:
             "target": record.target,
             "status": status.value,
             "submittedTimeUtc": iso(record.created_time),
+            "submittedBy": record.owner,
             "startTimeUtc": iso(record.start_time),
             "endTimeUtc": iso(record.end_time),
             "properties": {**record.properties, "ContentSnapshotId": record.snapshot_digest,

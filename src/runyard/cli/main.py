@@ -92,12 +92,15 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     ws = _workspace(args)
     status = RunStatus(args.status) if args.status else None
-    records = ws.backend.list_runs(experiment=args.experiment, status=status, limit=args.limit)
+    expressions = [e for e in (args.filter, f"owner = '{args.owner}'" if args.owner else None) if e]
+    records = ws.backend.list_runs(experiment=args.experiment, status=status, limit=args.limit,
+                                   filter_string=" and ".join(expressions) or None)
     table = ws.backend.run_metrics([r.run_id for r in records]) if records and not args.no_metrics else {}
     metrics = {r.run_id: table[r.run_id].latest() if r.run_id in table else {} for r in records}
     if args.json:
         print(json.dumps([{"runId": r.run_id, "experiment": r.experiment, "status": r.status.value,
-                           "target": r.target, "metrics": metrics[r.run_id]} for r in records], default=str))
+                           "target": r.target, "owner": r.owner, "metrics": metrics[r.run_id]} for r in records],
+                         default=str))
         return EXIT_OK
     if not records:
         print("No runs yet. Submit one: runyard submit train.py")
@@ -134,7 +137,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     rd = d["runDefinition"]
     rows: list[tuple[str, Any]] = [
         ("Run", d["runId"]), ("Experiment", d["experiment"]), ("Status", d["status"]), ("Target", d["target"]),
-        ("Submitted", d["submittedTimeUtc"] or "-"), ("Started", d["startTimeUtc"] or "-"),
+        ("Submitted", f"{d['submittedTimeUtc'] or '-'} by {d.get('submittedBy') or '?'}"), ("Started", d["startTimeUtc"] or "-"),
         ("Ended", d["endTimeUtc"] or "-"), ("Script", rd["script"]), ("Arguments", " ".join(rd["arguments"]) or "-"),
         ("Layout", f"{rd['nodeCount']} node(s) x {rd['processCountPerNode']} process(es), backend {rd['communicator']}"),
         ("Snapshot", d["properties"].get("ContentSnapshotId", "")[:16]), ("Folder", d["runFolder"]),
@@ -220,7 +223,8 @@ def cmd_download(args: argparse.Namespace) -> int:
 def cmd_server(args: argparse.Namespace) -> int:
     import os
 
-    from runyard.errors import WorkspaceError
+    from runyard.errors import InvalidValueError, WorkspaceError
+    from runyard.store.location import parse_store_uri
 
     try:
         from runyard.server.app import serve
@@ -233,14 +237,31 @@ def cmd_server(args: argparse.Namespace) -> int:
     generated = args.command == "ui" and not token and not is_loopback(args.host)
     if generated:
         token = new_token()
-    require_token_for(args.host, token)  # before anything is opened or printed
+    if args.workers < 1:
+        raise InvalidValueError("--workers", args.workers, "is not a process count", "pass 1 or more")
+    location = parse_store_uri(args.store, "--store") if args.store else None
+    if not args.store:
+        require_token_for(args.host, token, named_tokens=_has_named_tokens(args))  # before anything is opened
     _check_port_free(args.host, args.port)
     ws = _workspace(args)
+    if location is not None:
+        ws.folder.use_store(location)  # refused, with nothing changed, if it would hide runs kept elsewhere
+        require_token_for(args.host, token, named_tokens=_has_named_tokens(args))
     # a token the user chose is never echoed; one made here is shown once, so the address can be opened
     address = f"http://{args.host}:{args.port}/" + (f"?token={token}" if generated else "")
     print(f"runyard {'UI' if args.command == 'ui' else 'server'} for workspace {ws.path}: {address}", flush=True)
-    serve(ws, args.host, args.port, token, max_upload_bytes=int(args.max_upload_mb * 2**20))
+    serve(ws, args.host, args.port, token, max_upload_bytes=int(args.max_upload_mb * 2**20), workers=args.workers)
     return EXIT_OK
+
+
+def _has_named_tokens(args: argparse.Namespace) -> bool:
+    """Whether the workspace's store holds a live named token (a local workspace only; never creates one)."""
+    from runyard.layout import WorkspaceFolder, find_workspace_path
+
+    folder = WorkspaceFolder(args.workspace or find_workspace_path())
+    if not folder.exists():
+        return False
+    return any(t.revoked is None for t in folder.store.list_tokens())
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -270,7 +291,8 @@ def cmd_experiments(args: argparse.Namespace) -> int:
 EXAMPLES = {
     "submit": "runyard submit train.py -e digits --pip scikit-learn --wait -- --epochs 5\n"
               "runyard submit train.py --nodes 2 --procs-per-node 2 --backend gloo --json",
-    "runs": "runyard runs -e digits --status Completed\nrunyard runs --json | jq '.[0].runId'",
+    "runs": "runyard runs -e digits --status Completed\nrunyard runs --json | jq '.[0].runId'\n"
+            "runyard runs --filter \"metrics.val_acc > 0.9 and params.lr = '0.01'\" --owner alice",
     "show": "runyard show digits_1700000000_abcd    (any unique prefix of the id works)",
     "logs": "runyard logs RUN -f\nrunyard logs RUN --all-ranks | head",
     "metrics": "runyard metrics RUN --name loss --json",
@@ -335,6 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     r.add_argument("--json", action="store_true", help="print JSON instead of a table")
     r.add_argument("--no-metrics", action="store_true", help="leave the metric columns out (faster)")
+    r.add_argument("--filter", help="a search expression, e.g. \"metrics.acc > 0.9 and params.lr = '0.01'\" "
+                                    "(metrics.<key>, params.<key>, tags.<key>, status, owner, ...; joined by and)")
+    r.add_argument("--owner", help="only runs this user or token name submitted")
     r.set_defaults(func=cmd_runs)
 
     for name, func, help_ in (("show", cmd_show, "details of a run"), ("logs", cmd_logs, "a run's output"),
@@ -376,7 +401,11 @@ def build_parser() -> argparse.ArgumentParser:
         srv = _sub(sub, name, help_)
         srv.add_argument("--host", default=DEFAULT_HOST, help="bind address (default loopback; others need --token)")
         srv.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
-        srv.add_argument("--token", help="bearer token clients must send (default: $RUNYARD_SERVER_TOKEN)")
+        srv.add_argument("--token", help="bearer token clients must send (default: $RUNYARD_SERVER_TOKEN); named "
+                                         "tokens: runyard token create NAME")
+        srv.add_argument("--store", help="where runs are recorded: sqlite:///path.db (default: the workspace's "
+                                         "file) or postgresql://user@host:5432/db (recorded in the workspace)")
+        srv.add_argument("--workers", type=int, default=1, help="server processes on this port (default 1)")
         srv.add_argument("--max-upload-mb", type=float, default=64.0,
                          help="largest request body accepted, in MiB (default 64), e.g. --max-upload-mb 512")
         srv.set_defaults(func=cmd_server)

@@ -1,8 +1,9 @@
 """Who may call the server, and with what.
 
 - Loopback by default; any other bind needs a bearer token (an empty host means every interface).
-- With a token: every /api/ request carries it (`Authorization: Bearer`, or `?token=` where a browser
-  cannot set a header: EventSource), compared in constant time.
+- With a token (the server's own, or named tokens in the store: tokens.py): every /api/ request carries
+  one (`Authorization: Bearer`, or `?token=` where a browser cannot set a header: EventSource); the
+  caller's name is who runs it submits record; a read-only token may only read.
 - Without a token (a loopback server): only loopback host names are answered, so a web page whose DNS
   name is re-pointed at 127.0.0.1 (DNS rebinding) cannot read the API or submit runs.
 - A request that changes something and comes from another origin (a browser's cross-site POST) is refused.
@@ -12,15 +13,17 @@
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import json
 import secrets
 from urllib.parse import parse_qs, urlsplit
 
+import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runyard.errors import InvalidValueError
+from runyard.identity import acting_as
+from runyard.server.tokens import TokenBook
 
 MAX_REQUEST_BYTES = 64 << 20
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -39,9 +42,9 @@ def is_loopback(host: str) -> bool:
         return False  # "" and "0.0.0.0" bind every interface
 
 
-def require_token_for(host: str, token: str | None) -> str | None:
+def require_token_for(host: str, token: str | None, named_tokens: bool = False) -> str | None:
     """Binding beyond loopback without a token is refused before the server starts."""
-    if not is_loopback(host) and not token:
+    if not is_loopback(host) and not token and not named_tokens:
         shown = "every interface" if host in ("", "0.0.0.0", "::") else "not a loopback address"
         raise InvalidValueError("host", host, f"is {shown}, and no token was given",
                                 "pass --token (or RUNYARD_SERVER_TOKEN), or bind 127.0.0.1")
@@ -66,15 +69,26 @@ class BodyTooLarge(Exception):
 class GuardMiddleware:
     """Plain ASGI (not BaseHTTPMiddleware): it wraps `receive` so the body bound holds for chunked uploads."""
 
-    def __init__(self, app: ASGIApp, token: str | None, max_body: int = MAX_REQUEST_BYTES) -> None:
-        self.app, self.token, self.max_body = app, token, max_body
+    def __init__(self, app: ASGIApp, tokens: TokenBook, max_body: int = MAX_REQUEST_BYTES) -> None:
+        self.app, self.tokens, self.max_body = app, tokens, max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        refusal = self._refusal(scope, headers)
+        required = await anyio.to_thread.run_sync(self.tokens.required)
+        refusal = self._refusal(scope, headers, required)
+        caller_name = None
+        if refusal is None and required and scope["path"].startswith("/api/"):
+            caller = await anyio.to_thread.run_sync(self.tokens.caller, _presented(scope, headers))
+            if caller is None:
+                refusal = 401, "missing, wrong or revoked token (Authorization: Bearer ...)"
+            elif caller.read_only and scope["method"] not in _SAFE_METHODS:
+                refusal = 403, (f"token {caller.name!r} is read-only: it may read, not submit, cancel or upload. "
+                                "Fix: use a token made without --read-only")
+            else:
+                caller_name = caller.name
         if refusal is not None:
             await _reply(send, *refusal)
             return
@@ -104,7 +118,8 @@ class GuardMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, bounded_receive, tracking_send)
+            with acting_as(caller_name):  # runs this request submits record the caller as their submitter
+                await self.app(scope, bounded_receive, tracking_send)
         except BodyTooLarge:
             if not started:
                 await _reply(send, 413, f"request body over {self.max_body} bytes")
@@ -114,13 +129,13 @@ class GuardMiddleware:
             else:
                 raise
 
-    def _refusal(self, scope: Scope, headers: dict[str, str]) -> tuple[int, str] | None:
+    def _refusal(self, scope: Scope, headers: dict[str, str], token_required: bool) -> tuple[int, str] | None:
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
             return (413, f"request body over {self.max_body} bytes") if length.isdigit() else \
                 (400, f"Content-Length={length!r} is not a byte count")
         host = _host_name(headers.get("host", ""))
-        if not self.token and host.lower() not in _LOOPBACK_NAMES:
+        if not token_required and host.lower() not in _LOOPBACK_NAMES:
             return 421, (f"Host={headers.get('host', '')!r}: this server has no token and answers only to "
                          "loopback names (localhost, 127.0.0.1). Fix: use http://127.0.0.1:<port>/, or start the "
                          "server with --token")
@@ -128,15 +143,14 @@ class GuardMiddleware:
         if scope["method"] not in _SAFE_METHODS and origin is not None and urlsplit(origin).netloc != \
                 headers.get("host", ""):
             return 403, f"Origin={origin!r}: a request from another site may not change anything here"
-        if self.token and scope["path"].startswith("/api/"):
-            given = headers.get("authorization", "")
-            if given.lower().startswith("bearer "):
-                given = given[7:]
-            else:
-                given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [""])[0]
-            if not hmac.compare_digest(given.encode(), self.token.encode()):
-                return 401, "missing or wrong token (Authorization: Bearer ...)"
         return None
+
+
+def _presented(scope: Scope, headers: dict[str, str]) -> str:
+    given = headers.get("authorization", "")
+    if given.lower().startswith("bearer "):
+        return given[7:]
+    return parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [""])[0]
 
 
 async def _reply(send: Send, status: int, error: str) -> None:
