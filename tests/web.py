@@ -37,13 +37,15 @@ def get(url: str, token: str | None = None) -> tuple[int, bytes]:
         return e.code, e.read()
 
 
-def start_server(workspace: Any, *extra: str) -> tuple[subprocess.Popen, str]:
+def start_server(workspace: Any, *extra: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """`runyard server` for a workspace (or a workspace folder's path) on a free loopback port."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "runyard.cli.main", "-w", str(workspace.path), "server",
-                             "--port", str(port), *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, "-m", "runyard.cli.main", "-w", str(getattr(workspace, "path", workspace)),
+                             "server", "--port", str(port), *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 30
-    while time.time() < deadline:
+    while time.time() < deadline and proc.poll() is None:
         try:
             urllib.request.urlopen(base + "/openapi.json", timeout=1)
             return proc, base

@@ -29,6 +29,7 @@ from runyard.run_folder import RunFolder
 from runyard.snapshot import BlobStore, SnapshotLimits
 
 if TYPE_CHECKING:
+    from runyard.artifacts import ArtifactStore
     from runyard.store.base import Store
     from runyard.store.location import StoreLocation
 
@@ -161,6 +162,23 @@ class WorkspaceFolder:
             self.write_config(config)
         self.__dict__.pop("store_location", None)
         self.__dict__.pop("store", None)
+
+    @property
+    def artifacts(self) -> ArtifactStore | None:
+        """Where run files are mirrored for readers on other hosts: $RUNYARD_ARTIFACTS_URI, else the
+        config's `artifacts`, else nowhere (the run folders are the only copy)."""
+        from runyard.artifacts import ARTIFACTS_ENV, ArtifactStore
+
+        given = os.environ.get(ARTIFACTS_ENV) or (self.read_config().get("artifacts") if self.exists() else None)
+        return ArtifactStore.parse(given, ARTIFACTS_ENV) if given else None
+
+    def use_artifacts(self, artifacts: ArtifactStore) -> None:
+        """Record the object store that runs of this workspace mirror their files to (checked writable first)."""
+        artifacts.check()
+        with self.config_lock():
+            config = self.read_config()
+            config["artifacts"] = artifacts.uri
+            self.write_config(config)
 
     @cached_property
     def blobs(self) -> BlobStore:

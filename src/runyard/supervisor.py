@@ -88,6 +88,7 @@ class Supervisor:
 
     def run(self) -> RunStatus:
         ingester = Ingester(self.store, self.folder.run_id, self.folder.spool_dir, mirror=self._tensorboard()).start()
+        files_mirror = self._artifacts_mirror()
         try:
             status, error = self._run()
         except Exception as e:  # noqa: BLE001 - any failure becomes the run's error, never a silent exit
@@ -99,8 +100,41 @@ class Supervisor:
             self._plog(f"storing the last metrics failed ({type(e).__name__}: {e}); they stay in the spool "
                        "files and are stored when the run is next read")
         self.folder.ranks_file.unlink(missing_ok=True)
+        if files_mirror is not None:  # and every file is in the object store before it, too
+            self._finish_mirror(files_mirror)
         self._status(status, error)
         return status
+
+    def _artifacts_mirror(self) -> Any:
+        from runyard.artifacts import RunMirror
+
+        try:
+            artifacts = WorkspaceFolder(self.workspace_root).artifacts
+        except Exception as e:  # noqa: BLE001 - a bad setting is reported on the run, which goes on
+            self._plog(f"run files are not mirrored: {e}")
+            return None
+        if artifacts is None:
+            return None
+        from runyard import snapshot
+
+        blobs = snapshot.BlobStore(self.workspace_root / "blobs")
+        wanted = {self.spec.snapshot_digest: blobs.path_of(self.spec.snapshot_digest)}
+        try:
+            wanted.update({f.digest: blobs.path_of(f.digest)
+                           for f in snapshot.load_manifest(blobs, self.spec.snapshot_digest).files})
+        except (OSError, ValueError):
+            wanted = {}
+        return RunMirror(artifacts, self.folder, wanted).start()
+
+    def _finish_mirror(self, files_mirror: Any) -> None:
+        from runyard.artifacts import ARTIFACTS_PROPERTY
+
+        failure = files_mirror.finish()
+        if failure is None:
+            self.store.add_properties(self.folder.run_id, {ARTIFACTS_PROPERTY: files_mirror.artifacts.uri})
+        else:
+            self._plog(f"run files could not all reach {files_mirror.artifacts.uri} ({failure}); they are kept in "
+                       f"{self.folder.path}")
 
     def _tensorboard(self) -> Any:
         """Event files of what the run logs, when the job (or this process) sets RUNYARD_TENSORBOARD=1."""

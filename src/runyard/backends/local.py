@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runyard import snapshot, submission
+from runyard.artifacts import ArtifactStore
 from runyard.launch.liveness import reconcile, request_cancel
 from runyard.layout import WorkspaceFolder
 from runyard.locations import Location, location
@@ -171,10 +172,18 @@ class LocalBackend:
         self.store.add_properties(run_id, properties)
 
     # -- files -----------------------------------------------------------------------------------------------
+    def mirrored(self, run_id: str) -> ArtifactStore | None:
+        """The object store to read a run's files from, when its folder is on another host."""
+        return None if self.run_folder(run_id).path.is_dir() else self.folder.artifacts
+
     def file_names(self, run_id: str) -> list[str]:
+        if (artifacts := self.mirrored(run_id)) is not None:
+            return artifacts.names(run_id)
         return [name for name, _ in self.run_folder(run_id).files()]
 
     def log_names(self, run_id: str) -> list[str]:
+        if (artifacts := self.mirrored(run_id)) is not None:
+            return [n for n in artifacts.names(run_id) if n.startswith(("system_logs/", "user_logs/"))]
         run_folder = self.run_folder(run_id)
         names = [f"system_logs/{p.name}" for p in [run_folder.prepare_log] if p.exists()]
         if run_folder.user_logs.is_dir():
@@ -184,6 +193,8 @@ class LocalBackend:
     def read_file(self, run_id: str, name: str, offset: int = 0) -> bytes:
         """The file's bytes from `offset`. Mapped by name straight to its path (confined to the run): following a
         run reads its logs every 0.1 s, and listing every output file for that would grow with the outputs."""
+        if (artifacts := self.mirrored(run_id)) is not None:
+            return artifacts.read(run_id, name, offset)
         run_folder = self.run_folder(run_id)
         path = run_folder.path_of(name)
         if path is None or not path.is_file():

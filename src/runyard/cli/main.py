@@ -244,6 +244,10 @@ def cmd_server(args: argparse.Namespace) -> int:
         require_token_for(args.host, token, named_tokens=_has_named_tokens(args))  # before anything is opened
     _check_port_free(args.host, args.port)
     ws = _workspace(args)
+    if args.artifacts:
+        from runyard.artifacts import ArtifactStore
+
+        ws.folder.use_artifacts(ArtifactStore.parse(args.artifacts))  # checked writable before it is recorded
     if location is not None:
         ws.folder.use_store(location)  # refused, with nothing changed, if it would hide runs kept elsewhere
         require_token_for(args.host, token, named_tokens=_has_named_tokens(args))
@@ -252,6 +256,23 @@ def cmd_server(args: argparse.Namespace) -> int:
     print(f"runyard {'UI' if args.command == 'ui' else 'server'} for workspace {ws.path}: {address}", flush=True)
     serve(ws, args.host, args.port, token, max_upload_bytes=int(args.max_upload_mb * 2**20), workers=args.workers)
     return EXIT_OK
+
+
+def _workspace_folder(args: argparse.Namespace) -> Any:
+    """The local workspace folder (tokens and store moves are done where the store is configured)."""
+    from runyard.errors import InvalidValueError
+    from runyard.layout import WorkspaceFolder, find_workspace_path
+
+    where = args.workspace or str(find_workspace_path())
+    if where.startswith(("http://", "https://")):
+        raise InvalidValueError("--workspace", where, "is a server's URL; this command works on the workspace "
+                                "folder the server serves", "run it on the server's machine with -w FOLDER")
+    folder = WorkspaceFolder(where)
+    if not folder.exists():
+        from runyard import Workspace
+
+        Workspace(where)  # made on first use, as every other command does
+    return folder
 
 
 def _has_named_tokens(args: argparse.Namespace) -> bool:
@@ -406,6 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
         srv.add_argument("--store", help="where runs are recorded: sqlite:///path.db (default: the workspace's "
                                          "file) or postgresql://user@host:5432/db (recorded in the workspace)")
         srv.add_argument("--workers", type=int, default=1, help="server processes on this port (default 1)")
+        srv.add_argument("--artifacts", help="mirror run files (outputs, logs, snapshots) to this object store, "
+                                             "e.g. s3://bucket/runyard (credentials from the environment)")
         srv.add_argument("--max-upload-mb", type=float, default=64.0,
                          help="largest request body accepted, in MiB (default 64), e.g. --max-upload-mb 512")
         srv.set_defaults(func=cmd_server)
@@ -421,6 +444,13 @@ def build_parser() -> argparse.ArgumentParser:
     interop_cli.add_parsers(sub, _sub)
     sub.choices["export"].set_defaults(func=lambda a: interop_cli.cmd_export(a, _workspace(a)))
     sub.choices["import"].set_defaults(func=lambda a: interop_cli.cmd_import(a, _workspace(a)))
+
+    from runyard.cli import team as team_cli
+
+    EXAMPLES.update(team_cli.EXAMPLES)
+    team_cli.add_parsers(sub, _sub)
+    sub.choices["token"].set_defaults(func=lambda a: team_cli.cmd_token(a, _workspace_folder(a)))
+    sub.choices["migrate"].set_defaults(func=lambda a: team_cli.cmd_migrate(a, _workspace_folder(a)))
     comp = _sub(sub, "completion", "print a shell completion script")
     comp.add_argument("shell", choices=["bash", "zsh"], help="the shell")
     comp.set_defaults(func=lambda a: _print(completion_script(p, a.shell)))

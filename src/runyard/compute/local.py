@@ -127,6 +127,6 @@ def spawn_supervisor(folder: RunFolder, spec: JobSpec, command: list[str]) -> No
         created = psutil.Process(proc.pid).create_time()
     except psutil.Error:
         created = None
-    folder.write_json(folder.supervisor_file, {"pid": proc.pid, "create_time": created})
+    folder.write_json(folder.supervisor_file, {"pid": proc.pid, "create_time": created, "host": socket.gethostname()})
     # reap it when it ends, so a long-lived submitting process collects no zombies
     threading.Thread(target=proc.wait, name=f"runyard-reap-{proc.pid}", daemon=True).start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 
 from runyard.launch.procs import process_alive, terminate_groups
@@ -13,9 +14,10 @@ from runyard.store.base import Store
 
 
 def supervisor_alive(folder: RunFolder) -> bool | None:
-    """None when the run has no supervisor record yet (or never will: an interactive run)."""
+    """None when the run has no supervisor record yet (or never will: an interactive run), or when its
+    supervisor runs on another host (a shared folder): only that host can tell, and it writes the status."""
     info = folder.read_json(folder.supervisor_file)
-    if info is None:
+    if info is None or info.get("host", socket.gethostname()) != socket.gethostname():
         return None
     return process_alive(int(info["pid"]), info.get("create_time"))
 

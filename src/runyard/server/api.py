@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import fields
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
@@ -247,6 +248,9 @@ def build_router(ws: Workspace) -> APIRouter:
     def file(run_id: str, name: str, offset: int = Query(0, ge=0)) -> Response:
         run = _run(ws, run_id)
         try:
+            if not run.folder.path.is_dir():  # the run's folder is on another host: its mirrored copy
+                return Response(run._backend.read_file(run.id, name, offset), media_type="application/octet-stream",
+                                headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name.split('/')[-1])}"})
             path = run.folder.file_path(name)  # only names the run lists: nothing outside the run
         except InvalidValueError as e:
             raise HTTPException(404, str(e)) from None
@@ -258,13 +262,7 @@ def build_router(ws: Workspace) -> APIRouter:
 
     @api.get("/runs/{run_id}/logs/{rank}")
     def logs(run_id: str, rank: int, offset: int = Query(0, ge=0)) -> PlainTextResponse:
-        run = _run(ws, run_id)
-        path = run.folder.rank_log(rank)
-        data = b""
-        if path.exists():
-            with open(path, "rb") as f:
-                f.seek(offset)
-                data = f.read(1 << 20)
+        data = _read_log(_run(ws, run_id), rank, offset)
         return PlainTextResponse(data.decode("utf-8", errors="replace"),
                                  headers={"X-Next-Offset": str(offset + len(data))})
 
@@ -308,28 +306,37 @@ def build_router(ws: Workspace) -> APIRouter:
     return api
 
 
+def _read_log(run: Run, rank: int, offset: int) -> bytes:
+    """Up to 1 MiB of a rank's log from `offset`: from the run folder, or from the object store when the
+    folder is on another host (mirrored every few seconds while it runs); b"" while there is none."""
+    path = run.folder.rank_log(rank)
+    if path.exists():
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read(1 << 20)
+    if not run.folder.path.is_dir():
+        try:
+            return run._backend.read_file(run.id, f"user_logs/{path.name}", offset)[: 1 << 20]
+        except (InvalidValueError, OSError, ValueError):
+            return b""
+    return b""
+
+
 async def _follow(run: Run, rank: int) -> AsyncIterator[bytes]:
     """Server-sent events: each new complete log line as `data:`, then an `end` event with the status."""
-    path = run.folder.rank_log(rank)
     offset, pending = 0, b""
     while True:
         status = await asyncio.to_thread(run._status)
-        if path.exists():
-            with open(path, "rb") as f:
-                f.seek(offset)
-                chunk = f.read(1 << 20)
-            offset += len(chunk)
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                yield b"data: " + json.dumps(line.decode("utf-8", errors="replace")).encode() + b"\n\n"
-        if status.is_terminal() and not chunk_left(path, offset):
+        chunk = await asyncio.to_thread(_read_log, run, rank, offset)
+        offset += len(chunk)
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield b"data: " + json.dumps(line.decode("utf-8", errors="replace")).encode() + b"\n\n"
+        if status.is_terminal() and not chunk:
             if pending:
                 yield b"data: " + json.dumps(pending.decode("utf-8", errors="replace")).encode() + b"\n\n"
             yield b"event: end\ndata: " + json.dumps(status.value).encode() + b"\n\n"
             return
         await asyncio.sleep(0.2)
 
-
-def chunk_left(path: Any, offset: int) -> bool:
-    return path.exists() and path.stat().st_size > offset

@@ -246,6 +246,10 @@ class Store(abc.ABC):
     def run_bundle(self, run_id: str) -> RunBundle: ...
 
     @abc.abstractmethod
+    def counts(self, run_id: str) -> dict[str, int]:
+        """Rows of each kind one run has, to verify a copy."""
+
+    @abc.abstractmethod
     def put_bundle(self, bundle: RunBundle) -> bool:
         """Store a whole run in one transaction; False (and nothing written) if the run is already here."""
 

@@ -390,6 +390,16 @@ class SqlStore(Store):
         return TokenRecord(rows[0][0], rows[0][1], TokenKind(rows[0][2]), rows[0][3], rows[0][4]) if rows else None
 
     # -- whole runs, for copying between stores ---------------------------------------------
+    def counts(self, run_id: str) -> dict[str, int]:
+        """How many rows of each kind one run has (and its metric points), to verify a copy."""
+        with self._read() as tx:
+            found = {table: int(tx.rows(f"SELECT COUNT(*) FROM {table} WHERE run_id=?", (run_id,))[0][0])
+                     for table in ("runs", "status_events", "tags", "params", "spool_offsets", "metric_chunks",
+                                   "metric_objects", "metric_summary")}
+            found["metric_points"] = int(tx.rows("SELECT COALESCE(SUM(n), 0) FROM metric_chunks WHERE run_id=?",
+                                                 (run_id,))[0][0])
+        return found
+
     def run_bundle(self, run_id: str) -> RunBundle:
         record = self.get_run(run_id)
         with self._read() as tx:

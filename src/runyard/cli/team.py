@@ -1,0 +1,96 @@
+"""`runyard token` (named server tokens) and `runyard migrate` (copy a workspace's records between stores)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+EXAMPLES = {
+    "token": "runyard token create alice\nrunyard token create dashboards --read-only\nrunyard token list\n"
+             "runyard token revoke alice",
+    "migrate": "runyard migrate --from sqlite:///.runyard/runyard.db --to postgresql://runyard@db:5432/runyard",
+}
+
+
+def add_parsers(sub: Any, make: Any) -> None:
+    token = make(sub, "token", "named tokens for a runyard server: create, list, revoke")
+    actions = token.add_subparsers(dest="token_action", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="make a token and print its secret once")
+    create.add_argument("name", help="who or what uses it (recorded as the submitter of its runs)")
+    create.add_argument("--read-only", action="store_true", help="it may read, not submit, cancel or upload")
+    listing = actions.add_parser("list", help="tokens, their kind and whether they are revoked")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    revoke = actions.add_parser("revoke", help="refuse a token from now on, on every server of this store")
+    revoke.add_argument("name", help="the token's name")
+    migrate = make(sub, "migrate", "copy every experiment, run, metric, tag and token from one store to another")
+    migrate.add_argument("--from", dest="source", required=True, help="the store to copy from (a store URI)")
+    migrate.add_argument("--to", dest="target", required=True, help="the store to copy into (a store URI)")
+    migrate.add_argument("--record", action="store_true",
+                         help="afterwards, record the target as this workspace's store")
+
+
+def cmd_token(args: argparse.Namespace, folder: Any) -> int:
+    from runyard.cli.render import console, key_table, when
+    from runyard.errors import InvalidValueError
+    from runyard.server.security import new_token
+    from runyard.server.tokens import token_digest
+    from runyard.store.base import TokenKind, TokenRecord
+
+    store = folder.store
+    if args.token_action == "create":
+        if not args.name or len(args.name) > 100 or not args.name.isprintable():
+            raise InvalidValueError("name", args.name, "is not a printable name of 1 to 100 characters",
+                                    "pass a short name, e.g. alice or ci-dashboards")
+        secret = new_token()
+        kind = TokenKind.READ_ONLY if args.read_only else TokenKind.WRITE
+        store.add_token(TokenRecord(args.name, token_digest(secret), kind, time.time()))
+        print(secret)
+        print(f"token {args.name!r} ({kind.value}) created; its secret is shown only now. Use it as "
+              "RUNYARD_SERVER_TOKEN or Authorization: Bearer <secret>", file=sys.stderr)
+        return 0
+    if args.token_action == "revoke":
+        if not store.revoke_token(args.name, time.time()):
+            raise InvalidValueError("name", args.name, "is not a live token", "see them with: runyard token list")
+        print(f"token {args.name!r} revoked; servers of this store refuse it from now on")
+        return 0
+    tokens = store.list_tokens()
+    if args.json:
+        print(json.dumps([{"name": t.name, "kind": t.kind.value, "created": t.created, "revoked": t.revoked}
+                          for t in tokens]))
+        return 0
+    rows = [(t.name, t.kind.value, when(t.created), when(t.revoked) if t.revoked else "-") for t in tokens]
+    console().print(key_table(("NAME", "KIND", "CREATED", "REVOKED"), rows))
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, folder: Any) -> int:
+    from runyard.store.location import parse_store_uri
+    from runyard.store.migrate import copy_store
+
+    source_at, target_at = parse_store_uri(args.source, "--from"), parse_store_uri(args.target, "--to")
+    if source_at.uri == target_at.uri:
+        from runyard.errors import InvalidValueError
+
+        raise InvalidValueError("--to", target_at.shown, "is the --from store", "name another store to copy into")
+    if source_at.path is not None and not source_at.path.exists():
+        from runyard.errors import InvalidValueError
+
+        raise InvalidValueError("--from", source_at.shown, "is no file", "pass the workspace's runyard.db")
+    source, target = source_at.open(), target_at.open()
+    started = time.monotonic()
+    report = copy_store(source, target, progress=lambda line: print(line, flush=True))
+    print(f"migrated {source_at.shown} -> {target_at.shown}: {len(report.copied)} runs copied, "
+          f"{len(report.skipped)} already there, {report.points} metric points, {report.tokens} tokens; every run's "
+          f"row counts verified ({time.monotonic() - started:.1f} s)")
+    if args.record:
+        with folder.config_lock():
+            config = folder.read_config()
+            config["store"] = target_at.uri
+            folder.write_config(config)
+        print(f"workspace {folder.path} now keeps its runs in {target_at.shown}")
+    source.close()
+    target.close()
+    return 0
