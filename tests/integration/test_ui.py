@@ -168,6 +168,39 @@ def test_runs_table_columns_grouped_sweeps_and_a_phone_layout(ui, workspace, pro
     _shot(page, "run-phone-dark")
 
 
+def test_search_expressions_run_on_the_server_and_the_table_says_who_submitted(ui, workspace, project, monkeypatch):
+    base, page = ui
+    src = project("train.py", RICH)
+    runs = {}
+    for lr, who in ((0.01, "alice"), (0.02, "bob"), (0.03, "bob")):
+        monkeypatch.setenv("RUNYARD_OWNER", who)  # as a server records a named token's caller
+        runs[lr] = Experiment(workspace, "search").submit(
+            ScriptRunConfig(str(src), "train.py", arguments=["--lr", lr, "--epochs", 3]))
+    for run in runs.values():
+        run.wait_for_completion()
+    page.goto(f"{base}/#/")
+    page.locator("#runs").wait_for()
+    assert "By" in page.locator("#runs thead").inner_text()
+    assert page.locator(f"tr[data-run='{runs[0.01].id}'] td.owner").inner_text() == "alice"
+    page.fill("#search", "metrics.accuracy > 0.53 and owner = 'bob'")
+    page.press("#search", "Enter")
+    page.locator("#count", has_text="2 matching runs").wait_for()
+    assert {page.locator("#runs tbody tr").nth(i).get_attribute("data-run") for i in range(2)} == \
+        {runs[0.02].id, runs[0.03].id}
+    page.fill("#search", "params.lr = '0.03'")
+    page.press("#search", "Enter")
+    page.locator("#count", has_text="1 matching run").wait_for()
+    _shot(page, "runs-search")
+    page.fill("#search", "metrics.accuracy > high")
+    page.press("#search", "Enter")
+    page.locator("#search-error").wait_for()
+    assert "not a number" in page.locator("#search-error").inner_text()
+    assert page.locator("#runs tbody tr").count() == 3  # a search it cannot read hides nothing
+    page.goto(f"{base}/#/run/{runs[0.02].id}")
+    page.locator("#owner").wait_for()
+    assert page.locator("#owner").inner_text() == "bob"
+
+
 def test_compare_shows_only_the_parameters_that_differ(ui, workspace, project):
     base, page = ui
     src = project("train.py", RICH)

@@ -58,7 +58,7 @@ const stored = (key, fallback) => { try { return JSON.parse(localStorage.getItem
 const store = (key, value) => localStorage.setItem("runyard-" + key, JSON.stringify(value));
 
 // ---- runs table -------------------------------------------------------------------------------
-const state = { sort: "created", order: "desc", offset: 0, limit: 50, q: "", status: "", selected: new Set(), open: new Set() };
+const state = { sort: "created", order: "desc", offset: 0, limit: 50, q: "", search: "", status: "", selected: new Set(), open: new Set() };
 
 // the metrics most runs of this view log, the sweeps' primary metrics first
 function defaultColumns(runs) {
@@ -83,9 +83,15 @@ async function runsPage() {
                                    offset: state.offset, limit: state.limit });
   if (state.status) qs.set("status", state.status);
   if (state.experiment) qs.set("experiment", state.experiment);
-  const [data, experiments] = await Promise.all([api("/runs?" + qs), api("/experiments")]);
+  if (state.search) qs.set("filter", state.search);
+  let searchError = "";
+  const [data, experiments] = await Promise.all([
+    api("/runs?" + qs).catch((e) => {  // a search the server cannot read: say why, show every run meanwhile
+      if (!state.search) throw e;
+      searchError = e.message; qs.delete("filter"); return api("/runs?" + qs);
+    }), api("/experiments")]);
   state.experiments = experiments;
-  if (!data.total && !state.status && !state.experiment) {
+  if (!data.total && !state.status && !state.experiment && !state.search) {
     view.innerHTML = `<div class="section empty-state" id="empty"><h3>No runs yet</h3>
       <p>Submit your first run from a shell:</p><pre>runyard submit train.py --experiment first -- --epochs 5</pre>
       <p>or from Python: <code>Experiment(Workspace.from_config(), "first").submit(ScriptRunConfig(".", "train.py"))</code>.
@@ -95,7 +101,9 @@ async function runsPage() {
   const scope = state.experiment || "all";
   const allKeys = [...new Set(data.runs.flatMap((r) => [...Object.keys(r.metrics).map((k) => "m:" + k), ...Object.keys(r.params).map((k) => "p:" + k)]))].sort();
   const columns = stored("columns-" + scope, null) || defaultColumns(data.runs);
-  const cols = [["run_id", "Run"], ["experiment", "Experiment"], ["status", "Status"], ["created", "Submitted"], ["duration", "Duration"],
+  const showOwner = new Set(data.runs.map((r) => r.owner)).size > 1;  // who submitted, once several people do
+  const cols = [["run_id", "Run"], ["experiment", "Experiment"], ["status", "Status"], ...(showOwner ? [["", "By"]] : []),
+                ["created", "Submitted"], ["duration", "Duration"],
                 ...columns.map((c) => [c.startsWith("m:") ? "metric:" + c.slice(2) : c, (c.startsWith("p:") ? "⚙ " : "") + c.slice(2)])];
   const children = new Map();
   data.runs.filter((r) => r.parent).forEach((r) => { if (!children.has(r.parent)) children.set(r.parent, []); children.get(r.parent).push(r); });
@@ -106,6 +114,7 @@ async function runsPage() {
       <td>${depth ? "<span class=\"indent\">└</span>" : ""}<a href="#/run/${encodeURIComponent(r.runId)}">${esc(r.runId)}</a>
         ${children.has(r.runId) ? `<button class="expand" data-parent="${esc(r.runId)}">${state.open.has(r.runId) ? "▾" : "▸"} ${children.get(r.runId).length} trials</button>` : ""}</td>
       <td>${esc(r.experiment)}</td><td class="status-${esc(r.status)}">${esc(r.status)}</td>
+      ${showOwner ? `<td class="owner">${esc(r.owner || "-")}</td>` : ""}
       <td title="${esc(when(r.created))}">${esc(ago(r.created))}</td><td>${dur(r.duration)}</td>
       ${columns.map((c) => `<td>${fmt(cell(r, c))}</td>`).join("")}</tr>`;
   const rows = [];
@@ -121,16 +130,19 @@ async function runsPage() {
   });
   view.innerHTML = `
     <div class="toolbar">
-      <input id="filter" placeholder="filter any column" value="${esc(state.q)}">
+      <input id="search" size="44" placeholder="search: metrics.acc > 0.9 and params.lr = '0.01'" value="${esc(state.search)}"
+        title="Searched on the server across every run: metrics.<key>, params.<key>, tags.<key>, status, owner, experiment; = != < <= > >= LIKE ILIKE IN, joined by and">
+      <input id="filter" placeholder="filter this page" value="${esc(state.q)}">
       <select id="experiment"><option value="">every experiment</option>${(state.experiments || []).map((e) => `<option ${e === state.experiment ? "selected" : ""}>${esc(e)}</option>`).join("")}</select>
       <select id="status"><option value="">any status</option>${["Queued","Preparing","Starting","Running","Finalizing","Completed","Failed","Canceled"].map((s) => `<option ${s === state.status ? "selected" : ""}>${s}</option>`).join("")}</select>
       <details id="columns"><summary>Columns</summary><div class="picker">${allKeys.map((k) => `<label><input type="checkbox" value="${esc(k)}" ${columns.includes(k) ? "checked" : ""}> ${k.startsWith("p:") ? "⚙ " : ""}${esc(k.slice(2))}</label>`).join("")}</div></details>
       <button id="compare">Compare selected</button>
-      <span id="count">${state.q ? `${top.length} shown of ` : ""}${data.total} runs</span>
+      <span id="count">${state.q ? `${top.length} shown of ` : ""}${data.total} ${state.search && !searchError ? "matching " : ""}run${data.total === 1 ? "" : "s"}</span>
       <button id="prev" ${state.offset === 0 ? "disabled" : ""}>‹ prev</button>
       <span>${data.total ? state.offset + 1 : 0}–${Math.min(state.offset + state.limit, data.total)}</span>
       <button id="next" ${state.offset + state.limit >= data.total ? "disabled" : ""}>next ›</button>
     </div>
+    ${searchError ? `<p class="error" id="search-error">${esc(searchError)}</p>` : ""}
     <div class="scroll"><table id="runs"><thead><tr><th></th>${cols.map(([k, label]) => `<th data-sort="${esc(k)}">${esc(label)}${state.sort === k ? (state.order === "desc" ? " ▾" : " ▴") : ""}</th>`).join("")}</tr></thead>
     <tbody>${rows.join("")}</tbody></table></div>`;
   view.querySelectorAll("th[data-sort]").forEach((th) => th.addEventListener("click", () => {
@@ -138,6 +150,7 @@ async function runsPage() {
     state.order = state.sort === k && state.order === "desc" ? "asc" : "desc"; state.sort = k; runsPage();
   }));
   view.querySelector("#filter").addEventListener("change", (e) => { state.q = e.target.value; runsPage(); });
+  view.querySelector("#search").addEventListener("change", (e) => { state.search = e.target.value.trim(); state.offset = 0; runsPage(); });
   view.querySelector("#status").addEventListener("change", (e) => { state.status = e.target.value; state.offset = 0; runsPage(); });
   view.querySelector("#experiment").addEventListener("change", (e) => { state.experiment = e.target.value; state.offset = 0; runsPage(); });
   view.querySelector("#prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - state.limit); runsPage(); });
@@ -427,6 +440,7 @@ async function runPage(runId) {
     <div class="grid2">
       <div class="section"><h3>Run</h3><table class="kv">
         <tr><td>Experiment</td><td>${esc(d.experiment)}</td></tr><tr><td>Target</td><td>${esc(d.target)}</td></tr>
+        ${d.submittedBy ? `<tr><td>Submitted by</td><td id="owner">${esc(d.submittedBy)}</td></tr>` : ""}
         ${d.properties["runyard.parentRunId"] ? `<tr><td>Parent</td><td><a id="parent" href="#/run/${encodeURIComponent(d.properties["runyard.parentRunId"])}">${esc(d.properties["runyard.parentRunId"])}</a></td></tr>` : ""}
         <tr><td>Script</td><td>${esc(rd.script || rd.command)}</td></tr><tr><td>Arguments</td><td id="arguments">${esc(resolvedArgs(rd))}</td></tr>
         <tr><td>Layout</td><td>${esc(layout)}</td></tr>
