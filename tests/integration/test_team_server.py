@@ -230,3 +230,30 @@ def test_migrate_copies_every_run_resumes_after_a_kill_and_verifies(postgres_uri
     listed = cli("-w", str(folder), "runs", "--filter", "params.lr = '7' and metrics.loss >= 499", "--json")
     assert [r["runId"] for r in json.loads(listed.stdout)] == ["exp_0007"]
     assert json.loads((folder / "config.json").read_text())["store"] == postgres_uri
+
+
+def test_migrate_with_artifacts_sends_run_files_so_another_host_reads_them(postgres_uri, team_env, tmp_path,
+                                                                           monkeypatch):
+    env, artifacts = team_env
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL"):
+        monkeypatch.setenv(key, env[key])
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "train.py").write_text("import os\nos.makedirs('outputs', exist_ok=True)\n"
+                                      "open('outputs/model.txt', 'w').write('local weights')\nprint('done')\n")
+    here = Workspace(tmp_path / "laptop")
+    run = Experiment(here, "moved").submit(ScriptRunConfig(str(project), "train.py"))
+    run.wait_for_completion()
+    done = cli("-w", str(here.path), "migrate", "--from", f"sqlite:///{here.path / 'runyard.db'}", "--to",
+               postgres_uri, "--artifacts", artifacts, env=env)
+    assert "copied the files of 1 runs" in done.stdout
+    # a server host that never had the run's folder reads its files from the bucket
+    elsewhere = tmp_path / "server-host"
+    server, url = start_server(elsewhere, "--store", postgres_uri, "--artifacts", artifacts, env=env)
+    try:
+        moved = Run.get(Workspace.connect(url), run.id)
+        assert moved.get_status() == "Completed" and "outputs/model.txt" in moved.get_file_names()
+        assert get(f"{url}/api/v1/runs/{run.id}/files/outputs/model.txt") == (200, b"local weights")
+        assert get(f"{url}/api/v1/runs/{run.id}/logs/0")[1].decode().startswith("done")
+    finally:
+        stop(server)

@@ -30,6 +30,8 @@ def add_parsers(sub: Any, make: Any) -> None:
     migrate.add_argument("--to", dest="target", required=True, help="the store to copy into (a store URI)")
     migrate.add_argument("--record", action="store_true",
                          help="afterwards, record the target as this workspace's store")
+    migrate.add_argument("--artifacts", help="also copy each run's files (and snapshot) from this workspace's run "
+                                             "folders to this object store, e.g. s3://bucket/runyard")
 
 
 def cmd_token(args: argparse.Namespace, folder: Any) -> int:
@@ -66,6 +68,29 @@ def cmd_token(args: argparse.Namespace, folder: Any) -> int:
     return 0
 
 
+def copy_run_files(folder: Any, store: Any, target: Any, artifacts: Any) -> int:
+    """Each run's files and snapshot blobs, from its folder here to the object store (again is harmless);
+    the target store's copy of the run records where they are."""
+    from runyard import snapshot
+    from runyard.artifacts import ARTIFACTS_PROPERTY
+
+    sent = 0
+    for record in store.list_runs(ascending=True):
+        run_folder = folder.run_folder(record.run_id)
+        if not run_folder.path.is_dir():
+            continue
+        artifacts.put_files(record.run_id, list(run_folder.files()))
+        if record.snapshot_digest and folder.blobs.has(record.snapshot_digest):
+            manifest = snapshot.load_manifest(folder.blobs, record.snapshot_digest)
+            artifacts.put_blobs({record.snapshot_digest: folder.blobs.path_of(record.snapshot_digest),
+                                 **{f.digest: folder.blobs.path_of(f.digest) for f in manifest.files}})
+        if ARTIFACTS_PROPERTY not in target.get_run(record.run_id).properties:
+            target.add_properties(record.run_id, {ARTIFACTS_PROPERTY: artifacts.uri})
+        sent += 1
+        print(f"files of {record.run_id} -> {artifacts.run_prefix(record.run_id)}", flush=True)
+    return sent
+
+
 def cmd_migrate(args: argparse.Namespace, folder: Any) -> int:
     from runyard.store.location import parse_store_uri
     from runyard.store.migrate import copy_store
@@ -79,9 +104,18 @@ def cmd_migrate(args: argparse.Namespace, folder: Any) -> int:
         from runyard.errors import InvalidValueError
 
         raise InvalidValueError("--from", source_at.shown, "is no file", "pass the workspace's runyard.db")
+    artifacts = None
+    if args.artifacts:
+        from runyard.artifacts import ArtifactStore
+
+        artifacts = ArtifactStore.parse(args.artifacts)
+        artifacts.check()
     source, target = source_at.open(), target_at.open()
     started = time.monotonic()
     report = copy_store(source, target, progress=lambda line: print(line, flush=True))
+    if artifacts is not None:
+        sent = copy_run_files(folder, source, target, artifacts)
+        print(f"copied the files of {sent} runs to {artifacts.uri}")
     print(f"migrated {source_at.shown} -> {target_at.shown}: {len(report.copied)} runs copied, "
           f"{len(report.skipped)} already there, {report.points} metric points, {report.tokens} tokens; every run's "
           f"row counts verified ({time.monotonic() - started:.1f} s)")
