@@ -117,3 +117,11 @@ class EnvironmentBuildError(RunyardError):
     def __init__(self, message: str, packages: tuple[str, ...] = ()) -> None:
         self.packages = packages
         super().__init__(message)
+
+
+class ReproducibilityError(RunyardError):
+    """A rerun would not get what its original run had (data, environment, code); each difference is named."""
+
+    def __init__(self, message: str, differences: tuple[str, ...] = ()) -> None:
+        self.differences = differences
+        super().__init__(message)

@@ -376,6 +376,31 @@ class Run(MetricLogging):
             child.tag(tag_key or "", value)
         return children
 
+    def rerun(self, allow_changes: bool = False) -> Run:
+        """A new run of this run's experiment from what it recorded (snapshot, command, layout, environment,
+        data references), linked to it. Refused with a ReproducibilityError naming each difference when the
+        data or environment it would get is not what this run had, unless `allow_changes`."""
+        return Run(self.experiment, self._backend.rerun(self._id, allow_changes))
+
+    def set_seed(self, seed: int) -> int:
+        """Seed Python's, NumPy's and torch's generators (those imported) and record the seed on the run, so
+        a rerun is the same computation. Returns the seed."""
+        import random
+        import sys
+
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+            raise InvalidValueError("seed", seed, "is not an integer from 0 to 2**32-1", "pass e.g. run.set_seed(0)")
+        random.seed(seed)
+        if "numpy" in sys.modules:
+            sys.modules["numpy"].random.seed(seed)
+        if "torch" in sys.modules:
+            sys.modules["torch"].manual_seed(seed)
+        import os
+
+        if os.environ.get("RANK", "0") == "0":  # ranks may seed differently (seed + rank): rank 0's is the run's
+            self.add_properties({"runyard.seed": str(seed)})
+        return seed
+
     def submit_child(self, config: Any, tags: dict[str, Any] | None = None, **_: Any) -> Run:
         """Submit `config` (an Estimator or ScriptRunConfig) as a run of this run's experiment, under it."""
         from runyard.submission import SweepConfig

@@ -86,6 +86,43 @@ class Supervisor:
         with open(self.folder.prepare_log, "a") as f:
             f.write(line + "\n")
 
+    def _provenance(self, interpreter: str, data_env: dict[str, str]) -> str | None:
+        """Start recording what the run needs to be reproduced; a rerun checks it first and may refuse."""
+        from runyard.launch.provenance_record import (ALLOW_CHANGES_PROPERTY, EXPECTED_PROPERTY, ProvenanceRecorder,
+                                                      differences)
+
+        recorder = ProvenanceRecorder(self.spec, interpreter, data_env, self.workspace_root)
+        properties = self.store.get_run(self.folder.run_id).properties
+        expected = properties.get(EXPECTED_PROPERTY)
+        if expected is None:
+            self._recorder = recorder.start()
+            return None
+        self._recorder = recorder
+        found = recorder.now() or {}
+        changed = differences(json.loads(expected), found)
+        for line in changed:
+            self._plog(f"rerun: {line}")
+        if changed and properties.get(ALLOW_CHANGES_PROPERTY) != "true":
+            return ("this rerun would not reproduce its original run, so it did not start:\n  " + "\n  ".join(changed)
+                    + "\nFix: rerun with --allow-changes (Run.rerun(allow_changes=True)) to run it anyway; the "
+                      "differences are then recorded on the run")
+        if changed:
+            self.store.add_properties(self.folder.run_id, {"runyard.rerunChanges": json.dumps(changed)})
+        return None
+
+    def _store_provenance(self) -> None:
+        from runyard.launch.provenance_record import as_property
+        from runyard.provenance import PROVENANCE_PROPERTY
+
+        recorder = getattr(self, "_recorder", None)
+        if recorder is None:
+            return
+        record, error = recorder.result()
+        if record is not None:
+            self.store.add_properties(self.folder.run_id, {PROVENANCE_PROPERTY: as_property(record)})
+        else:
+            self._plog(f"what the run needs to be reproduced was not recorded: {error}")
+
     def run(self) -> RunStatus:
         ingester = Ingester(self.store, self.folder.run_id, self.folder.spool_dir, mirror=self._tensorboard()).start()
         files_mirror = self._artifacts_mirror()
@@ -100,6 +137,10 @@ class Supervisor:
             self._plog(f"storing the last metrics failed ({type(e).__name__}: {e}); they stay in the spool "
                        "files and are stored when the run is next read")
         self.folder.ranks_file.unlink(missing_ok=True)
+        try:
+            self._store_provenance()
+        except Exception as e:  # noqa: BLE001 - the final status is written whatever happened here
+            self._plog(f"recording provenance failed: {e}")
         if files_mirror is not None:  # and every file is in the object store before it, too
             self._finish_mirror(files_mirror)
         self._status(status, error)
@@ -187,6 +228,9 @@ class Supervisor:
             return RunStatus.FAILED, f"Preparing failed: {e}"
         if self._canceled():
             return RunStatus.CANCELED, "canceled by the user"
+        refusal = self._provenance(interpreter, data_env)
+        if refusal is not None:
+            return RunStatus.FAILED, refusal
         self._status(RunStatus.STARTING)
         base_env = interpreter_env(self.spec, self.folder, {**data_env, "RUNYARD_WORKSPACE": str(self.workspace_root)})
         attempt = 0

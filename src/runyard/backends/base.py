@@ -63,6 +63,9 @@ class RunBackend(Protocol):
     def flush(self, run_id: str, writer: SpoolWriter | None) -> None:
         """What `writer` holds is stored when this returns."""
 
+    def rerun(self, run_id: str, allow_changes: bool) -> str:
+        """A new run from what `run_id` recorded; its id."""
+
     def deliver(self, run_id: str, writer: SpoolWriter | None, timeout: float) -> None:
         """What `writer` holds is safe when this returns (on disk locally; stored by a server remotely)."""
 

@@ -119,6 +119,9 @@ class HttpBackend:
     def set_status(self, run_id: str, status: RunStatus, error: str | None) -> None:
         self.http.json("POST", self._run(run_id) + "/status", {"status": status.value, "error": error})
 
+    def rerun(self, run_id: str, allow_changes: bool) -> str:
+        return str(self.http.json("POST", self._run(run_id) + "/rerun", {"allowChanges": allow_changes})["runId"])
+
     def cancel(self, run_id: str) -> None:
         self.http.json("POST", self._run(run_id) + "/cancel")
 

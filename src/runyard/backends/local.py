@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from runyard import snapshot, submission
 from runyard.artifacts import ArtifactStore
+from runyard.errors import InvalidValueError
 from runyard.launch.liveness import reconcile, request_cancel
 from runyard.layout import WorkspaceFolder
 from runyard.locations import Location, location
@@ -212,6 +213,20 @@ class LocalBackend:
         shutil.copyfile(source, target)
 
     # -- creating runs ------------------------------------------------------------------------------------
+    def rerun(self, run_id: str, allow_changes: bool) -> str:
+        """A new run from what `run_id` recorded, linked to it; refused (nothing written) if what it would
+        get differs from what the original had, unless `allow_changes`."""
+        from runyard.launch.rerun import plan_rerun
+
+        record = self.record(run_id)
+        if not self.folder.blobs.has(record.snapshot_digest):
+            raise InvalidValueError("run", run_id, f"has lost its snapshot {record.snapshot_digest[:12]} (the blobs "
+                                    "folder was cleaned)", "submit its source folder again")
+        spec, properties, _ = plan_rerun(record, self.folder.path, allow_changes)
+        compute = submission.resolve_compute(self.folder, spec.compute_target)
+        compute.check(spec)
+        return submission.record_and_launch(self.folder, spec, compute, self.tags(run_id), properties)
+
     def submit(self, experiment: str, config: Any, tags: dict[str, Any] | None,
                properties: dict[str, str] | None = None) -> str:
         return submission.submit(self.folder, experiment, config, tags, properties)

@@ -21,7 +21,7 @@ from runyard.status import RunStatus
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CANCELED, EXIT_INTERRUPTED, EXIT_PIPE = 0, 1, 2, 3, 130, 141
 # commands that only read: they never make a workspace where there is none
 READ_ONLY = {"runs", "show", "logs", "metrics", "cancel", "download", "experiments", "tensorboard", "models", "export",
-             "services", "datastores", "datasets", "env", "compute"}
+             "services", "datastores", "datasets", "env", "compute", "rerun", "diff"}
 
 
 def _workspace(args: argparse.Namespace) -> Any:
@@ -41,6 +41,13 @@ def _run(args: argparse.Namespace) -> Any:
     from runyard.run import Run
 
     return Run.get(_workspace(args), args.run)
+
+
+def _two_runs(args: argparse.Namespace) -> tuple[Any, Any]:
+    from runyard.run import Run
+
+    ws = _workspace(args)
+    return Run.get(ws, args.run_a), Run.get(ws, args.run_b)
 
 
 def _exit_for(status: RunStatus) -> int:
@@ -451,6 +458,13 @@ def build_parser() -> argparse.ArgumentParser:
     team_cli.add_parsers(sub, _sub)
     sub.choices["token"].set_defaults(func=lambda a: team_cli.cmd_token(a, _workspace_folder(a)))
     sub.choices["migrate"].set_defaults(func=lambda a: team_cli.cmd_migrate(a, _workspace_folder(a)))
+
+    from runyard.cli import reproduce as reproduce_cli
+
+    EXAMPLES.update(reproduce_cli.EXAMPLES)
+    reproduce_cli.add_parsers(sub, _sub)
+    sub.choices["rerun"].set_defaults(func=lambda a: reproduce_cli.cmd_rerun(a, _run(a)))
+    sub.choices["diff"].set_defaults(func=lambda a: reproduce_cli.cmd_diff(a, *_two_runs(a)))
     comp = _sub(sub, "completion", "print a shell completion script")
     comp.add_argument("shell", choices=["bash", "zsh"], help="the shell")
     comp.set_defaults(func=lambda a: _print(completion_script(p, a.shell)))

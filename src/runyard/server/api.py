@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from runyard import __version__
-from runyard.errors import InvalidValueError, RunNotFoundError
+from runyard.errors import InvalidValueError, ReproducibilityError, RunNotFoundError
 from runyard.run import Run
 from runyard.server.uploads import receive_to
 from runyard.spec import parameters_of
@@ -296,6 +296,16 @@ def build_router(ws: Workspace) -> APIRouter:
         offset = start + len(data) if stored else (await asyncio.to_thread(ws.store.spool_offsets, run.id)).get(
             source, 0)
         return JSONResponse({"offset": offset}, status_code=200 if stored else 409)
+
+    @api.post("/runs/{run_id}/rerun")
+    def rerun(run_id: str, body: dict[str, Any] | None = None) -> dict[str, str]:
+        run = _run(ws, run_id)
+        try:
+            return {"runId": ws.backend.rerun(run.id, bool((body or {}).get("allowChanges", False)))}
+        except ReproducibilityError as e:
+            raise HTTPException(409, str(e)) from None
+        except InvalidValueError as e:
+            raise HTTPException(400, str(e)) from None
 
     @api.post("/runs/{run_id}/cancel")
     def cancel(run_id: str) -> dict[str, str]:
