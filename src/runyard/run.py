@@ -382,6 +382,18 @@ class Run(MetricLogging):
         data or environment it would get is not what this run had, unless `allow_changes`."""
         return Run(self.experiment, self._backend.rerun(self._id, allow_changes))
 
+    def get_checkpoint_dir(self) -> Path:
+        """Where this run keeps checkpoints: one folder for every attempt of the run (with max_restarts, a
+        restarted attempt finds the last one there; $RUNYARD_CHECKPOINT_DIR in the script)."""
+        import os
+
+        given = os.environ.get("RUNYARD_CHECKPOINT_DIR")
+        if given and os.environ.get("RUNYARD_RUN_ID") == self._id:
+            return Path(given)
+        folder = self._backend.run_folder(self._id).path / "checkpoints"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
     def set_seed(self, seed: int) -> int:
         """Seed Python's, NumPy's and torch's generators (those imported) and record the seed on the run, so
         a rerun is the same computation. Returns the seed."""

@@ -135,6 +135,8 @@ class RunConfiguration:
         self.target = "local"
         self.node_count = 1
         self.max_run_duration_seconds: float | None = None
+        # runyard's: a failure to inject (a Fault, or 'kill-rank:1@step=50'), to test a script's resilience
+        self.fault: Any = None
         self.environment_variables: dict[str, str] = {}
         self.history = HistoryConfiguration()
         self.environment = Environment("runyard-default")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from runyard.environments import Environment
 from runyard.errors import InvalidTypeError, InvalidValueError
 from runyard.runconfig import Layout, RunConfiguration, layout_of
-from runyard.spec import Backend, DataBinding, JobSpec, Limits, Resources
+from runyard.spec import Backend, DataBinding, JobSpec, Limits, Resources, as_fault
 from runyard.train.arguments import flatten_arguments
 from runyard.train.job import check_environment_variables, check_source, check_source_folder
 
@@ -122,6 +122,7 @@ class ScriptRunConfig:
                        backend=layout.backend, inputs=tuple(bindings),
                        limits=Limits(self.run_config.max_run_duration_seconds, self.max_restarts),
                        environment_variables=variables, framework=self.run_config.framework,
+                       fault=as_fault(getattr(self.run_config, "fault", None)),
                        shell_command=shell_command)
 
     def job_source(self) -> Path:

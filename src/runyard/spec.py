@@ -156,6 +156,80 @@ class Limits:
             raise InvalidValueError("max_restarts", r, "must be an integer >= 0", "pass max_restarts=0 or more")
 
 
+class FaultKind(str, Enum):
+    KILL_RANK = "kill-rank"      # SIGKILL one rank
+    KILL_NODE = "kill-node"      # SIGKILL every rank of one node
+    KILL_AGENT = "kill-agent"    # SIGKILL one node's agent process (targets where agents are processes)
+    DELAY_RANK = "delay-rank"    # stop one rank for a while, then let it go on (a straggler)
+    FAIL_BUILD = "fail-build"    # the environment build fails
+
+
+_FAULT = re.compile(r"^(?P<kind>[a-z-]+)(?::(?P<target>\d+))?(?:@(?P<when>[a-z]+=[0-9.]+(?:,[a-z]+=[0-9.]+)*))?$")
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A failure to inject into a run, to test a training script's own resilience (`--inject`,
+    RunConfiguration.fault): what, to which rank or node, when (at a step the rank logs, or seconds into
+    the attempt), and in which attempt (0: the first, so restarts can show the recovery)."""
+
+    kind: FaultKind
+    target: int = 0
+    at_step: int | None = None
+    at_seconds: float | None = None
+    duration: float = 0.0
+    attempt: int = 0
+
+    def __post_init__(self) -> None:
+        fix = "write e.g. kill-rank:1@step=50, kill-node:1@seconds=10, delay-rank:0@step=20,for=5 or fail-build"
+        if not isinstance(self.kind, FaultKind):
+            raise InvalidValueError("fault", self.kind, f"is not one of {[k.value for k in FaultKind]}", fix)
+        if self.kind is not FaultKind.FAIL_BUILD and (self.at_step is None) == (self.at_seconds is None):
+            raise InvalidValueError("fault", self.describe(), "needs exactly one of step= or seconds=", fix)
+        if self.kind is FaultKind.DELAY_RANK and not self.duration > 0:
+            raise InvalidValueError("fault", self.describe(), "needs for=<seconds> (how long the rank stops)", fix)
+        if self.target < 0 or self.attempt < 0 or (self.at_step is not None and self.at_step < 0) or \
+                (self.at_seconds is not None and not (math.isfinite(self.at_seconds) and self.at_seconds >= 0)):
+            raise InvalidValueError("fault", self.describe(), "has a negative or infinite number", fix)
+
+    @staticmethod
+    def parse(text: str) -> Fault:
+        fix = "write e.g. kill-rank:1@step=50, kill-node:1@seconds=10, delay-rank:0@step=20,for=5 or fail-build"
+        match = _FAULT.match(text.strip()) if isinstance(text, str) else None
+        if match is None:
+            raise InvalidValueError("inject", text, "is not KIND[:RANK_OR_NODE][@step=N|seconds=S[,for=S][,attempt=N]]",
+                                    fix)
+        try:
+            kind = FaultKind(match["kind"])
+        except ValueError:
+            raise InvalidValueError("inject", text, f"names the fault {match['kind']!r}; faults are "
+                                    f"{[k.value for k in FaultKind]}", fix) from None
+        when: dict[str, str] = dict(p.split("=", 1) for p in (match["when"] or "").split(",") if p)
+        unknown = set(when) - {"step", "seconds", "for", "attempt"}
+        if unknown:
+            raise InvalidValueError("inject", text, f"has {sorted(unknown)}; use step=, seconds=, for=, attempt=", fix)
+        return Fault(kind, int(match["target"] or 0), int(when["step"]) if "step" in when else None,
+                     float(when["seconds"]) if "seconds" in when else None, float(when.get("for", 0)),
+                     int(when.get("attempt", 0)))
+
+    def describe(self) -> str:
+        when = f"step={self.at_step}" if self.at_step is not None else f"seconds={self.at_seconds:g}"
+        if self.kind is FaultKind.FAIL_BUILD:
+            return self.kind.value
+        extra = f",for={self.duration:g}" if self.duration else ""
+        return f"{self.kind.value}:{self.target}@{when}{extra}" + (f",attempt={self.attempt}" if self.attempt else "")
+
+
+def as_fault(value: Any) -> Fault | None:
+    """A Fault, or one written as `--inject` takes it ('kill-rank:1@step=50'), or None."""
+    if value is None or isinstance(value, Fault):
+        return value
+    if isinstance(value, str):
+        return Fault.parse(value)
+    raise InvalidTypeError("fault", value, "must be a Fault or a string like 'kill-rank:1@step=50'",
+                           "pass fault='kill-rank:1@step=50'")
+
+
 @dataclass(frozen=True)
 class JobSpec:
     experiment: str
@@ -173,6 +247,7 @@ class JobSpec:
     # ScriptRunConfig(command=...) that is not `python SCRIPT.py ...`: run with bash -c in the working
     # folder, the environment's interpreter first on PATH (entry_script then only names the script, if any)
     shell_command: str = ""
+    fault: Fault | None = None
     version: int = SPEC_VERSION
 
     def argv(self, interpreter: str) -> list[str]:
@@ -191,6 +266,14 @@ class JobSpec:
         if self.backend is Backend.NCCL and not self.resources.use_gpu:
             raise InvalidValueError("distributed_backend", "nccl", "needs GPUs but use_gpu=False",
                                     "pass use_gpu=True, or use distributed_backend='gloo' on CPU")
+        if self.fault is not None and self.fault.kind is not FaultKind.FAIL_BUILD:
+            bound = self.resources.node_count if self.fault.kind in (FaultKind.KILL_NODE, FaultKind.KILL_AGENT) \
+                else self.resources.world_size
+            if self.fault.target >= bound:
+                what = "node" if bound == self.resources.node_count and self.fault.kind is not FaultKind.KILL_RANK \
+                    and self.fault.kind is not FaultKind.DELAY_RANK else "rank"
+                raise InvalidValueError("fault", self.fault.describe(), f"names {what} {self.fault.target}, but the "
+                                        f"run has {bound} {what}s", f"pick a {what} from 0 to {bound - 1}")
         if not all(isinstance(a, str) for a in self.arguments):
             raise InvalidTypeError("arguments", self.arguments, "must all be strings", "convert each to str")
         _check_text("arguments", self.arguments)
@@ -244,6 +327,7 @@ class JobSpec:
             environment_variables=tuple(tuple(p) for p in d.get("environment_variables", ())),  # type: ignore[misc]
             framework=d.get("framework", "Python"),
             shell_command=d.get("shell_command", ""),
+            fault=Fault(**{**d["fault"], "kind": FaultKind(d["fault"]["kind"])}) if d.get("fault") else None,
             version=d.get("version", SPEC_VERSION),
         )
 

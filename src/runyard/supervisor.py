@@ -22,12 +22,14 @@ from runyard.launch.agent import interpreter_env
 from runyard.launch.launcher import Ended, JobFailure, Outcome, RankExit
 from runyard.layout import WorkspaceFolder
 from runyard.run_folder import RunFolder
-from runyard.spec import JobSpec
+from runyard.spec import FaultKind, JobSpec
 from runyard.status import RunStatus
 from runyard.store.base import Store
 from runyard.tracking.ingest import Ingester
 
 POLL_SECONDS = 0.05
+CHECKPOINT_ENV = "RUNYARD_CHECKPOINT_DIR"
+FAULT_PROPERTY = "runyard.fault"
 _log = logging.getLogger(__name__)
 STOP_GRACE_SECONDS = 10.0
 TRACEBACK_LINES = 40
@@ -207,6 +209,12 @@ class Supervisor:
             self.store.add_properties(self.folder.run_id, {"runyard.inputs": json.dumps(
                 {k.removeprefix("AZUREML_DATAREFERENCE_"): v for k, v in sorted(data_env.items())
                  if k.startswith("AZUREML_DATAREFERENCE_")})})
+        if self.spec.fault is not None and self.spec.fault.kind is FaultKind.FAIL_BUILD:
+            from runyard.errors import EnvironmentBuildError
+
+            self.store.add_properties(self.folder.run_id, {FAULT_PROPERTY: json.dumps(
+                {"fault": "fail-build", "attempt": 0, "injected": True})})
+            raise EnvironmentBuildError("the environment build failed: injected (fault fail-build)")
         interpreter, packages = prepare_interpreter(self.spec.environment, self.target.environment_root(
             self.workspace_root), self.folder.prepare_log, self._plog)
         if packages:  # the exact set, so the environment can be rebuilt
@@ -233,9 +241,12 @@ class Supervisor:
             return RunStatus.FAILED, refusal
         self._status(RunStatus.STARTING)
         base_env = interpreter_env(self.spec, self.folder, {**data_env, "RUNYARD_WORKSPACE": str(self.workspace_root)})
+        checkpoints = self.folder.path / "checkpoints"  # kept across attempts: where a restart resumes from
+        checkpoints.mkdir(exist_ok=True)
+        base_env = {**base_env, CHECKPOINT_ENV: str(checkpoints)}
         attempt = 0
         while True:
-            outcome = self._attempt(interpreter, base_env, attempt)
+            outcome = self._observed_attempt(interpreter, base_env, attempt)
             if isinstance(outcome, RankExit) and attempt < self.spec.limits.max_restarts and not self._canceled():
                 attempt += 1
                 _log.info("%s; restarting all ranks (attempt %d)", outcome.describe(), attempt)
@@ -263,6 +274,32 @@ class Supervisor:
         said = outcome.describe() if cause == outcome.rank else \
             f"rank {cause} failed (its peers failed because of it; {outcome.describe()} first)"
         return RunStatus.FAILED, said + (f"\n{tail}" if tail else "")
+
+    def _observed_attempt(self, interpreter: str, base_env: dict[str, str], attempt: int) -> Outcome:
+        """One attempt, with the fault injected into it if one is asked for; its record on the run
+        (runyard.attempt.N: when, how it ended, the first step its ranks logged: where it resumed)."""
+        from runyard.launch.faults import FaultInjector, first_logged_step
+
+        started = time.time()
+        fault = self.spec.fault
+        injector = None
+        if fault is not None and fault.kind is not FaultKind.FAIL_BUILD and fault.attempt == attempt:
+            injector = FaultInjector(fault, self.spec, self.folder, attempt).start()
+        try:
+            outcome = self._attempt(interpreter, base_env, attempt)
+        finally:
+            if injector is not None:
+                report = injector.stop()
+                self._plog(f"fault {report['fault']}: " + (f"injected {report['seconds']} s into attempt {attempt}"
+                                                          f" (step {report['step']}), pids {report['pids']}"
+                                                          if report["injected"] else report["why"]))
+                self.store.add_properties(self.folder.run_id, {FAULT_PROPERTY: json.dumps(report)})
+        ended = {Ended.COMPLETED: "completed", Ended.CANCELED: "canceled", Ended.TIMEOUT: "timed out"}.get(
+            outcome, outcome.describe() if hasattr(outcome, "describe") else str(outcome))  # type: ignore[arg-type]
+        self.store.add_properties(self.folder.run_id, {f"runyard.attempt.{attempt}": json.dumps({
+            "started": started, "ended": time.time(), "outcome": ended,
+            "resumedFromStep": first_logged_step(self.folder.spool_dir, started) if attempt else None})})
+        return outcome
 
     def _attempt(self, interpreter: str, base_env: dict[str, str], attempt: int) -> Outcome:
         launchers = self.target.launchers(self.spec, self.folder, interpreter, base_env, attempt)

@@ -67,7 +67,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     est = PyTorch(source_directory=str(source), entry_script=entry, compute_target=args.target,
                   node_count=args.nodes, process_count_per_node=args.procs_per_node, distributed_backend=args.backend,
                   pip_packages=args.pip or None, use_gpu=args.gpu,
-                  max_run_duration_seconds=args.max_duration, max_restarts=args.max_restarts)
+                  max_run_duration_seconds=args.max_duration, max_restarts=args.max_restarts, fault=args.inject)
     est.arguments = list(args.script_args)  # argv after `--`, passed through untouched
     ws = _workspace(args)
     run = Experiment(ws, args.experiment).submit(est)
@@ -117,6 +117,26 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _resilience_rows(properties: dict[str, str]) -> list[tuple[str, Any]]:
+    """Each attempt (how it ended, the step it resumed from), what fault was injected, what a rerun changed."""
+    rows: list[tuple[str, Any]] = []
+    attempts = sorted((int(k.rsplit(".", 1)[1]), json.loads(v)) for k, v in properties.items()
+                      if k.startswith("runyard.attempt."))
+    if len(attempts) > 1:
+        rows.append(("Attempts", "\n".join(
+            f"{n}: {a['outcome']}" + (f" (resumed from step {a['resumedFromStep']})"
+                                     if a.get("resumedFromStep") is not None else "") for n, a in attempts)))
+    if "runyard.fault" in properties:
+        f = json.loads(properties["runyard.fault"])
+        rows.append(("Injected", f"{f['fault']}: " + (f"at {f.get('seconds')} s, step {f.get('step')}, pids "
+                                                      f"{f.get('pids')}" if f["injected"] else f.get("why", ""))))
+    if "runyard.rerunOf" in properties:
+        rows.append(("Rerun of", properties["runyard.rerunOf"]))
+    if "runyard.rerunChanges" in properties:
+        rows.append(("Rerun changes", "\n".join(json.loads(properties["runyard.rerunChanges"]))))
+    return rows
+
+
 def cmd_tensorboard(args: argparse.Namespace) -> int:
     from runyard.cli.tensorboard import tensorboard_command
 
@@ -160,6 +180,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         rows.insert(8, ("Command", rd["command"]))
     if parent := d["properties"].get("runyard.parentRunId"):
         rows.insert(2, ("Parent", parent))
+    rows += _resilience_rows(d["properties"])
     console().print(key_value_table(rows))
     children = run.children_summary()
     if children:  # a sweep's trials best first, or the runs submitted under this one
@@ -374,6 +395,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--gpu", action="store_true", help="give each process a GPU")
     s.add_argument("--max-duration", type=float, default=None, help="stop the run after this many seconds")
     s.add_argument("--max-restarts", type=int, default=0, help="restart every rank up to N times if one fails")
+    s.add_argument("--inject", help="a failure to inject, to test the script's resilience: kill-rank:R@step=N, "
+                                    "kill-node:N@seconds=S, kill-agent:N@seconds=S, delay-rank:R@step=N,for=S, "
+                                    "fail-build (add ,attempt=K for a later attempt)")
     s.add_argument("--wait", action="store_true", help="stream the output and exit with the run's outcome")
     s.add_argument("--all-ranks", action="store_true", help="with --wait: every rank's output, prefixed by rank")
     s.add_argument("--json", action="store_true", help="print the run as JSON (after it ends, with --wait)")

@@ -446,7 +446,8 @@ async function runPage(runId) {
         <tr><td>Layout</td><td>${esc(layout)}</td></tr>
         ${inputsRow(rd, d.properties)}
         <tr><td>Environment</td><td id="environment">${environmentCell(rd, d.properties)}</td></tr>
-        <tr><td>Placement</td><td>${esc(d.properties["runyard.placement"] || "")}</td></tr></table></div>
+        <tr><td>Placement</td><td>${esc(d.properties["runyard.placement"] || "")}</td></tr>
+        ${resilienceRows(d.properties)}</table></div>
       <div class="section"><h3>Parameters</h3><table class="kv" id="params">${Object.entries(params).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${fmt(v)}</td></tr>`).join("") || "<tr><td>-</td><td></td></tr>"}</table>
         <h3>Tags</h3><table class="kv" id="tags">${tags.map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(v)}</td></tr>`).join("") || "<tr><td>-</td><td></td></tr>"}</table>
         ${props.length ? `<h3>Properties</h3><table class="kv" id="properties">${props.map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(v)}</td></tr>`).join("")}</table>` : ""}</div>
@@ -524,6 +525,21 @@ async function childRuns(view, runId) {
   const charted = c.children.filter((x) => x.bestPrimaryMetric !== null).slice(0, TOP_CHILDREN_CHARTED);
   const lines = await Promise.all(charted.map((x) => api(`/runs/${encodeURIComponent(x.runId)}/metrics/${encodeURIComponent(c.primaryMetric.name)}/series`)));
   chart(section.querySelector("#children-chart"), c.primaryMetric.name, lines.map((s, i) => ({ label: `#${i + 1} ` + charted[i].runId.slice(-8), steps: s.steps, values: s.values, times: s.times })));
+}
+
+// attempts (how each ended, where a restart resumed), an injected fault, what a rerun changed
+function resilienceRows(props) {
+  const attempts = Object.keys(props).filter((k) => k.startsWith("runyard.attempt.")).sort((a, b) => Number(a.split(".")[2]) - Number(b.split(".")[2]))
+    .map((k) => [k.split(".")[2], JSON.parse(props[k])]);
+  const rows = [];
+  if (attempts.length > 1) rows.push(`<tr><td>Attempts</td><td id="attempts">${attempts.map(([n, a]) => `${esc(n)}: ${esc(a.outcome)}${a.resumedFromStep != null ? ` (resumed from step ${esc(a.resumedFromStep)})` : ""}`).join("<br>")}</td></tr>`);
+  if (props["runyard.fault"]) {
+    const f = JSON.parse(props["runyard.fault"]);
+    rows.push(`<tr><td>Injected</td><td id="fault">${esc(f.fault)}: ${f.injected ? `at ${esc(f.seconds)} s, step ${esc(f.step)}` : esc(f.why || "")}</td></tr>`);
+  }
+  if (props["runyard.rerunOf"]) rows.push(`<tr><td>Rerun of</td><td><a href="#/run/${encodeURIComponent(props["runyard.rerunOf"])}">${esc(props["runyard.rerunOf"])}</a></td></tr>`);
+  if (props["runyard.rerunChanges"]) rows.push(`<tr><td>Rerun changes</td><td>${JSON.parse(props["runyard.rerunChanges"]).map(esc).join("<br>")}</td></tr>`);
+  return rows.join("");
 }
 
 // ---- a sweep: what it searched, how it stopped runs, which run won -------------------------------

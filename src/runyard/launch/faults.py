@@ -1,0 +1,155 @@
+"""Injecting a failure into a run (`--inject`, RunConfiguration.fault), to test a training script's resilience.
+
+The injector watches one attempt: at a step (read from the target rank's own spool as it logs, so it
+fires within ~50 ms of that step) or seconds into the attempt, it SIGKILLs a rank, every rank of a node,
+or a node's agent process, or stops a rank for a while (a straggler). Ranks and agents are found by the
+RUNYARD_RUN_DIR their environment carries, so any launcher's processes on this host can be targeted.
+What was injected, when and to which processes is returned for the run's record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from runyard.run_folder import RunFolder
+from runyard.spec import Fault, FaultKind, JobSpec
+
+POLL_SECONDS = 0.05
+
+
+def run_processes(folder: RunFolder) -> list[tuple[psutil.Process, dict[str, str]]]:
+    """Every live process of this run on this host, with its environment."""
+    found = []
+    wanted = str(folder.path)
+    for p in psutil.process_iter(["pid", "status"]):
+        try:
+            if p.info["status"] == psutil.STATUS_ZOMBIE or p.pid == os.getpid():
+                continue
+            env = p.environ()
+        except (psutil.Error, OSError):
+            continue
+        if env.get("RUNYARD_RUN_DIR") == wanted:
+            found.append((p, env))
+    return found
+
+
+class StepWatcher:
+    """The highest step a rank has logged in this attempt, read from the spool files it writes."""
+
+    def __init__(self, spool_dir: Path, rank: int, since: float) -> None:
+        self.spool_dir, self.rank, self.since = spool_dir, rank, since
+        self._offsets: dict[Path, int] = {}
+        self.highest = -1
+
+    def poll(self) -> int:
+        for path in self.spool_dir.glob(f"rank-{self.rank}.*.jsonl"):
+            try:
+                if path not in self._offsets and path.stat().st_mtime < self.since:
+                    continue  # an earlier attempt's file
+                with open(path, "rb") as f:
+                    f.seek(self._offsets.get(path, 0))
+                    data = f.read()
+            except OSError:
+                continue
+            whole = data[: data.rfind(b"\n") + 1]
+            self._offsets[path] = self._offsets.get(path, 0) + len(whole)
+            for line in whole.splitlines():
+                try:
+                    step = json.loads(line)[3]
+                except (ValueError, IndexError, TypeError):
+                    continue
+                if isinstance(step, int) and step > self.highest:
+                    self.highest = step
+        return self.highest
+
+
+class FaultInjector:
+    def __init__(self, fault: Fault, spec: JobSpec, folder: RunFolder, attempt: int) -> None:
+        self.fault, self.spec, self.folder, self.attempt = fault, spec, folder, attempt
+        self.started = time.time()
+        first_rank = fault.target * spec.resources.process_count_per_node \
+            if fault.kind in (FaultKind.KILL_NODE, FaultKind.KILL_AGENT) else fault.target
+        self.steps = StepWatcher(folder.spool_dir, first_rank, self.started - 1.0)
+        self.report: dict[str, Any] | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="runyard-fault", daemon=True)
+
+    def start(self) -> FaultInjector:
+        self._thread.start()
+        return self
+
+    def stop(self) -> dict[str, Any]:
+        """Stop watching; what was injected (or that the moment never came)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        return self.report or {"fault": self.fault.describe(), "attempt": self.attempt, "injected": False,
+                               "why": "the attempt ended before the fault's moment"}
+
+    def _due(self) -> bool:
+        if self.fault.at_seconds is not None:
+            return time.time() - self.started >= self.fault.at_seconds
+        return self.fault.at_step is not None and self.steps.poll() >= self.fault.at_step
+
+    def _watch(self) -> None:
+        while not self._stop.wait(POLL_SECONDS):
+            if self._due():
+                self.report = self._fire()
+                return
+
+    def _targets(self) -> list[psutil.Process]:
+        kind, target = self.fault.kind, str(self.fault.target)
+        procs = run_processes(self.folder)
+        if kind in (FaultKind.KILL_RANK, FaultKind.DELAY_RANK):
+            return [p for p, env in procs if env.get("RUNYARD_RANK") == target
+                    and env.get("RUNYARD_ATTEMPT", "0") == str(self.attempt)]
+        if kind is FaultKind.KILL_NODE:
+            return [p for p, env in procs if env.get("NODE_RANK") == target and "RUNYARD_RANK" in env]
+        return [p for p, env in procs if env.get("RUNYARD_NODE_AGENT") == target]  # KILL_AGENT
+
+    def _fire(self) -> dict[str, Any]:
+        targets = self._targets()
+        at = time.time()
+        for p in targets:
+            try:
+                p.send_signal(signal.SIGSTOP if self.fault.kind is FaultKind.DELAY_RANK else signal.SIGKILL)
+            except psutil.Error:
+                pass
+        if self.fault.kind is FaultKind.DELAY_RANK:
+            self._stop.wait(self.fault.duration)
+            for p in targets:
+                try:
+                    p.send_signal(signal.SIGCONT)
+                except psutil.Error:
+                    pass
+        return {"fault": self.fault.describe(), "attempt": self.attempt, "injected": bool(targets),
+                "seconds": round(at - self.started, 3), "step": self.steps.highest if self.steps.highest >= 0 else None,
+                "pids": [p.pid for p in targets],
+                **({} if targets else {"why": "no process of that rank or node was running then"})}
+
+
+def first_logged_step(spool_dir: Path, since: float) -> int | None:
+    """The lowest first step any rank logged in spool files written since `since` (an attempt's start):
+    the step a restarted attempt resumed from. None when its ranks logged no step."""
+    firsts = []
+    for path in spool_dir.glob("rank-*.jsonl") if spool_dir.is_dir() else []:
+        try:
+            if path.stat().st_mtime < since:
+                continue
+            with open(path, "rb") as f:
+                for line in f:
+                    step = json.loads(line)[3]
+                    if isinstance(step, int):
+                        firsts.append(step)
+                        break
+        except (OSError, ValueError, IndexError, TypeError):
+            continue
+    return min(firsts) if firsts else None

@@ -1,0 +1,135 @@
+"""Surviving failures: faults injected on purpose (a killed rank, a killed node, a straggler, a failed build),
+and restarts that resume from the run's checkpoint folder to the same bits as an uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from runyard import Experiment
+from runyard.errors import InvalidValueError
+from runyard.train.dnn import PyTorch
+
+pytestmark = pytest.mark.integration
+CLI = [sys.executable, "-m", "runyard.cli.main"]
+
+DDP = """
+import os, time
+import torch, torch.distributed as dist
+from runyard import Run
+run = Run.get_context()
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+torch.manual_seed(0)
+model = torch.nn.Linear(4, 1)
+ddp = torch.nn.parallel.DistributedDataParallel(model)
+opt = torch.optim.SGD(ddp.parameters(), lr=0.01, momentum=0.9)
+snapshot = os.path.join(run.get_checkpoint_dir(), "snapshot.pt")  # the ddp-tutorial-series convention
+start = 0
+if os.path.exists(snapshot):
+    state = torch.load(snapshot)
+    model.load_state_dict(state["model"]); opt.load_state_dict(state["opt"]); start = state["step"]
+    print("resumed at", start, flush=True)
+for step in range(start, 100):
+    g = torch.Generator().manual_seed(step * 100 + rank)
+    x = torch.randn(16, 4, generator=g)
+    loss = ((ddp(x) - x.sum(1, keepdim=True)) ** 2).mean()
+    opt.zero_grad(); loss.backward(); opt.step()
+    run.log("loss", loss.item(), step=step)
+    if rank == 0 and (step + 1) % 10 == 0:
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step + 1}, snapshot + ".tmp")
+        os.replace(snapshot + ".tmp", snapshot)
+    time.sleep(0.03)
+if rank == 0:
+    os.makedirs("outputs", exist_ok=True)
+    open("outputs/final.bin", "wb").write(b"".join(p.detach().numpy().tobytes() for p in model.parameters()))
+dist.destroy_process_group()
+"""
+
+STEPS = """
+import time
+from runyard import Run
+run = Run.get_context()
+for step in range(12):
+    run.log("t", time.time(), step=step)
+    time.sleep(0.1)
+"""
+
+
+def _ddp(src, **kw):
+    return PyTorch(str(src), entry_script="train.py", node_count=2, process_count_per_node=2,
+                   distributed_backend="gloo", **kw)
+
+
+def _final_bits(run, tmp_path):
+    target = tmp_path / f"{run.id}.bin"
+    run.download_file("outputs/final.bin", str(target))
+    return target.read_bytes()
+
+
+def test_a_killed_rank_restarts_from_the_checkpoint_to_the_same_bits_as_an_uninterrupted_run(
+        workspace, project, tmp_path):
+    src = project("train.py", DDP)
+    plain = Experiment(workspace, "resume").submit(_ddp(src))
+    hit = Experiment(workspace, "resume").submit(_ddp(src, max_restarts=1, fault="kill-rank:1@step=50"))
+    plain.wait_for_completion(raise_on_error=True)
+    hit.wait_for_completion(raise_on_error=True)
+    props = hit.get_properties()
+    fault = json.loads(props["runyard.fault"])
+    assert fault["injected"] and fault["step"] >= 50 and len(fault["pids"]) == 1
+    first, second = json.loads(props["runyard.attempt.0"]), json.loads(props["runyard.attempt.1"])
+    assert "rank 1" in first["outcome"] and second["outcome"] == "completed"
+    assert second["resumedFromStep"] % 10 == 0 and 50 <= second["resumedFromStep"] <= fault["step"] + 1
+    assert _final_bits(hit, tmp_path) == _final_bits(plain, tmp_path)
+    assert "attempt.1" not in plain.get_properties() and "runyard.attempt.0" in plain.get_properties()
+
+
+def test_a_killed_rank_without_restarts_fails_the_run_naming_it_and_the_fault(workspace, project):
+    src = project("train.py", DDP)
+    run = Experiment(workspace, "faults").submit(_ddp(src, fault="kill-rank:3@step=20"))
+    run.wait_for_completion()
+    details = run.get_details()
+    assert details["status"] == "Failed"
+    assert "rank 3" in details["error"]["error"]["message"]
+    assert json.loads(run.get_properties()["runyard.fault"])["injected"]
+
+
+def test_killing_a_node_takes_every_rank_of_it(workspace, project):
+    src = project("train.py", DDP)
+    run = Experiment(workspace, "faults").submit(_ddp(src, fault="kill-node:1@step=10"))
+    run.wait_for_completion()
+    fault = json.loads(run.get_properties()["runyard.fault"])
+    assert run.get_status() == "Failed" and fault["injected"] and len(fault["pids"]) == 2
+
+
+def test_a_straggler_is_stopped_for_the_time_asked_then_goes_on(workspace, project):
+    src = project("train.py", STEPS)
+    run = Experiment(workspace, "faults").submit(PyTorch(str(src), entry_script="train.py",
+                                                         fault="delay-rank:0@step=5,for=2"))
+    run.wait_for_completion(raise_on_error=True)
+    times = run.get_metrics()["t"]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert max(gaps) >= 1.9 and sorted(gaps)[-2] < 1.0  # one long pause, the rest at its pace
+    assert json.loads(run.get_properties()["runyard.fault"])["step"] >= 5
+
+
+def test_a_failed_build_is_injected_before_anything_runs(workspace, project):
+    src = project("train.py", STEPS)
+    run = Experiment(workspace, "faults").submit(PyTorch(str(src), entry_script="train.py", fault="fail-build"))
+    run.wait_for_completion()
+    assert run.get_status() == "Failed" and "injected (fault fail-build)" in run.get_details()["error"]["error"][
+        "message"]
+    assert run.get_metrics() == {}
+
+
+def test_a_fault_that_cannot_apply_is_refused_before_anything_is_written(workspace, project):
+    src = project("train.py", STEPS)
+    with pytest.raises(InvalidValueError, match=r"fault='kill-rank:4@step=1': names rank 4, but the run has 4 ranks"):
+        _ddp(src, fault="kill-rank:4@step=1").job_spec("x")
+    done = subprocess.run([*CLI, "-w", str(workspace.path), "submit", str(src / "train.py"), "--inject",
+                           "explode:1@step=2"], capture_output=True, text=True)
+    assert done.returncode != 0 and "inject='explode:1@step=2'" in done.stderr and "Fix:" in done.stderr
+    assert not list(Experiment(workspace, "default").get_runs())
