@@ -90,7 +90,7 @@ def test_a_killed_rank_restarts_from_the_checkpoint_to_the_same_bits_as_an_unint
 def test_a_killed_rank_without_restarts_fails_the_run_naming_it_and_the_fault(workspace, project):
     src = project("train.py", DDP)
     run = Experiment(workspace, "faults").submit(_ddp(src, fault="kill-rank:3@step=20"))
-    run.wait_for_completion()
+    run.wait_for_completion(raise_on_error=False)
     details = run.get_details()
     assert details["status"] == "Failed"
     assert "rank 3" in details["error"]["error"]["message"]
@@ -100,7 +100,7 @@ def test_a_killed_rank_without_restarts_fails_the_run_naming_it_and_the_fault(wo
 def test_killing_a_node_takes_every_rank_of_it(workspace, project):
     src = project("train.py", DDP)
     run = Experiment(workspace, "faults").submit(_ddp(src, fault="kill-node:1@step=10"))
-    run.wait_for_completion()
+    run.wait_for_completion(raise_on_error=False)
     fault = json.loads(run.get_properties()["runyard.fault"])
     assert run.get_status() == "Failed" and fault["injected"] and len(fault["pids"]) == 2
 
@@ -119,7 +119,7 @@ def test_a_straggler_is_stopped_for_the_time_asked_then_goes_on(workspace, proje
 def test_a_failed_build_is_injected_before_anything_runs(workspace, project):
     src = project("train.py", STEPS)
     run = Experiment(workspace, "faults").submit(PyTorch(str(src), entry_script="train.py", fault="fail-build"))
-    run.wait_for_completion()
+    run.wait_for_completion(raise_on_error=False)
     assert run.get_status() == "Failed" and "injected (fault fail-build)" in run.get_details()["error"]["error"][
         "message"]
     assert run.get_metrics() == {}
@@ -129,7 +129,7 @@ def test_a_fault_that_cannot_apply_is_refused_before_anything_is_written(workspa
     src = project("train.py", STEPS)
     with pytest.raises(InvalidValueError, match=r"fault='kill-rank:4@step=1': names rank 4, but the run has 4 ranks"):
         _ddp(src, fault="kill-rank:4@step=1").job_spec("x")
-    done = subprocess.run([*CLI, "-w", str(workspace.path), "submit", str(src / "train.py"), "--inject",
-                           "explode:1@step=2"], capture_output=True, text=True)
+    done = subprocess.run([*CLI, "-w", str(workspace.path), "submit", "train.py", "--inject", "explode:1@step=2"],
+                          capture_output=True, text=True, cwd=src)
     assert done.returncode != 0 and "inject='explode:1@step=2'" in done.stderr and "Fix:" in done.stderr
     assert not list(Experiment(workspace, "default").get_runs())
