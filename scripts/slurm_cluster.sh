@@ -28,6 +28,8 @@ SlurmctldHost=localhost
 SlurmctldPort=${RUNYARD_SLURMCTLD_PORT:-16817}
 SlurmUser=root
 AuthType=auth/munge
+# a requeued job waits the credential lifetime before it may start again (120 s by default): short here
+AuthInfo=cred_expire=10
 StateSaveLocation=$dir/state
 SlurmdSpoolDir=$dir/spool/%n
 SlurmctldPidFile=$dir/slurmctld.pid
@@ -43,6 +45,8 @@ AccountingStorageType=accounting_storage/none
 MpiDefault=none
 ReturnToService=2
 SchedulerType=sched/backfill
+# look at the queue every few seconds (a requeued job becomes eligible by time, with no event to wake the scheduler)
+SchedulerParameters=sched_interval=3,bf_interval=3
 KillWait=5
 MinJobAge=600
 InactiveLimit=0

@@ -296,13 +296,20 @@ class Supervisor:
                 self.store.add_properties(self.folder.run_id, {FAULT_PROPERTY: json.dumps(report)})
         ended = {Ended.COMPLETED: "completed", Ended.CANCELED: "canceled", Ended.TIMEOUT: "timed out"}.get(
             outcome, outcome.describe() if hasattr(outcome, "describe") else str(outcome))  # type: ignore[arg-type]
-        self.store.add_properties(self.folder.run_id, {f"runyard.attempt.{attempt}": json.dumps({
-            "started": started, "ended": time.time(), "outcome": ended,
-            "resumedFromStep": first_logged_step(self.folder.spool_dir, started) if attempt else None})})
+        # a cluster job the scheduler requeued (preempted, a lost node) ran again within this attempt
+        requeued = [t for x in getattr(self, "_launchers", []) for t in getattr(x, "requeued_at", [])]
+        record: dict[str, Any] = {"started": started, "ended": time.time(), "outcome": ended,
+                                  "resumedFromStep": first_logged_step(self.folder.spool_dir, started) if attempt
+                                  else None}
+        if requeued:
+            record["requeued"] = [{"at": t, "resumedFromStep": first_logged_step(self.folder.spool_dir, t)}
+                                  for t in sorted(requeued)]
+        self.store.add_properties(self.folder.run_id, {f"runyard.attempt.{attempt}": json.dumps(record)})
         return outcome
 
     def _attempt(self, interpreter: str, base_env: dict[str, str], attempt: int) -> Outcome:
         launchers = self.target.launchers(self.spec, self.folder, interpreter, base_env, attempt)
+        self._launchers = launchers
         try:
             for launcher in launchers:
                 launcher.start()

@@ -12,42 +12,10 @@ import pytest
 from runyard import Experiment
 from runyard.errors import InvalidValueError
 from runyard.train.dnn import PyTorch
+from tests.ddp_jobs import RESUMABLE as DDP
 
 pytestmark = pytest.mark.integration
 CLI = [sys.executable, "-m", "runyard.cli.main"]
-
-DDP = """
-import os, time
-import torch, torch.distributed as dist
-from runyard import Run
-run = Run.get_context()
-dist.init_process_group("gloo")
-rank = dist.get_rank()
-torch.manual_seed(0)
-model = torch.nn.Linear(4, 1)
-ddp = torch.nn.parallel.DistributedDataParallel(model)
-opt = torch.optim.SGD(ddp.parameters(), lr=0.01, momentum=0.9)
-snapshot = os.path.join(run.get_checkpoint_dir(), "snapshot.pt")  # the ddp-tutorial-series convention
-start = 0
-if os.path.exists(snapshot):
-    state = torch.load(snapshot)
-    model.load_state_dict(state["model"]); opt.load_state_dict(state["opt"]); start = state["step"]
-    print("resumed at", start, flush=True)
-for step in range(start, 100):
-    g = torch.Generator().manual_seed(step * 100 + rank)
-    x = torch.randn(16, 4, generator=g)
-    loss = ((ddp(x) - x.sum(1, keepdim=True)) ** 2).mean()
-    opt.zero_grad(); loss.backward(); opt.step()
-    run.log("loss", loss.item(), step=step)
-    if rank == 0 and (step + 1) % 10 == 0:
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step + 1}, snapshot + ".tmp")
-        os.replace(snapshot + ".tmp", snapshot)
-    time.sleep(0.03)
-if rank == 0:
-    os.makedirs("outputs", exist_ok=True)
-    open("outputs/final.bin", "wb").write(b"".join(p.detach().numpy().tobytes() for p in model.parameters()))
-dist.destroy_process_group()
-"""
 
 STEPS = """
 import time

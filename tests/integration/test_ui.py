@@ -10,6 +10,7 @@ import pytest
 
 from runyard import Experiment
 from runyard.core import ScriptRunConfig
+from runyard.train.dnn import PyTorch
 from runyard.train.hyperdrive import GridParameterSampling, HyperDriveConfig, PrimaryMetricGoal, choice
 from tests.web import SCREENSHOTS, served_page
 
@@ -199,6 +200,34 @@ def test_search_expressions_run_on_the_server_and_the_table_says_who_submitted(u
     page.goto(f"{base}/#/run/{runs[0.02].id}")
     page.locator("#owner").wait_for()
     assert page.locator("#owner").inner_text() == "bob"
+
+
+RESUMING = """
+import os, time
+from runyard import Run
+run = Run.get_context()
+mark = os.path.join(run.get_checkpoint_dir(), "step")
+start = int(open(mark).read()) if os.path.exists(mark) else 0
+for step in range(start, 12):
+    run.log("loss", 1.0 / (step + 1), step=step)
+    if step % 4 == 3:
+        open(mark, "w").write(str(step + 1))
+    time.sleep(0.1)
+"""
+
+
+def test_the_run_page_shows_each_attempt_where_it_resumed_and_the_injected_fault(ui, workspace, project):
+    base, page = ui
+    src = project("train.py", RESUMING)
+    run = Experiment(workspace, "attempts").submit(PyTorch(str(src), entry_script="train.py", max_restarts=1,
+                                                           fault="kill-rank:0@step=6"))
+    run.wait_for_completion(raise_on_error=True)
+    page.goto(f"{base}/#/run/{run.id}")
+    page.locator("#attempts").wait_for()
+    attempts = page.locator("#attempts").inner_text()
+    assert attempts.startswith("0: rank 0 was killed by SIGKILL") and "1: completed (resumed from step 4)" in attempts
+    assert page.locator("#fault").inner_text().startswith("kill-rank:0@step=6: at ")
+    _shot(page, "run-attempts")
 
 
 def test_compare_shows_only_the_parameters_that_differ(ui, workspace, project):

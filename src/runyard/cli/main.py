@@ -122,10 +122,14 @@ def _resilience_rows(properties: dict[str, str]) -> list[tuple[str, Any]]:
     rows: list[tuple[str, Any]] = []
     attempts = sorted((int(k.rsplit(".", 1)[1]), json.loads(v)) for k, v in properties.items()
                       if k.startswith("runyard.attempt."))
-    if len(attempts) > 1:
-        rows.append(("Attempts", "\n".join(
-            f"{n}: {a['outcome']}" + (f" (resumed from step {a['resumedFromStep']})"
-                                     if a.get("resumedFromStep") is not None else "") for n, a in attempts)))
+    if len(attempts) > 1 or any(a.get("requeued") for _, a in attempts):
+        lines = []
+        for n, a in attempts:
+            lines.append(f"{n}: {a['outcome']}" + (f" (resumed from step {a['resumedFromStep']})"
+                                                  if a.get("resumedFromStep") is not None else ""))
+            lines += [f"   requeued by the scheduler, resumed from step {r['resumedFromStep']}"
+                      for r in a.get("requeued", [])]
+        rows.append(("Attempts", "\n".join(lines)))
     if "runyard.fault" in properties:
         f = json.loads(properties["runyard.fault"])
         rows.append(("Injected", f"{f['fault']}: " + (f"at {f.get('seconds')} s, step {f.get('step')}, pids "

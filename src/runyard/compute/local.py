@@ -24,7 +24,7 @@ from runyard.errors import ComputeTargetException
 from runyard.identity import OWNER_ENV, current_owner
 from runyard.launch.launcher import Launcher
 from runyard.run_folder import RunFolder
-from runyard.spec import Backend, JobSpec
+from runyard.spec import Backend, FaultKind, JobSpec
 
 
 def free_port() -> int:
@@ -54,6 +54,11 @@ class LocalCompute(ComputeTarget):
 
     def check(self, spec: JobSpec) -> None:
         res = spec.resources
+        if spec.fault is not None and spec.fault.kind is FaultKind.KILL_AGENT:
+            raise ComputeTargetException(
+                f"fault={spec.fault.describe()!r}: compute target {self.name!r} runs its node agents inside the run's "
+                "supervisor, so there is no agent process to kill. Fix: use kill-node:N (every rank of node N), or "
+                "run it on a Slurm or Ray target")
         max_nodes = self.config.get("max_nodes")
         if max_nodes is not None and res.node_count > int(max_nodes):
             raise ComputeTargetException(

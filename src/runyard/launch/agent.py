@@ -169,8 +169,11 @@ def main(argv: list[str] | None = None) -> int:
             store = RendezvousHost(args.interpreter, "0.0.0.0", args.master_port, folder.system_logs /
                               (f"store_attempt_{args.attempt}.txt" if args.attempt else "store.txt"))
             store.start()
+    # a job Slurm requeued (preempted, `scontrol requeue`, a lost node) runs this script again: its ranks are a
+    # new attempt of the run (their own logs, TORCHELASTIC_RESTART_COUNT), resuming from the checkpoint folder
+    attempt = args.attempt + int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0)
     agent = NodeAgent(spec, folder, args.node_rank, args.master_addr, args.master_port, args.interpreter,
-                      env, args.attempt)
+                      env, attempt)
     shipper = None
     if os.environ.get("RUNYARD_SERVER_URL"):  # a node that cannot reach the workspace: ship spools instead
         from runyard.tracking.shipper import SpoolShipper

@@ -41,6 +41,13 @@ def run_processes(folder: RunFolder) -> list[tuple[psutil.Process, dict[str, str
     return found
 
 
+def _is_agent(p: psutil.Process) -> bool:
+    try:
+        return "runyard.launch.agent" in " ".join(p.cmdline())
+    except psutil.Error:
+        return False
+
+
 class StepWatcher:
     """The highest step a rank has logged in this attempt, read from the spool files it writes."""
 
@@ -113,7 +120,9 @@ class FaultInjector:
                     and env.get("RUNYARD_ATTEMPT", "0") == str(self.attempt)]
         if kind is FaultKind.KILL_NODE:
             return [p for p, env in procs if env.get("NODE_RANK") == target and "RUNYARD_RANK" in env]
-        return [p for p, env in procs if env.get("RUNYARD_NODE_AGENT") == target]  # KILL_AGENT
+        # KILL_AGENT: a cluster node's agent process (`python -m runyard.launch.agent`, one per node)
+        return [p for p, env in procs if "RUNYARD_RANK" not in env and _is_agent(p)
+                and env.get("SLURM_NODEID", env.get("RUNYARD_NODE_RANK")) == target]
 
     def _fire(self) -> dict[str, Any]:
         targets = self._targets()

@@ -32,6 +32,7 @@ class SlurmJob:
         self._refused: JobFailure | None = None
         self._polled = 0.0
         self._stopping = False
+        self.requeued_at: list[float] = []  # when Slurm put the running job back in its queue
 
     @property
     def pgids(self) -> list[int]:
@@ -80,7 +81,10 @@ class SlurmJob:
         if self.job_id is None or (not force and time.monotonic() - self._polled < POLL_SECONDS):
             return
         self._polled = time.monotonic()
+        before = self.state
         self.state, self.reason = self._query()
+        if before in _RUNNING and (self.state in _PENDING or self.state == "REQUEUED"):
+            self.requeued_at.append(time.time())
 
     def started(self) -> bool:
         self._poll()
@@ -89,7 +93,9 @@ class SlurmJob:
     def progress(self) -> str | None:
         self._poll()
         if self.state in _PENDING:
-            return f"slurm job {self.job_id} {self.state} ({self.reason})"
+            again = (f", requeued {len(self.requeued_at)} time(s): it goes on from the run's last checkpoint when it "
+                     "runs again") if self.requeued_at else ""
+            return f"slurm job {self.job_id} {self.state} ({self.reason}){again}"
         return None
 
     def finished(self) -> bool:
@@ -113,8 +119,23 @@ class SlurmJob:
         if ranks and self.state == "FAILED":
             return min(ranks, key=lambda e: e.at)
         reason = f" ({self.reason})" if self.reason and self.reason != "None" else ""
-        return JobFailure(f"slurm job {self.job_id} {_EXPLAIN.get(self.state, self.state)}: {self.state}{reason}",
+        lost = f"; {self._lost_nodes()}" if self.state == "NODE_FAIL" else ""
+        return JobFailure(f"slurm job {self.job_id} {_EXPLAIN.get(self.state, self.state)}: {self.state}{reason}{lost}",
                           time.monotonic())
+
+    def _lost_nodes(self) -> str:
+        """Which of the job's nodes failed, with Slurm's reason (sinfo), for the run's error."""
+        shown = subprocess.run(["scontrol", "show", "job", str(self.job_id), "-o"], capture_output=True, text=True,
+                               env=self.env).stdout
+        nodes = m.group(1) if (m := re.search(r" NodeList=(\S+)", shown)) else ""
+        if not nodes or nodes == "(null)":
+            return "Slurm did not say which node"
+        listing = subprocess.run(["sinfo", "-h", "-N", "-n", nodes, "-o", "%N|%T|%E"], capture_output=True,
+                                 text=True, env=self.env).stdout
+        down = [f"{n} {state} ({why})" for n, state, why in (line.split("|", 2) for line in listing.splitlines()
+                                                             if line.count("|") == 2)
+                if any(word in state.lower() for word in ("down", "fail", "drain", "not_responding"))]
+        return ("lost " + ", ".join(down)) if down else f"its nodes were {nodes}"
 
     def stop(self, grace: float) -> None:
         if self.job_id is None:

@@ -532,7 +532,8 @@ function resilienceRows(props) {
   const attempts = Object.keys(props).filter((k) => k.startsWith("runyard.attempt.")).sort((a, b) => Number(a.split(".")[2]) - Number(b.split(".")[2]))
     .map((k) => [k.split(".")[2], JSON.parse(props[k])]);
   const rows = [];
-  if (attempts.length > 1) rows.push(`<tr><td>Attempts</td><td id="attempts">${attempts.map(([n, a]) => `${esc(n)}: ${esc(a.outcome)}${a.resumedFromStep != null ? ` (resumed from step ${esc(a.resumedFromStep)})` : ""}`).join("<br>")}</td></tr>`);
+  if (attempts.length > 1 || attempts.some(([, a]) => a.requeued)) rows.push(`<tr><td>Attempts</td><td id="attempts">${attempts.map(([n, a]) => `${esc(n)}: ${esc(a.outcome)}${a.resumedFromStep != null ? ` (resumed from step ${esc(a.resumedFromStep)})` : ""}`
+    + (a.requeued || []).map((r) => `<br>&nbsp;&nbsp;requeued by the scheduler, resumed from step ${esc(r.resumedFromStep)}`).join("")).join("<br>")}</td></tr>`);
   if (props["runyard.fault"]) {
     const f = JSON.parse(props["runyard.fault"]);
     rows.push(`<tr><td>Injected</td><td id="fault">${esc(f.fault)}: ${f.injected ? `at ${esc(f.seconds)} s, step ${esc(f.step)}` : esc(f.why || "")}</td></tr>`);
