@@ -285,6 +285,7 @@ class Supervisor:
         injector = None
         if fault is not None and fault.kind is not FaultKind.FAIL_BUILD and fault.attempt == attempt:
             injector = FaultInjector(fault, self.spec, self.folder, attempt).start()
+            base_env = {**base_env, **injector.environment()}
         try:
             outcome = self._attempt(interpreter, base_env, attempt)
         finally:

@@ -1,10 +1,12 @@
 """Injecting a failure into a run (`--inject`, RunConfiguration.fault), to test a training script's resilience.
 
-The injector watches one attempt: at a step (read from the target rank's own spool as it logs, so it
-fires within ~50 ms of that step) or seconds into the attempt, it SIGKILLs a rank, every rank of a node,
-or a node's agent process, or stops a rank for a while (a straggler). Ranks and agents are found by the
-RUNYARD_RUN_DIR their environment carries, so any launcher's processes on this host can be targeted.
-What was injected, when and to which processes is returned for the run's record.
+A fault at a step of a rank or node is fired by the rank itself when it logs that step (exactly there:
+tracking/fault_trigger.py, armed by RUNYARD_FAULT for the attempt it is meant for); the injector here then
+only collects what the ranks reported. A fault at a time, or on a node's agent, is fired from here: it
+SIGKILLs a rank, every rank of a node, or a node's agent process, or stops a rank for a while (a
+straggler). Ranks and agents are found by the RUNYARD_RUN_DIR their environment carries, so any
+launcher's processes on this host can be targeted. What was injected, when and to which processes is
+returned for the run's record.
 """
 
 from __future__ import annotations
@@ -86,6 +88,8 @@ class FaultInjector:
             if fault.kind in (FaultKind.KILL_NODE, FaultKind.KILL_AGENT) else fault.target
         self.steps = StepWatcher(folder.spool_dir, first_rank, self.started - 1.0)
         self.report: dict[str, Any] | None = None
+        # a step fault of ranks is fired by the ranks themselves (exactly at the step)
+        self.in_ranks = fault.at_step is not None and fault.kind is not FaultKind.KILL_AGENT
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="runyard-fault", daemon=True)
 
@@ -93,11 +97,33 @@ class FaultInjector:
         self._thread.start()
         return self
 
+    def environment(self) -> dict[str, str]:
+        """What the attempt's ranks need to fire a step fault themselves."""
+        return {"RUNYARD_FAULT": self.fault.describe()} if self.in_ranks else {}
+
+    def _rank_reports(self) -> dict[str, Any] | None:
+        found = []
+        for path in (self.folder.path / "faults").glob("rank_*.json"):
+            try:
+                report = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if report.get("time", 0) >= self.started - 1.0:
+                found.append(report)
+        if not found:
+            return None
+        return {"fault": self.fault.describe(), "attempt": self.attempt, "injected": True,
+                "seconds": round(min(r["time"] for r in found) - self.started, 3),
+                "step": min(r["step"] for r in found), "pids": sorted(r["pid"] for r in found),
+                "ranks": sorted(r["rank"] for r in found)}
+
     def stop(self) -> dict[str, Any]:
         """Stop watching; what was injected (or that the moment never came)."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
+        if self.in_ranks:
+            self.report = self._rank_reports()
         return self.report or {"fault": self.fault.describe(), "attempt": self.attempt, "injected": False,
                                "why": "the attempt ended before the fault's moment"}
 
@@ -107,6 +133,8 @@ class FaultInjector:
         return self.fault.at_step is not None and self.steps.poll() >= self.fault.at_step
 
     def _watch(self) -> None:
+        if self.in_ranks:
+            return
         while not self._stop.wait(POLL_SECONDS):
             if self._due():
                 self.report = self._fire()

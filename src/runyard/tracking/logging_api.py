@@ -16,8 +16,12 @@ from runyard.tracking import values as check
 from runyard.tracking.spool import SpoolWriter
 
 
+_UNSET: Any = object()
+
+
 class MetricLogging:
     _writer: SpoolWriter | None
+    _step_fault: Any = _UNSET  # a fault this rank fires itself at a step (`--inject kill-rank:1@step=50`)
 
     def _sink(self) -> SpoolWriter:
         raise NotImplementedError
@@ -56,6 +60,17 @@ class MetricLogging:
         if step is not None and (type(step) is not int or step < 0 or step > check.MAX_STEP):
             check.check_step(step)
         (self._writer or self._sink()).append("scalar", name, value, step, description)
+        if step is not None and self._step_fault is not None:
+            self._check_fault(step)
+
+    def _check_fault(self, step: int) -> None:
+        if self._step_fault is _UNSET:
+            from runyard.tracking.fault_trigger import from_environment
+
+            MetricLogging._step_fault = from_environment()
+        fault = self._step_fault
+        if fault is not None and fault.armed and step >= fault.at_step:
+            fault.fire(step, self._writer)
 
     def log_list(self, name: str, value: Any, description: str = "") -> None:
         self._sink().append(MetricKind.LIST.value, check.check_name(name), check.check_list(name, value), None,
