@@ -2,6 +2,7 @@
 # A real two-node Ray cluster on this machine, for runyard's tests and for trying the Ray target:
 # a head node and a worker node (two raylets sharing this host), each with $RUNYARD_RAY_CPUS CPUs.
 #   bash scripts/ray_cluster.sh up      # prints: address=127.0.0.1:PORT
+#   bash scripts/ray_cluster.sh worker  # one more worker node (e.g. a node that comes back after a loss)
 #   bash scripts/ray_cluster.sh down
 # Its processes live under their own temp dir ($RUNYARD_RAY_DIR), and `down` stops only those: a Ray
 # cluster of yours on this machine is left alone (`ray stop` would stop every Ray process here).
@@ -56,11 +57,15 @@ case "${1:-}" in
       || { cat "$dir/start.log" >&2; exit 1; }
     echo "address=127.0.0.1:$port"
     ;;
+  worker)
+    "$ray_bin" start --address="127.0.0.1:$port" "${common[@]}" >>"$dir/start.log" 2>&1 \
+      || { cat "$dir/start.log" >&2; exit 1; }
+    ;;
   down)
     down
     ;;
   *)
-    echo "usage: $0 up|down" >&2
+    echo "usage: $0 up|worker|down" >&2
     exit 2
     ;;
 esac

@@ -29,6 +29,7 @@ from runyard.tracking.ingest import Ingester
 
 POLL_SECONDS = 0.05
 CHECKPOINT_ENV = "RUNYARD_CHECKPOINT_DIR"
+NODE_LOSS_RESTARTS = 3  # attempts after lost cluster nodes (they do not count against max_restarts)
 FAULT_PROPERTY = "runyard.fault"
 _log = logging.getLogger(__name__)
 STOP_GRACE_SECONDS = 10.0
@@ -244,12 +245,20 @@ class Supervisor:
         checkpoints = self.folder.path / "checkpoints"  # kept across attempts: where a restart resumes from
         checkpoints.mkdir(exist_ok=True)
         base_env = {**base_env, CHECKPOINT_ENV: str(checkpoints)}
-        attempt = 0
+        attempt, restarts, node_losses = 0, 0, 0
         while True:
             outcome = self._observed_attempt(interpreter, base_env, attempt)
-            if isinstance(outcome, RankExit) and attempt < self.spec.limits.max_restarts and not self._canceled():
-                attempt += 1
+            if isinstance(outcome, RankExit) and restarts < self.spec.limits.max_restarts and not self._canceled():
+                attempt, restarts = attempt + 1, restarts + 1
                 _log.info("%s; restarting all ranks (attempt %d)", outcome.describe(), attempt)
+                continue
+            if isinstance(outcome, JobFailure) and outcome.node_lost and node_losses < NODE_LOSS_RESTARTS \
+                    and not self._canceled():
+                # a lost node is the cluster's failure, not the script's: it does not use up max_restarts
+                attempt, node_losses = attempt + 1, node_losses + 1
+                self._node_lost = True
+                self._status(RunStatus.RUNNING, f"{outcome.describe()}; attempt {attempt} starts when the cluster "
+                                                "can place the run again, from the run's last checkpoint")
                 continue
             break
         self._status(RunStatus.FINALIZING)
@@ -310,6 +319,9 @@ class Supervisor:
 
     def _attempt(self, interpreter: str, base_env: dict[str, str], attempt: int) -> Outcome:
         launchers = self.target.launchers(self.spec, self.folder, interpreter, base_env, attempt)
+        for launcher in launchers:
+            if hasattr(launcher, "after_node_loss"):
+                launcher.after_node_loss = getattr(self, "_node_lost", False)
         self._launchers = launchers
         try:
             for launcher in launchers:

@@ -154,3 +154,48 @@ def test_a_killed_supervisor_takes_its_actors_agents_and_ranks_with_it(workspace
         time.sleep(0.5)
     assert processes_of(workspace.path) == []
     assert run.get_status() == "Failed"
+
+
+def _lose_the_worker_node() -> int:
+    """SIGKILL the worker node's raylet and everything under it (its workers, the agent, the ranks): what a
+    node that loses power does. Returns how many processes died."""
+    import psutil
+
+    raylets = [p for p in psutil.process_iter(["cmdline"])
+               if "raylet/raylet" in " ".join(p.info["cmdline"] or []) and "--head" not in (p.info["cmdline"] or [])
+               and "/tmp/runyard-ray-" in " ".join(p.info["cmdline"] or [])]
+    assert len(raylets) == 1, "one worker node"
+    doomed = [raylets[0], *raylets[0].children(recursive=True)]
+    for p in doomed:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    return len(doomed)
+
+
+def test_a_lost_node_comes_back_and_the_run_goes_on_from_its_checkpoint(workspace, target, project, tmp_path):
+    from tests.ddp_jobs import RESUMABLE
+
+    src = project("train.py", RESUMABLE)
+    job = dict(entry_script="train.py", node_count=2, process_count_per_node=1, distributed_backend="gloo")
+    plain = Experiment(workspace, "lost").submit(PyTorch(str(src), **job))
+    run = Experiment(workspace, "lost").submit(PyTorch(str(src), compute_target=target(), **job))
+    deadline = time.time() + 120
+    while time.time() < deadline and len(run.get_metrics().get("loss", [])) < 35:
+        time.sleep(0.3)
+    assert _lose_the_worker_node() >= 3
+    time.sleep(2)
+    subprocess.run(["bash", str(ROOT / "scripts" / "ray_cluster.sh"), "worker"], check=True, timeout=120)
+    details = run.wait_for_completion(raise_on_error=False)
+    assert details["status"] == "Completed", details.get("error")
+    props = run.get_properties()
+    first, second = json.loads(props["runyard.attempt.0"]), json.loads(props["runyard.attempt.1"])
+    assert "was lost" in first["outcome"] and second["outcome"] == "completed"
+    assert second["resumedFromStep"] % 10 == 0 and second["resumedFromStep"] >= 30
+    plain.wait_for_completion(raise_on_error=True)
+    bits = []
+    for r in (plain, run):
+        r.download_file("outputs/final.bin", str(tmp_path / f"{r.id}.bin"))
+        bits.append((tmp_path / f"{r.id}.bin").read_bytes())
+    assert bits[0] == bits[1]

@@ -37,6 +37,8 @@ class JobFailure:
 
     message: str
     at: float = 0.0
+    # a node of the cluster went away (a lost Ray node): the job may run again once the cluster has it back
+    node_lost: bool = False
 
     def describe(self) -> str:
         return self.message

@@ -81,6 +81,8 @@ class NodeAgentActor:
 
 
 class RayJob:
+    after_node_loss = False  # set on the job of an attempt that follows a lost node
+
     def __init__(self, folder: RunFolder, address: str, plan: RayPlan, env: dict[str, str], attempt: int) -> None:
         self.folder, self.address, self.plan, self.env, self.attempt = folder, address, plan, env, attempt
         self._failure: JobFailure | None = None
@@ -115,7 +117,8 @@ class RayJob:
         except Exception as e:  # noqa: BLE001 - whatever ray says, the run fails with it
             self._failure = JobFailure(f"cannot join the Ray cluster at {self.address}: {e}", time.monotonic())
             return
-        if reason := self._impossible(ray.nodes()):
+        # after a lost node, the cluster may be short of nodes for a while: wait for it to come back
+        if not self.after_node_loss and (reason := self._impossible(ray.nodes())):
             self._failure = JobFailure(f"the Ray cluster at {self.address} can never place this run: {reason}",
                                        time.monotonic())
             return
@@ -188,7 +191,8 @@ class RayJob:
                 self._exits[node] = -1
                 if not self._stopping:
                     return JobFailure(f"the node agent on Ray node {node} was lost: {type(e).__name__}: "
-                                      f"{str(e).splitlines()[0] if str(e) else ''}", time.monotonic())
+                                      f"{str(e).splitlines()[0] if str(e) else ''}", time.monotonic(),
+                                      node_lost=True)
         return None
 
     def failure(self) -> RankExit | JobFailure | None:
