@@ -30,7 +30,7 @@ POLL_SECONDS = 0.05
 def run_processes(folder: RunFolder) -> list[tuple[psutil.Process, dict[str, str]]]:
     """Every live process of this run on this host, with its environment."""
     found = []
-    wanted = str(folder.path)
+    wanted = {str(folder.path), str(folder.path.resolve())}  # a cluster's run folder is a link to the shared one
     for p in psutil.process_iter(["pid", "status"]):
         try:
             if p.info["status"] == psutil.STATUS_ZOMBIE or p.pid == os.getpid():
@@ -38,7 +38,7 @@ def run_processes(folder: RunFolder) -> list[tuple[psutil.Process, dict[str, str
             env = p.environ()
         except (psutil.Error, OSError):
             continue
-        if env.get("RUNYARD_RUN_DIR") == wanted:
+        if env.get("RUNYARD_RUN_DIR") in wanted:
             found.append((p, env))
     return found
 
