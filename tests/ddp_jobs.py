@@ -64,3 +64,28 @@ if rank == 0:
     open("outputs/final.bin", "wb").write(b"".join(p.detach().numpy().tobytes() for p in model.parameters()))
 dist.destroy_process_group()
 """
+
+
+def resumable_pair(workspace: Any, project: Any, experiment: str, target: Any) -> tuple[Any, Any]:
+    """(an uninterrupted 2x1 gloo run of RESUMABLE on this machine, the same job on `target`), the latter
+    followed until it has logged 35 points, so a test can interrupt it mid-way."""
+    import time
+
+    src = project("train.py", RESUMABLE)
+    job = dict(entry_script="train.py", node_count=2, process_count_per_node=1, distributed_backend="gloo")
+    plain = Experiment(workspace, experiment).submit(PyTorch(str(src), **job))
+    run = Experiment(workspace, experiment).submit(PyTorch(str(src), compute_target=target, **job))
+    deadline = time.time() + 120
+    while time.time() < deadline and len(run.get_metrics().get("loss", [])) < 35:
+        time.sleep(0.3)
+    return plain, run
+
+
+def same_final_bits(plain: Any, run: Any, folder: Any) -> bool:
+    """Whether both runs ended with the same parameters, byte for byte (RESUMABLE's outputs/final.bin)."""
+    plain.wait_for_completion(raise_on_error=True)
+    found = []
+    for r in (plain, run):
+        r.download_file("outputs/final.bin", str(folder / f"{r.id}.bin"))
+        found.append((folder / f"{r.id}.bin").read_bytes())
+    return found[0] == found[1]

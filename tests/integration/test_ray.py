@@ -175,15 +175,9 @@ def _lose_the_worker_node() -> int:
 
 
 def test_a_lost_node_comes_back_and_the_run_goes_on_from_its_checkpoint(workspace, target, project, tmp_path):
-    from tests.ddp_jobs import RESUMABLE
+    from tests.ddp_jobs import resumable_pair, same_final_bits
 
-    src = project("train.py", RESUMABLE)
-    job = dict(entry_script="train.py", node_count=2, process_count_per_node=1, distributed_backend="gloo")
-    plain = Experiment(workspace, "lost").submit(PyTorch(str(src), **job))
-    run = Experiment(workspace, "lost").submit(PyTorch(str(src), compute_target=target(), **job))
-    deadline = time.time() + 120
-    while time.time() < deadline and len(run.get_metrics().get("loss", [])) < 35:
-        time.sleep(0.3)
+    plain, run = resumable_pair(workspace, project, "lost", target())
     assert _lose_the_worker_node() >= 3
     time.sleep(2)
     subprocess.run(["bash", str(ROOT / "scripts" / "ray_cluster.sh"), "worker"], check=True, timeout=120)
@@ -193,9 +187,4 @@ def test_a_lost_node_comes_back_and_the_run_goes_on_from_its_checkpoint(workspac
     first, second = json.loads(props["runyard.attempt.0"]), json.loads(props["runyard.attempt.1"])
     assert "was lost" in first["outcome"] and second["outcome"] == "completed"
     assert second["resumedFromStep"] % 10 == 0 and second["resumedFromStep"] >= 30
-    plain.wait_for_completion(raise_on_error=True)
-    bits = []
-    for r in (plain, run):
-        r.download_file("outputs/final.bin", str(tmp_path / f"{r.id}.bin"))
-        bits.append((tmp_path / f"{r.id}.bin").read_bytes())
-    assert bits[0] == bits[1]
+    assert same_final_bits(plain, run, tmp_path)

@@ -13,6 +13,7 @@ from runyard import Experiment
 from runyard.errors import InvalidValueError
 from runyard.train.dnn import PyTorch
 from tests.ddp_jobs import RESUMABLE as DDP
+from tests.ddp_jobs import same_final_bits
 
 pytestmark = pytest.mark.integration
 CLI = [sys.executable, "-m", "runyard.cli.main"]
@@ -32,12 +33,6 @@ def _ddp(src, **kw):
                    distributed_backend="gloo", **kw)
 
 
-def _final_bits(run, tmp_path):
-    target = tmp_path / f"{run.id}.bin"
-    run.download_file("outputs/final.bin", str(target))
-    return target.read_bytes()
-
-
 def test_a_killed_rank_restarts_from_the_checkpoint_to_the_same_bits_as_an_uninterrupted_run(
         workspace, project, tmp_path):
     src = project("train.py", DDP)
@@ -51,7 +46,7 @@ def test_a_killed_rank_restarts_from_the_checkpoint_to_the_same_bits_as_an_unint
     first, second = json.loads(props["runyard.attempt.0"]), json.loads(props["runyard.attempt.1"])
     assert "rank 1" in first["outcome"] and second["outcome"] == "completed"
     assert second["resumedFromStep"] % 10 == 0 and 50 <= second["resumedFromStep"] <= fault["step"] + 1
-    assert _final_bits(hit, tmp_path) == _final_bits(plain, tmp_path)
+    assert same_final_bits(plain, hit, tmp_path)
     assert "attempt.1" not in plain.get_properties() and "runyard.attempt.0" in plain.get_properties()
 
 

@@ -121,17 +121,9 @@ def test_job_over_its_time_limit(workspace, target):
 def test_a_requeued_job_goes_on_from_its_checkpoint_as_a_new_attempt(workspace, target, project, tmp_path):
     """`scontrol requeue` (what preemption does) on a running 2-node job: it runs again, its ranks resume from
     the run's checkpoint folder, and it ends with the parameters of an uninterrupted run, bit for bit."""
-    from runyard import Experiment
-    from runyard.train.dnn import PyTorch
-    from tests.ddp_jobs import RESUMABLE
+    from tests.ddp_jobs import resumable_pair, same_final_bits
 
-    src = project("train.py", RESUMABLE)
-    job = dict(entry_script="train.py", node_count=2, process_count_per_node=1, distributed_backend="gloo")
-    plain = Experiment(workspace, "requeue").submit(PyTorch(str(src), **job))
-    run = Experiment(workspace, "requeue").submit(PyTorch(str(src), compute_target=target(), **job))
-    deadline = time.time() + 120
-    while time.time() < deadline and len(run.get_metrics().get("loss", [])) < 35:
-        time.sleep(0.3)
+    plain, run = resumable_pair(workspace, project, "requeue", target())
     job_id = subprocess.run(["squeue", "-h", "-n", f"runyard-{run.id}", "-o", "%i"], capture_output=True,
                             text=True).stdout.strip()
     assert job_id, "the job is running"
@@ -143,12 +135,7 @@ def test_a_requeued_job_goes_on_from_its_checkpoint_as_a_new_attempt(workspace, 
     assert requeue["resumedFromStep"] % 10 == 0 and requeue["resumedFromStep"] >= 30
     events = workspace.store.status_events(run.id)
     assert any("requeued 1 time(s)" in e.detail for e in events)
-    plain.wait_for_completion(raise_on_error=True)
-    bits = []
-    for r in (plain, run):
-        r.download_file("outputs/final.bin", str(tmp_path / f"{r.id}.bin"))
-        bits.append((tmp_path / f"{r.id}.bin").read_bytes())
-    assert bits[0] == bits[1]
+    assert same_final_bits(plain, run, tmp_path)
 
 
 def test_a_killed_node_agent_is_injected_and_fails_the_job_naming_it(workspace, target, project):

@@ -68,6 +68,6 @@ def cmd_diff(args: argparse.Namespace, run_a: Any, run_b: Any) -> int:
                 print(f"  {c.name}: {what}")
             else:
                 print(f"  {c.name}: {_shown(c.a)} -> {_shown(c.b)}")
-    for name, patch in found.code_patches.items():
+    for patch in found.code_patches.values():
         print(f"\n{patch}", end="" if patch.endswith("\n") else "\n")
     return 0

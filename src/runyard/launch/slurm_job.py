@@ -126,12 +126,12 @@ class SlurmJob:
     def _lost_nodes(self) -> str:
         """Which of the job's nodes failed, with Slurm's reason (sinfo), for the run's error."""
         shown = subprocess.run(["scontrol", "show", "job", str(self.job_id), "-o"], capture_output=True, text=True,
-                               env=self.env).stdout
+                               env=self.env, check=False).stdout
         nodes = m.group(1) if (m := re.search(r" NodeList=(\S+)", shown)) else ""
         if not nodes or nodes == "(null)":
             return "Slurm did not say which node"
         listing = subprocess.run(["sinfo", "-h", "-N", "-n", nodes, "-o", "%N|%T|%E"], capture_output=True,
-                                 text=True, env=self.env).stdout
+                                 text=True, env=self.env, check=False).stdout
         down = [f"{n} {state} ({why})" for n, state, why in (line.split("|", 2) for line in listing.splitlines()
                                                              if line.count("|") == 2)
                 if any(word in state.lower() for word in ("down", "fail", "drain", "not_responding"))]

@@ -77,7 +77,7 @@ def build_router(ws: Workspace) -> APIRouter:
 
     @api.get("/runs")
     def runs(experiment: str | None = None, status: str | None = None, q: str | None = None,
-             filter: str | None = None, owner: str | None = None,  # noqa: A002 - the API's word
+             filter: str | None = None, owner: str | None = None,
              sort: str = "created", order: str = "desc", offset: int = Query(0, ge=0),
              limit: int = Query(50, ge=1, le=1000)) -> dict[str, Any]:
         """A page of runs, filtered and ordered in SQL. `filter` is an expression (metrics.acc > 0.9 and

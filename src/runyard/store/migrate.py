@@ -52,8 +52,7 @@ def copy_store(source: Store, target: Store, progress: Callable[[str], None] = l
                  f"events, {wanted['tags']} tags) [{report.runs}]")
     have_tokens = {t.name for t in target.list_tokens()}
     for token in source.list_tokens():
-        if token.name not in have_tokens:
-            if token.revoked is None:
-                target.add_token(token)
-                report.tokens += 1
+        if token.name not in have_tokens and token.revoked is None:  # a revoked token is not carried over
+            target.add_token(token)
+            report.tokens += 1
     return report
