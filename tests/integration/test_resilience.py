@@ -79,6 +79,16 @@ def test_a_straggler_is_stopped_for_the_time_asked_then_goes_on(workspace, proje
     assert json.loads(run.get_properties()["runyard.fault"])["step"] >= 5
 
 
+def test_a_fault_at_a_time_is_fired_from_outside_the_rank(workspace, project):
+    src = project("train.py", STEPS.replace("range(12)", "range(40)"))
+    run = Experiment(workspace, "faults").submit(PyTorch(str(src), entry_script="train.py",
+                                                         fault="kill-rank:0@seconds=1.5"))
+    run.wait_for_completion(raise_on_error=False)
+    fault = json.loads(run.get_properties()["runyard.fault"])
+    assert run.get_status() == "Failed" and fault["injected"] and 1.5 <= fault["seconds"] < 3
+    assert 0 < len(run.get_metrics()["t"]) < 40  # it was killed part-way
+
+
 def test_a_failed_build_is_injected_before_anything_runs(workspace, project):
     src = project("train.py", STEPS)
     run = Experiment(workspace, "faults").submit(PyTorch(str(src), entry_script="train.py", fault="fail-build"))
