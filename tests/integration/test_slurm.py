@@ -153,6 +153,32 @@ def test_a_killed_node_agent_is_injected_and_fails_the_job_naming_it(workspace, 
     assert details["status"] == "Failed" and "slurm job" in details["error"]["error"]["message"]
 
 
+def test_a_node_that_fails_under_a_job_is_named_in_the_runs_error(workspace, target, project):
+    """An admin (or the cluster) marks a node of a running job down: Slurm ends the job NODE_FAIL, and the run's
+    error says so and names the nodes."""
+    src = project("train.py", "import time\nfrom runyard import Run\nrun = Run.get_context()\n"
+                              "for i in range(600):\n    run.log('i', i, step=i)\n    time.sleep(0.1)\n")
+    from runyard import Experiment
+    from runyard.train.dnn import PyTorch
+
+    run = Experiment(workspace, "nodefail").submit(PyTorch(
+        str(src), entry_script="train.py", node_count=2, process_count_per_node=1, distributed_backend="gloo",
+        compute_target=target(name="norequeue", sbatch_options=["--no-requeue"])))
+    deadline = time.time() + 60
+    while time.time() < deadline and not run.get_metrics().get("i"):
+        time.sleep(0.3)
+    subprocess.run(["scontrol", "update", "nodename=n2", "state=down", "reason=power lost"], check=True)
+    try:
+        details = run.wait_for_completion(raise_on_error=False)
+    finally:
+        subprocess.run(["scontrol", "update", "nodename=n2", "state=resume"], check=False)
+    message = details["error"]["error"]["message"]
+    assert details["status"] == "Failed" and "lost a node: NODE_FAIL" in message
+    # a node still down is named with Slurm's reason; this test cluster returns a node to service at once
+    # (ReturnToService=2), so by the time the error is written it names the job's nodes
+    assert re.search(r"lost n2 down\S* \(power lost\)|its nodes were n\[1-2\]", message), message
+
+
 def test_dry_run_sbatch_script(workspace, tmp_path):
     from runyard.run_folder import RunFolder
     from runyard.spec import Backend, JobSpec, Resources
