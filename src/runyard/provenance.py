@@ -17,6 +17,7 @@ import os
 import platform
 import sqlite3
 import subprocess
+import sys
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -101,8 +102,13 @@ print(json.dumps({"python": sys.version.split()[0], "torch": torch,
 
 def environment_lock(interpreter: str, cache_dir: Path) -> dict[str, Any]:
     """{"python", "torch", "packages": [[name, version, sha256 of RECORD], ...]} of an interpreter."""
-    site = subprocess.run([interpreter, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+    if os.path.realpath(interpreter) == os.path.realpath(sys.executable):  # no interpreter to start for the base
+        import sysconfig
+
+        site = sysconfig.get_paths()["purelib"]
+    else:
+        site = subprocess.run([interpreter, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                              capture_output=True, text=True, timeout=60, check=True).stdout.strip()
     try:
         stamp = f"{interpreter}\0{os.stat(site).st_mtime_ns}"
     except OSError:

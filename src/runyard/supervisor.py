@@ -98,7 +98,7 @@ class Supervisor:
         properties = self.store.get_run(self.folder.run_id).properties
         expected = properties.get(EXPECTED_PROPERTY)
         if expected is None:
-            self._recorder = recorder.start()
+            self._recorder = recorder  # started once the ranks are (it must not slow their start)
             return None
         self._recorder = recorder
         found = recorder.now() or {}
@@ -328,6 +328,9 @@ class Supervisor:
                 launcher.start()
         finally:
             self.folder.write_json(self.folder.ranks_file, {"pgids": [g for x in launchers for g in x.pgids]})
+        recorder = getattr(self, "_recorder", None)
+        if recorder is not None and not recorder.started:
+            recorder.start()
         limit = self.spec.limits.max_run_duration_seconds
         deadline = time.monotonic() + limit if limit else None
         running, last_progress = attempt > 0, ""

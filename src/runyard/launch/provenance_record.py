@@ -99,6 +99,10 @@ class ProvenanceRecorder:
         except Exception as e:  # noqa: BLE001 - a record we could not make is said, the run goes on
             self._error = f"{type(e).__name__}: {e}"
 
+    @property
+    def started(self) -> bool:
+        return self._thread.is_alive() or self._record is not None or self._error is not None
+
     def start(self) -> ProvenanceRecorder:
         self._thread.start()
         return self
@@ -108,6 +112,8 @@ class ProvenanceRecorder:
         return self._record
 
     def result(self) -> tuple[dict[str, Any] | None, str | None]:
+        if not self.started:  # the ranks never started (a failed launch): record what can be
+            self._compute()
         if self._thread.is_alive():
             self._thread.join()
         return self._record, self._error
