@@ -33,7 +33,7 @@ def rank_reports(run: Any, world: int) -> list[dict[str, Any]]:
 # DDP that checkpoints every 10 steps to the run's checkpoint folder and resumes from it (a restart, a requeue);
 # rank 0 writes its final parameters' bytes to outputs/final.bin
 RESUMABLE = """
-import os, time
+import os, sys, time
 import torch, torch.distributed as dist
 from runyard import Run
 run = Run.get_context()
@@ -43,7 +43,8 @@ torch.manual_seed(0)
 model = torch.nn.Linear(4, 1)
 ddp = torch.nn.parallel.DistributedDataParallel(model)
 opt = torch.optim.SGD(ddp.parameters(), lr=0.01, momentum=0.9)
-snapshot = os.path.join(run.get_checkpoint_dir(), "snapshot.pt")  # the ddp-tutorial-series convention
+# the run's checkpoint folder, or (--cwd-snapshot) the ddp-tutorial-series' own convention: snapshot.pt here
+snapshot = "snapshot.pt" if "--cwd-snapshot" in sys.argv else os.path.join(run.get_checkpoint_dir(), "snapshot.pt")
 start = 0
 if os.path.exists(snapshot):
     state = torch.load(snapshot)

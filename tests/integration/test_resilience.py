@@ -36,8 +36,10 @@ def _ddp(src, **kw):
 def test_a_killed_rank_restarts_from_the_checkpoint_to_the_same_bits_as_an_uninterrupted_run(
         workspace, project, tmp_path):
     src = project("train.py", DDP)
-    plain = Experiment(workspace, "resume").submit(_ddp(src))
-    hit = Experiment(workspace, "resume").submit(_ddp(src, max_restarts=1, fault="kill-rank:1@step=50"))
+    # the script keeps snapshot.pt in its working folder, as pytorch/examples' ddp-tutorial-series does
+    plain = Experiment(workspace, "resume").submit(_ddp(src, script_params={"--cwd-snapshot": ""}))
+    hit = Experiment(workspace, "resume").submit(_ddp(src, script_params={"--cwd-snapshot": ""}, max_restarts=1,
+                                                      fault="kill-rank:1@step=50"))
     plain.wait_for_completion(raise_on_error=True)
     hit.wait_for_completion(raise_on_error=True)
     props = hit.get_properties()

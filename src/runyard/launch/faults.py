@@ -43,11 +43,17 @@ def run_processes(folder: RunFolder) -> list[tuple[psutil.Process, dict[str, str
     return found
 
 
-def _is_agent(p: psutil.Process) -> bool:
+def _agent_node(p: psutil.Process, env: dict[str, str]) -> str | None:
+    """The node of a node agent process (`--node-rank N` on Ray, SLURM_NODEID under srun), else None."""
     try:
-        return "runyard.launch.agent" in " ".join(p.cmdline())
+        argv = p.cmdline()
     except psutil.Error:
-        return False
+        return None
+    if "runyard.launch.agent" not in argv:
+        return None
+    if "--node-rank" in argv[:-1]:
+        return argv[argv.index("--node-rank") + 1]
+    return env.get("SLURM_NODEID", "0")
 
 
 class StepWatcher:
@@ -149,8 +155,7 @@ class FaultInjector:
         if kind is FaultKind.KILL_NODE:
             return [p for p, env in procs if env.get("NODE_RANK") == target and "RUNYARD_RANK" in env]
         # KILL_AGENT: a cluster node's agent process (`python -m runyard.launch.agent`, one per node)
-        return [p for p, env in procs if "RUNYARD_RANK" not in env and _is_agent(p)
-                and env.get("SLURM_NODEID", env.get("RUNYARD_NODE_RANK")) == target]
+        return [p for p, env in procs if "RUNYARD_RANK" not in env and _agent_node(p, env) == target]
 
     def _fire(self) -> dict[str, Any]:
         targets = self._targets()
