@@ -80,6 +80,11 @@ class NodeAgentActor:
             os.killpg(self.proc.pid, signal.SIGKILL)
 
 
+# a rank whose peer's node vanished fails at once; Ray declares that node dead some seconds later (its health
+# checks): while another node's agent is still unaccounted for, a rank failure waits this long for that news
+NODE_LOSS_GRACE_SECONDS = 30.0
+
+
 class RayJob:
     after_node_loss = False  # set on the job of an attempt that follows a lost node
 
@@ -92,6 +97,7 @@ class RayJob:
         self._runs: list[Any] = []
         self._exits: dict[int, int] = {}
         self._stopping = False
+        self._first_exit_at: float | None = None
 
     @property
     def pgids(self) -> list[int]:
@@ -203,12 +209,45 @@ class RayJob:
             self._failure = lost
             return lost
         if any(code != 0 for code in self._exits.values()):
+            lost_node = self._lost_bundle_node()
+            if lost_node is not None:  # the rank failed because its peer's node went away
+                self._failure = JobFailure(f"Ray node {lost_node[0]} ({lost_node[1]}) was lost; its ranks' peers "
+                                           "failed with it", time.monotonic(), node_lost=True)
+                return self._failure
+            if len(self._exits) < len(self.plan.bundles):  # another node's agent has not been heard of yet
+                self._first_exit_at = self._first_exit_at or time.monotonic()
+                if time.monotonic() - self._first_exit_at < NODE_LOSS_GRACE_SECONDS:
+                    return None
+            killed = sorted(n for n, c in self._exits.items() if c < 0)
+            if killed:  # an agent killed by a signal took its node's ranks with it; the other ranks only followed
+                name = signal.Signals(-self._exits[killed[0]]).name if -self._exits[killed[0]] in \
+                    signal.valid_signals() else f"signal {-self._exits[killed[0]]}"
+                return JobFailure(f"the node agent on Ray node {killed[0]} was killed by {name}; the ranks of its "
+                                  "peers failed with it", time.monotonic())
             ranks = failed_ranks(self.folder)
             if ranks:
                 return min(ranks, key=lambda e: e.at)
             node = min(n for n, c in self._exits.items() if c != 0)
             return JobFailure(f"the node agent on Ray node {node} exited with code {self._exits[node]}",
                               time.monotonic())
+        return None
+
+    def _lost_bundle_node(self) -> tuple[int, str] | None:
+        """(bundle index, node address) of a node of this job that Ray says is dead, if any."""
+        import ray
+        from ray.util.placement_group import placement_group_table
+
+        if self._group is None:
+            return None
+        try:
+            placed = placement_group_table(self._group).get("bundles_to_node_id", {})
+            alive = {n["NodeID"]: (n.get("Alive"), n.get("NodeManagerAddress", "?")) for n in ray.nodes()}
+        except Exception:  # noqa: BLE001 - the cluster could not tell: judge by the ranks
+            return None
+        for bundle, node_id in sorted(placed.items()):
+            state = alive.get(node_id)
+            if state is not None and not state[0]:
+                return int(bundle), str(state[1])
         return None
 
     def finished(self) -> bool:
