@@ -100,7 +100,10 @@ def build_router(ws: Workspace) -> APIRouter:
                          order=RunOrder.METRIC if sort.startswith("metric:") else RunOrder(sort),
                          metric=sort.removeprefix("metric:") if sort.startswith("metric:") else None,
                          ascending=order != "desc", limit=limit, offset=offset)
-        total, page = ws.store.query_runs(query)
+        try:
+            total, page = ws.store.query_runs(query)
+        except InvalidValueError as e:  # sort=metric: without a key
+            raise HTTPException(400, str(e)) from None
         table = run_table(ws.store, run_ids=[r.run_id for r in page]) if page else {}
         return {"total": total, "offset": offset, "runs": [{
             "runId": r.run_id, "experiment": r.experiment, "status": r.status.value, "target": r.target,
