@@ -90,3 +90,16 @@ def same_final_bits(plain: Any, run: Any, folder: Any) -> bool:
         r.download_file("outputs/final.bin", str(folder / f"{r.id}.bin"))
         found.append((folder / f"{r.id}.bin").read_bytes())
     return found[0] == found[1]
+
+
+def killed_agent_run(workspace: Any, project: Any, target: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A 2x1 RESUMABLE job on a cluster target with node 1's agent killed at step 20: (its details, the fault
+    record), after it ended."""
+    src = project("train.py", RESUMABLE)
+    run = Experiment(workspace, "agent").submit(PyTorch(
+        str(src), entry_script="train.py", node_count=2, process_count_per_node=1, distributed_backend="gloo",
+        compute_target=target, fault="kill-agent:1@step=20"))
+    details = run.wait_for_completion(raise_on_error=False)
+    fault = json.loads(run.get_properties()["runyard.fault"])
+    assert fault["injected"] and fault["step"] >= 20 and len(fault["pids"]) == 1
+    return details, fault

@@ -191,13 +191,7 @@ def test_a_lost_node_comes_back_and_the_run_goes_on_from_its_checkpoint(workspac
 
 
 def test_a_killed_node_agent_is_injected_and_named(workspace, target, project):
-    from tests.ddp_jobs import RESUMABLE
+    from tests.ddp_jobs import killed_agent_run
 
-    src = project("train.py", RESUMABLE)
-    run = Experiment(workspace, "agent").submit(PyTorch(
-        str(src), entry_script="train.py", node_count=2, process_count_per_node=1, distributed_backend="gloo",
-        compute_target=target(), fault="kill-agent:1@step=20"))
-    details = run.wait_for_completion(raise_on_error=False)
-    fault = json.loads(run.get_properties()["runyard.fault"])
-    assert fault["injected"] and fault["step"] >= 20 and len(fault["pids"]) == 1
+    details, _ = killed_agent_run(workspace, project, target())
     assert details["status"] == "Failed" and "Ray node 1" in details["error"]["error"]["message"]
