@@ -33,12 +33,6 @@ if TYPE_CHECKING:
     from runyard.store.base import Store
     from runyard.store.location import StoreLocation
 
-
-def parse_store_uri_shown(uri: str) -> str:
-    from runyard.store.location import parse_store_uri
-
-    return parse_store_uri(uri).shown
-
 CONFIG_NAME = "config.json"
 DEFAULT_DIR = ".runyard"
 DEFAULT_DATASTORE = "workspaceblobstore"
@@ -105,26 +99,30 @@ class WorkspaceFolder:
                 self.write_config(config)
 
     # -- the store and the blobs ------------------------------------------------------------------
+    def recorded_store(self) -> StoreLocation | None:
+        """The store this workspace's config names (written by `runyard server --store` or migrate --record)."""
+        from runyard.store.location import parse_store_uri
+
+        recorded = self.read_config().get("store") if self.exists() else None
+        return parse_store_uri(recorded, f"{self.config_file}: store") if recorded else None
+
     @cached_property
     def store_location(self) -> StoreLocation:
         """$RUNYARD_STORE_URI, else the config's `store`, else the SQLite file in this folder. A workspace
         whose config names one store is never opened on another (its runs would seem to vanish)."""
         from runyard.store.location import STORE_ENV, parse_store_uri, sqlite_location
 
-        recorded = self.read_config().get("store") if self.exists() else None
+        recorded = self.recorded_store()
         given = os.environ.get(STORE_ENV)
         if given:
             location = parse_store_uri(given, STORE_ENV)
-            if recorded and parse_store_uri(recorded).uri != location.uri:
+            if recorded and recorded.uri != location.uri:
                 raise WorkspaceError(f"{STORE_ENV}={location.shown!r}, but workspace {self.path} keeps its runs in "
-                                     f"{parse_store_uri(recorded).shown!r}; nothing was opened. Fix: unset "
-                                     f"{STORE_ENV}, or move the workspace with `runyard migrate --from "
-                                     f"{parse_store_uri(recorded).shown} --to {location.shown}` and set its "
-                                     "config's store")
+                                     f"{recorded.shown!r}; nothing was opened. Fix: unset {STORE_ENV}, or move the "
+                                     f"workspace with `runyard migrate --from {recorded.shown} --to "
+                                     f"{location.shown} --record`")
             return location
-        if recorded:
-            return parse_store_uri(recorded, f"{self.config_file}: store")
-        return sqlite_location(self.database)
+        return recorded or sqlite_location(self.database)
 
     store_connections = 4  # a PostgreSQL store's pool size in this process (the server takes more)
 
@@ -138,12 +136,11 @@ class WorkspaceFolder:
         current = self.store_location if self.exists() else None
         if current is not None and current.uri == location.uri:
             return
-        recorded = self.read_config().get("store") if self.exists() else None
+        recorded = self.recorded_store()
         if recorded:
             raise WorkspaceError(f"--store {location.shown}: workspace {self.path} keeps its runs in "
-                                 f"{parse_store_uri_shown(recorded)}; nothing was changed. Fix: pass that store, "
-                                 f"or copy the runs with `runyard migrate --from {parse_store_uri_shown(recorded)} "
-                                 f"--to {location.shown}` first")
+                                 f"{recorded.shown}; nothing was changed. Fix: pass that store, or copy the runs "
+                                 f"with `runyard migrate --from {recorded.shown} --to {location.shown} --record`")
         if self.database.exists() and self.database.stat().st_size > 0:
             from runyard.store.location import sqlite_location
 

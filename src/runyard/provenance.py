@@ -19,7 +19,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +155,3 @@ def machine() -> dict[str, Any]:
     return {"os": platform.platform(), "cpu": _cpu_model(), "cores": os.cpu_count(),
             "memory_gb": round(psutil.virtual_memory().total / 2**30, 1), "gpus": gpus, "cuda": cuda}
 
-
-def as_json(value: Any) -> str:
-    return json.dumps(asdict(value) if hasattr(value, "__dataclass_fields__") else value, sort_keys=True)

@@ -35,13 +35,19 @@ class TokenBook:
     def required(self) -> bool:
         """A token is needed once the server has one of its own or the store holds a live named one (the
         latter looked up at most once a second: a token just created is required within a second)."""
+        known = self.known_required()
+        if known is not None:
+            return known
+        named = any(t.revoked is None for t in self.store.list_tokens())
+        self._named = (time.monotonic(), named)
+        return named
+
+    def known_required(self) -> bool | None:
+        """required() without the store: None when the last look is over a second old."""
         if self.admin_token:
             return True
         checked, named = self._named
-        if time.monotonic() - checked > 1.0:
-            named = any(t.revoked is None for t in self.store.list_tokens())
-            self._named = (time.monotonic(), named)
-        return named
+        return named if time.monotonic() - checked <= 1.0 else None
 
     def caller(self, secret: str) -> Caller | None:
         if not secret:

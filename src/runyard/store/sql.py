@@ -111,6 +111,11 @@ def run_params(record: RunRecord) -> dict[str, str]:
     return parameters_of(arguments if isinstance(arguments, list) else [], record.properties.get("hyperparameters"))
 
 
+def like_literal(text: str) -> str:
+    """`text` matched literally inside a LIKE pattern (with ESCAPE '\\')."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _in(column: str, values: Sequence[Any] | None) -> tuple[str, list[Any]]:
     if values is None:
         return "", []
@@ -188,8 +193,8 @@ class SqlStore(Store):
     def resolve_run_id(self, prefix: str) -> str:
         if self._query("SELECT 1 FROM runs WHERE run_id=?", (prefix,)):
             return prefix
-        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        rows = self._query("SELECT run_id FROM runs WHERE run_id LIKE ? ESCAPE '\\' LIMIT 3", (escaped + "%",))
+        rows = self._query("SELECT run_id FROM runs WHERE run_id LIKE ? ESCAPE '\\' LIMIT 3",
+                           (like_literal(prefix) + "%",))
         if len(rows) == 1:
             return str(rows[0][0])
         if not rows:
@@ -216,7 +221,7 @@ class SqlStore(Store):
             clauses.append("runs.status=?")
             params.append(query.status.value)
         if query.text:
-            escaped = query.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            escaped = like_literal(query.text.lower())
             clauses.append("(lower(runs.run_id) LIKE ? ESCAPE '\\' OR lower(runs.experiment) LIKE ? ESCAPE '\\')")
             params += [f"%{escaped}%"] * 2
         if query.where is not None:

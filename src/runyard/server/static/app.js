@@ -130,7 +130,7 @@ async function runsPage() {
   });
   view.innerHTML = `
     <div class="toolbar">
-      <input id="search" size="44" placeholder="search: metrics.acc > 0.9 and params.lr = '0.01'" value="${esc(state.search)}"
+      <input id="search" size="30" placeholder="search: metrics.acc > 0.9 and …" value="${esc(state.search)}"
         title="Searched on the server across every run: metrics.<key>, params.<key>, tags.<key>, status, owner, experiment; = != < <= > >= LIKE ILIKE IN, joined by and">
       <input id="filter" placeholder="filter this page" value="${esc(state.q)}">
       <select id="experiment"><option value="">every experiment</option>${(state.experiments || []).map((e) => `<option ${e === state.experiment ? "selected" : ""}>${esc(e)}</option>`).join("")}</select>
