@@ -15,6 +15,7 @@ from contextvars import ContextVar
 
 OWNER_ENV = "RUNYARD_OWNER"
 _acting: ContextVar[str | None] = ContextVar("runyard_owner", default=None)
+_acting_admin: ContextVar[bool] = ContextVar("runyard_admin", default=False)
 
 
 def current_owner() -> str:
@@ -27,10 +28,21 @@ def current_owner() -> str:
         return f"uid-{os.getuid()}"
 
 
+def may_change(owner: str) -> str | None:
+    """Why the caller of this server request may not cancel, reprioritise or rerun a run `owner` submitted
+    (None: it may). Without a token (a loopback server) and with an admin token, anyone may."""
+    caller = _acting.get()
+    if caller is None or _acting_admin.get() or caller == owner:
+        return None
+    return (f"token {caller!r} may cancel, reprioritise or rerun only the runs it submitted; this run was submitted "
+            f"by {owner!r}. Fix: ask {owner!r}, or use an admin token (runyard token create NAME --admin)")
+
+
 @contextmanager
-def acting_as(name: str | None) -> Iterator[None]:
-    token = _acting.set(name)
+def acting_as(name: str | None, admin: bool = False) -> Iterator[None]:
+    token, admin_token = _acting.set(name), _acting_admin.set(admin)
     try:
         yield
     finally:
         _acting.reset(token)
+        _acting_admin.reset(admin_token)

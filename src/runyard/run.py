@@ -193,6 +193,10 @@ class Run(MetricLogging):
     def cancel(self, timeout: float = 30.0) -> None:
         self._backend.cancel(self._id)
 
+    def set_priority(self, priority: int) -> None:
+        """runyard's: move a Queued run in its box's queue (higher starts first); the queue decides again now."""
+        self._backend.set_priority(self._id, priority)
+
     def complete(self, _set_status: bool = True) -> None:
         self._finish(RunStatus.COMPLETED, None)
 

@@ -137,6 +137,10 @@ class RunConfiguration:
         self.max_run_duration_seconds: float | None = None
         # runyard's: a failure to inject (a Fault, or 'kill-rank:1@step=50'), to test a script's resilience
         self.fault: Any = None
+        # runyard's box scheduler: CPU slots per process, memory per run ('16G'), and the run's queue priority
+        self.cpus_per_process: int | None = None
+        self.memory: str | int | None = None
+        self.priority = 0
         self.environment_variables: dict[str, str] = {}
         self.history = HistoryConfiguration()
         self.environment = Environment("runyard-default")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from runyard.environments import Environment
 from runyard.errors import InvalidTypeError, InvalidValueError
 from runyard.runconfig import Layout, RunConfiguration, layout_of
-from runyard.spec import Backend, DataBinding, JobSpec, Limits, Resources, as_fault
+from runyard.spec import Backend, DataBinding, JobSpec, Limits, Resources, as_fault, memory_mb
 from runyard.train.arguments import flatten_arguments
 from runyard.train.job import check_environment_variables, check_source, check_source_folder
 
@@ -33,7 +33,8 @@ class ScriptRunConfig:
                  distributed_job_config: Any = None, resume_from: Any = None,
                  max_run_duration_seconds: float | None = DEFAULT_MAX_RUN_DURATION_SECONDS,
                  command: list[str] | str | None = None, docker_runtime_config: Any = None,
-                 use_gpu: bool | None = None, max_restarts: int = 0) -> None:
+                 use_gpu: bool | None = None, max_restarts: int = 0, cpus_per_process: int | None = None,
+                 memory: str | int | None = None, priority: int | None = None) -> None:
         if run_config is not None and not isinstance(run_config, RunConfiguration):
             raise InvalidTypeError("run_config", run_config, "must be a RunConfiguration",
                                    "pass RunConfiguration() or leave it out")
@@ -54,6 +55,9 @@ class ScriptRunConfig:
                                                    "distributed_job_config").node_count
         if max_run_duration_seconds is not None:
             self.run_config.max_run_duration_seconds = max_run_duration_seconds
+        for name, value in (("cpus_per_process", cpus_per_process), ("memory", memory), ("priority", priority)):
+            if value is not None:
+                setattr(self.run_config, name, value)
         self.job_spec("validation")  # a bad input fails here, before anything is written
 
     # -- views over run_config (the service kept these there; they are read at submit) -----------
@@ -118,7 +122,10 @@ class ScriptRunConfig:
                                                  **self.run_config.environment_variables})
         return JobSpec(experiment=experiment, entry_script=script, snapshot_digest="",
                        compute_target=compute_name, arguments=tuple(argv), environment=environment.to_spec(),
-                       resources=Resources(layout.node_count, layout.process_count_per_node, gpu),
+                       resources=Resources(layout.node_count, layout.process_count_per_node, gpu,
+                                           getattr(self.run_config, "cpus_per_process", None),
+                                           memory_mb(getattr(self.run_config, "memory", None))),
+                       priority=getattr(self.run_config, "priority", 0),
                        backend=layout.backend, inputs=tuple(bindings),
                        limits=Limits(self.run_config.max_run_duration_seconds, self.max_restarts),
                        environment_variables=variables, framework=self.run_config.framework,

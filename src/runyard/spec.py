@@ -119,11 +119,36 @@ def _check_text(field: str, values: tuple[str, ...]) -> None:
             raise InvalidValueError(field, value, "contains a NUL byte", "remove the \\x00 character")
 
 
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+_MEMORY_UNIT_MB = {"k": 1 / 1024, "": 1, "m": 1, "g": 1024, "t": 1024 * 1024}
+
+
+def memory_mb(value: Any, field_name: str = "memory") -> int | None:
+    """'16G', '512M', '2g', 4096 (MB) -> megabytes; None stays None."""
+    if value is None:
+        return None
+    fix = f"pass {field_name}='16G', '512M' or a number of megabytes"
+    if isinstance(value, bool):
+        raise InvalidTypeError(field_name, value, "must be a size", fix)
+    if isinstance(value, (int, float)):
+        mb = float(value)
+    elif isinstance(value, str) and (match := _MEMORY.match(value)):
+        mb = float(match[1]) * _MEMORY_UNIT_MB[match[2].lower()]
+    else:
+        raise InvalidValueError(field_name, value, "is not a size such as 16G or 512M", fix)
+    if not math.isfinite(mb) or mb < 1:
+        raise InvalidValueError(field_name, value, "must be at least 1 MB", fix)
+    return int(math.ceil(mb))
+
+
 @dataclass(frozen=True)
 class Resources:
     node_count: int = 1
     process_count_per_node: int = 1
     use_gpu: bool = False
+    # what a box scheduler accounts: CPU slots per rank (None: 1 once the target limits CPUs) and memory per run
+    cpus_per_process: int | None = None
+    memory_mb: int | None = None
 
     def __post_init__(self) -> None:
         for name, most in (("node_count", MAX_NODES), ("process_count_per_node", MAX_PROCESSES_PER_NODE)):
@@ -134,6 +159,19 @@ class Resources:
                 raise InvalidValueError(name, value, f"must be from 1 to {most}", f"pass {name}=1..{most}")
         if not isinstance(self.use_gpu, bool):
             raise InvalidTypeError("use_gpu", self.use_gpu, "must be True or False", "pass use_gpu=True or False")
+        c = self.cpus_per_process
+        if c is not None and (isinstance(c, bool) or not isinstance(c, int) or not 1 <= c <= 4096):
+            raise InvalidValueError("cpus_per_process", c, "must be a whole number of CPU slots from 1 to 4096",
+                                    "pass cpus_per_process=2, or None for one slot per process")
+        m = self.memory_mb
+        if m is not None and (isinstance(m, bool) or not isinstance(m, int) or m < 1):
+            raise InvalidValueError("memory", m, "must be a positive number of megabytes",
+                                    "pass memory='16G' or a number of megabytes")
+
+    @property
+    def gpus(self) -> int:
+        """Whole GPUs the run takes: one per rank, on every node."""
+        return self.world_size if self.use_gpu else 0
 
     @property
     def world_size(self) -> int:
@@ -248,6 +286,8 @@ class JobSpec:
     # folder, the environment's interpreter first on PATH (entry_script then only names the script, if any)
     shell_command: str = ""
     fault: Fault | None = None
+    # where the run stands in its target's queue: higher first (the box scheduler; a cluster's own otherwise)
+    priority: int = 0
     version: int = SPEC_VERSION
 
     def argv(self, interpreter: str) -> list[str]:
@@ -274,6 +314,9 @@ class JobSpec:
                     and self.fault.kind is not FaultKind.DELAY_RANK else "rank"
                 raise InvalidValueError("fault", self.fault.describe(), f"names {what} {self.fault.target}, but the "
                                         f"run has {bound} {what}s", f"pick a {what} from 0 to {bound - 1}")
+        if isinstance(self.priority, bool) or not isinstance(self.priority, int) or abs(self.priority) > 1_000_000:
+            raise InvalidValueError("priority", self.priority, "must be a whole number from -1000000 to 1000000",
+                                    "pass priority=10 (higher starts first; 0 is the default)")
         if not all(isinstance(a, str) for a in self.arguments):
             raise InvalidTypeError("arguments", self.arguments, "must all be strings", "convert each to str")
         _check_text("arguments", self.arguments)
@@ -328,6 +371,7 @@ class JobSpec:
             framework=d.get("framework", "Python"),
             shell_command=d.get("shell_command", ""),
             fault=Fault(**{**d["fault"], "kind": FaultKind(d["fault"]["kind"])}) if d.get("fault") else None,
+            priority=int(d.get("priority", 0)),
             version=d.get("version", SPEC_VERSION),
         )
 

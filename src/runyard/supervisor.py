@@ -77,6 +77,7 @@ class Supervisor:
 
         self._cancel = True
         stop_running_builds()  # a build in progress (uv, conda) stops now, not when it would have ended
+        self.target.interrupt()  # a run waiting in the box's queue stops waiting now
 
     def _canceled(self) -> bool:
         return self._cancel or self.folder.cancel_file.exists()
@@ -225,7 +226,24 @@ class Supervisor:
         return interpreter, data_env
 
     def _run(self) -> tuple[RunStatus, str | None]:
-        """Everything up to the final status, which run() writes."""
+        """Everything up to the final status, which run() writes; what the box granted is given back as soon
+        as the ranks are gone, so the next run in the queue starts while this one finalizes."""
+        waited = time.time()
+        grant = self.target.acquire(self.folder, self.spec, self._canceled, self._queued)
+        if self._canceled():
+            return RunStatus.CANCELED, "canceled by the user while queued"
+        try:
+            if grant is not None:
+                self.store.add_properties(self.folder.run_id, {"runyard.allocation": json.dumps(
+                    {**self.target.describe_grant(grant), "queuedSeconds": round(time.time() - waited, 3)})})
+            return self._granted_run()
+        finally:
+            self.target.release(self.folder.run_id)
+
+    def _queued(self, reason: str) -> None:
+        _log.info("Queued: %s", reason)
+
+    def _granted_run(self) -> tuple[RunStatus, str | None]:
         self._status(RunStatus.PREPARING)
         try:
             interpreter, data_env = self._prepare()
@@ -261,6 +279,7 @@ class Supervisor:
                                                 "can place the run again, from the run's last checkpoint")
                 continue
             break
+        self.target.release(self.folder.run_id)  # every rank has exited: the next queued run may have it all
         self._status(RunStatus.FINALIZING)
         from runyard.launch.data_bindings import upload_outputs
 

@@ -56,6 +56,12 @@ class RunBackend(Protocol):
 
     def cancel(self, run_id: str) -> None: ...
 
+    def set_priority(self, run_id: str, priority: int) -> None:
+        """A Queued run's place in the box's queue (higher first)."""
+
+    def box_report(self) -> dict[str, Any]:
+        """The local target's GPUs and who holds them, CPU slots, memory, the queue in order."""
+
     # -- logging and reading what was logged -------------------------------------------------------------
     def sink(self, run_id: str) -> SpoolWriter:
         """Where this process's log() calls for the run go (a spool file, stored or shipped)."""

@@ -88,7 +88,8 @@ class HttpBackend:
                   limit: int | None = None, filter_string: str | None = None) -> list[RunRecord]:
         return [RunRecord(run_id=r["runId"], experiment=r["experiment"], status=RunStatus(r["status"]),
                           target=r["target"], created_time=r["created"], start_time=r["start"], end_time=r["end"],
-                          properties=r.get("properties") or {}, owner=r.get("owner") or "")
+                          properties=r.get("properties") or {}, owner=r.get("owner") or "",
+                          status_detail=r.get("statusDetail") or "")
                 for r in self._listing(experiment, status, limit, filter_string)]
 
     def run_metrics(self, run_ids: list[str]) -> dict[str, RunMetrics]:
@@ -124,6 +125,12 @@ class HttpBackend:
 
     def cancel(self, run_id: str) -> None:
         self.http.json("POST", self._run(run_id) + "/cancel")
+
+    def set_priority(self, run_id: str, priority: int) -> None:
+        self.http.json("POST", self._run(run_id) + "/priority", {"priority": priority})
+
+    def box_report(self) -> dict[str, Any]:
+        return dict(self.http.json("GET", "/box"))
 
     # -- logging and reading what was logged -------------------------------------------------------------
     def sink(self, run_id: str) -> SpoolWriter:

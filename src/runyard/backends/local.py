@@ -126,6 +126,8 @@ class LocalBackend:
         }
         if record.error:
             details["error"] = {"error": {"message": record.error}}
+        if record.status_detail and not status.is_terminal():
+            details["statusDetail"] = record.status_detail  # e.g. what a Queued run waits for
         return details
 
     def set_status(self, run_id: str, status: RunStatus, error: str | None) -> None:
@@ -133,6 +135,23 @@ class LocalBackend:
 
     def cancel(self, run_id: str) -> None:
         request_cancel(self.store, self.run_folder(run_id))
+
+    def set_priority(self, run_id: str, priority: int) -> None:
+        from runyard.compute.box_queue import set_priority
+        from runyard.errors import InvalidValueError
+
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise InvalidValueError("priority", priority, "must be a whole number", "pass e.g. 10 (higher first)")
+        if not set_priority(self.folder, run_id, priority):
+            status = self.status(run_id)
+            raise InvalidValueError("run", run_id, f"is {status.value}, not waiting in the box's queue, so its "
+                                    "priority no longer matters", "reprioritise runs that are still Queued")
+
+    def box_report(self) -> dict[str, Any]:
+        from runyard.compute.box_report import box_report
+        from runyard.compute.registry import get_target
+
+        return box_report(self.folder, get_target(self.folder, "local"))  # type: ignore[arg-type]
 
     # -- logging and reading what was logged -------------------------------------------------------------
     def sink(self, run_id: str) -> SpoolWriter:

@@ -21,7 +21,7 @@ from runyard.status import RunStatus
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CANCELED, EXIT_INTERRUPTED, EXIT_PIPE = 0, 1, 2, 3, 130, 141
 # commands that only read: they never make a workspace where there is none
 READ_ONLY = {"runs", "show", "logs", "metrics", "cancel", "download", "experiments", "tensorboard", "models", "export",
-             "services", "datastores", "datasets", "env", "compute", "rerun", "diff"}
+             "services", "datastores", "datasets", "env", "compute", "rerun", "diff", "priority"}
 
 
 def _workspace(args: argparse.Namespace) -> Any:
@@ -34,7 +34,8 @@ def _workspace(args: argparse.Namespace) -> Any:
     where = args.workspace or os.environ.get("RUNYARD_WORKSPACE")
     if where and where.startswith(("http://", "https://")):
         return Workspace.connect(where)
-    return Workspace.from_config(args.workspace, create=args.command not in READ_ONLY)
+    changes = args.command not in READ_ONLY or getattr(args, "compute_command", None) == "update"
+    return Workspace.from_config(args.workspace, create=changes)
 
 
 def _run(args: argparse.Namespace) -> Any:
@@ -64,10 +65,12 @@ def cmd_submit(args: argparse.Namespace) -> int:
         entry = (Path.cwd() / script).resolve().relative_to(source).as_posix()  # given relative to the cwd
     else:
         entry = args.script  # given relative to --source-dir; PyTorch() checks it exists there
+    procs_per_node, use_gpu = _gpu_layout(args)
     est = PyTorch(source_directory=str(source), entry_script=entry, compute_target=args.target,
-                  node_count=args.nodes, process_count_per_node=args.procs_per_node, distributed_backend=args.backend,
-                  pip_packages=args.pip or None, use_gpu=args.gpu,
-                  max_run_duration_seconds=args.max_duration, max_restarts=args.max_restarts, fault=args.inject)
+                  node_count=args.nodes, process_count_per_node=procs_per_node, distributed_backend=args.backend,
+                  pip_packages=args.pip or None, use_gpu=use_gpu,
+                  max_run_duration_seconds=args.max_duration, max_restarts=args.max_restarts, fault=args.inject,
+                  cpus_per_process=args.cpus, memory=args.memory, priority=args.priority)
     est.arguments = list(args.script_args)  # argv after `--`, passed through untouched
     ws = _workspace(args)
     run = Experiment(ws, args.experiment).submit(est)
@@ -88,6 +91,24 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return _exit_for(RunStatus(run.get_status()))
 
 
+def _gpu_layout(args: argparse.Namespace) -> tuple[int, bool]:
+    """--gpus N: N processes per node, each with a whole GPU of its own (as torchrun --nproc-per-node)."""
+    from runyard.errors import InvalidValueError
+
+    if args.gpus is None:
+        return args.procs_per_node, args.gpu
+    if args.gpus < 1:
+        raise InvalidValueError("--gpus", args.gpus, "must be at least 1 (each process gets a whole GPU)",
+                                "pass --gpus 1 or more, or leave it out to train on the CPU")
+    if args.procs_per_node not in (1, args.gpus):
+        raise InvalidValueError("--gpus", args.gpus, f"gives one process per GPU, but --procs-per-node "
+                                f"{args.procs_per_node} differs", f"pass only --gpus {args.gpus}")
+    if args.gpus > 1 and args.backend is None:
+        raise InvalidValueError("--gpus", args.gpus, "starts several processes, which need a distributed backend",
+                                "add --backend nccl (or gloo)")
+    return args.gpus, True
+
+
 def _interrupted(run_id: str) -> int:
     print(f"\nrunyard: stopped following; run {run_id} goes on. Follow it: runyard logs {run_id} -f   "
           f"Stop it: runyard cancel {run_id}", file=sys.stderr)
@@ -106,7 +127,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     metrics = {r.run_id: table[r.run_id].latest() if r.run_id in table else {} for r in records}
     if args.json:
         print(json.dumps([{"runId": r.run_id, "experiment": r.experiment, "status": r.status.value,
-                           "target": r.target, "owner": r.owner, "metrics": metrics[r.run_id]} for r in records],
+                           "target": r.target, "owner": r.owner, "metrics": metrics[r.run_id],
+                           **({"statusDetail": r.status_detail} if r.status_detail else {})} for r in records],
                          default=str))
         return EXIT_OK
     if not records:
@@ -114,6 +136,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return EXIT_OK
     out = console()
     out.print(runs_table(records, metrics, out.width))
+    for r in records:  # what each queued run waits for, under the table
+        if r.status is RunStatus.QUEUED and r.status_detail:
+            out.print(f"{r.run_id} Queued: {r.status_detail}", markup=False, overflow="fold")
     return EXIT_OK
 
 
@@ -175,6 +200,12 @@ def cmd_show(args: argparse.Namespace) -> int:
         ("Tags", ", ".join(f"{k}={v}" for k, v in d["tags"].items()) or "-"),
         ("Status history", " -> ".join(f"{e['status']}" for e in d["statusHistory"])),
     ]
+    if d.get("statusDetail"):
+        rows[2] = ("Status", f"{d['status']}: {d['statusDetail']}")
+    if allocation := d["properties"].get("runyard.allocation"):
+        from runyard.cli.box import allocation_text
+
+        rows.append(("Allocation", allocation_text(json.loads(allocation))))
     for key, value in run.logged_metrics().items():
         rows.append((f"metric {key}", value))
     rows.append(("Files", "\n".join(run.get_file_names()) or "-"))
@@ -362,7 +393,8 @@ EXAMPLES = {
     "datastores": "runyard datastores --json",
     "datasets": "runyard datasets",
     "env": "runyard env list --json\nrunyard env prune --older-than 14",
-    "compute": "runyard compute list\nrunyard compute attach-slurm gpus --partition a100 --gpus-per-node 8 "
+    "compute": "runyard compute list\nrunyard compute update local --cpus 8 --memory 64G --max-concurrent-runs 4\n"
+               "runyard compute update local --gpus 0,1\nrunyard compute attach-slurm gpus --partition a100 --gpus-per-node 8 "
                "--shared-folder /shared/runyard\nrunyard compute attach-ray ray1 --address head:6379",
     "import": "runyard import --from mlflow sqlite:///mlflow.db --experiment digits",
 }
@@ -396,7 +428,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--procs-per-node", type=int, default=1, help="processes per node (default 1)")
     s.add_argument("--backend", choices=["gloo", "nccl", "mpi"], help="distributed backend for several processes")
     s.add_argument("--pip", action="append", help="a pip package the script needs (repeatable), e.g. --pip numpy")
-    s.add_argument("--gpu", action="store_true", help="give each process a GPU")
+    s.add_argument("--gpu", action="store_true", help="give each process a GPU of its own")
+    s.add_argument("--gpus", type=int, help="N processes per node, each with a whole GPU of its own, e.g. --gpus 2")
+    s.add_argument("--cpus", type=int, help="CPU slots per process, where the box limits CPUs (default 1)")
+    s.add_argument("--memory", help="memory the run needs, where the box limits memory, e.g. --memory 16G")
+    s.add_argument("--priority", type=int, default=0,
+                   help="place in the box's queue: higher starts first (default 0)")
     s.add_argument("--max-duration", type=float, default=None, help="stop the run after this many seconds")
     s.add_argument("--max-restarts", type=int, default=0, help="restart every rank up to N times if one fails")
     s.add_argument("--inject", help="a failure to inject, to test the script's resilience: kill-rank:R@step=N, "
@@ -434,6 +471,10 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "download":
             c.add_argument("prefix", nargs="?", help="only files whose name starts with this, e.g. outputs")
             c.add_argument("-o", "--output", help="folder to download into (default: ./<run id>)")
+    from runyard.cli import box as box_cli
+
+    box_cli.add_parsers(sub, _sub)
+    sub.choices["priority"].set_defaults(func=lambda a: box_cli.cmd_priority(a, _run(a)))
     tb = _sub(sub, "tensorboard", "open TensorBoard on the event files of runs")
     tb.add_argument("runs", nargs="+", help="run ids (or unique prefixes)")
     tb.add_argument("--port", type=int, default=6006, help="TensorBoard's port (default 6006)")

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 EXAMPLES = {
-    "token": "runyard token create alice\nrunyard token create dashboards --read-only\nrunyard token list\n"
+    "token": "runyard token create alice\nrunyard token create ops --admin\nrunyard token create dashboards --read-only\nrunyard token list\n"
              "runyard token revoke alice",
     "migrate": "runyard migrate --from sqlite:///.runyard/runyard.db --to postgresql://runyard@db:5432/runyard",
 }
@@ -21,6 +21,8 @@ def add_parsers(sub: Any, make: Any) -> None:
     create = actions.add_parser("create", help="make a token and print its secret once")
     create.add_argument("name", help="who or what uses it (recorded as the submitter of its runs)")
     create.add_argument("--read-only", action="store_true", help="it may read, not submit, cancel or upload")
+    create.add_argument("--admin", action="store_true",
+                        help="it may also cancel, reprioritise and rerun runs that other tokens submitted")
     listing = actions.add_parser("list", help="tokens, their kind and whether they are revoked")
     listing.add_argument("--json", action="store_true", help="print JSON")
     revoke = actions.add_parser("revoke", help="refuse a token from now on, on every server of this store")
@@ -47,7 +49,9 @@ def cmd_token(args: argparse.Namespace, folder: Any) -> int:
             raise InvalidValueError("name", args.name, "is not a printable name of 1 to 100 characters",
                                     "pass a short name, e.g. alice or ci-dashboards")
         secret = new_token()
-        kind = TokenKind.READ_ONLY if args.read_only else TokenKind.WRITE
+        if args.read_only and args.admin:
+            raise InvalidValueError("--admin", True, "cannot go with --read-only", "pass one of them")
+        kind = TokenKind.READ_ONLY if args.read_only else TokenKind.ADMIN if args.admin else TokenKind.WRITE
         store.add_token(TokenRecord(args.name, token_digest(secret), kind, time.time()))
         print(secret)
         print(f"token {args.name!r} ({kind.value}) created; its secret is shown only now. Use it as "

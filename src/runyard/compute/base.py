@@ -12,11 +12,13 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Union
 
 from runyard.errors import ComputeTargetException
 
 if TYPE_CHECKING:
+    from runyard.box import Grant
     from runyard.launch.launcher import Launcher
     from runyard.launch.ray_job import RayPlan
     from runyard.run_folder import RunFolder
@@ -117,6 +119,21 @@ class ComputeTarget:
                   attempt: int) -> list[Launcher]:
         """What the run's supervisor starts and watches (see launch/launcher.py)."""
         raise NotImplementedError
+
+    def acquire(self, folder: RunFolder, spec: JobSpec, canceled: Callable[[], bool],
+                on_reason: Callable[[str], None]) -> Grant | None:
+        """Wait (Queued) until the run may start here; what it was granted. A cluster target has its own
+        queue (Slurm, Ray) and grants nothing here; the local target keeps the box's (compute/box.py)."""
+        return None
+
+    def release(self, run_id: str) -> None:
+        """Give back what acquire() granted, once no process of the run is left."""
+
+    def interrupt(self) -> None:
+        """Wake a wait in acquire() now (the run was canceled)."""
+
+    def describe_grant(self, grant: Grant) -> dict[str, Any]:
+        return {}
 
 
     # -- the service's surface --------------------------------------------------------------------

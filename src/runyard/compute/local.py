@@ -4,8 +4,13 @@
 |------------------------------|-----------------------------------------------------|
 | node_count > 1               | yes: one node agent per node, all on this machine    |
 | process_count_per_node       | yes                                                 |
-| use_gpu                      | yes, one GPU per local rank; refused without GPUs    |
+| use_gpu                      | yes, one whole GPU per rank (by UUID), all or none   |
 | cancel / max_run_duration    | yes                                                 |
+| queue                        | yes: GPUs, CPU slots, memory, concurrent runs (box)  |
+
+The box scheduler (compute/box.py, box_queue.py) decides when a run starts: its supervisor waits Queued
+until the ledger grants everything it asks for, and the grant becomes each rank's CUDA_VISIBLE_DEVICES
+and CPU affinity.
 """
 
 from __future__ import annotations
@@ -15,11 +20,16 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psutil
 
 from runyard.compute.base import ComputeTarget
+from runyard.box import Capacity, Grant, Request
+from runyard.compute.box_settings import BoxSettings
 from runyard.errors import ComputeTargetException
 from runyard.identity import OWNER_ENV, current_owner
 from runyard.launch.launcher import Launcher
@@ -34,19 +44,10 @@ def free_port() -> int:
 
 
 def gpu_count() -> int:
-    """GPUs this machine shows (nvidia-smi), limited by CUDA_VISIBLE_DEVICES; never imports torch."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None and visible.strip() in ("", "-1"):
-        return 0
-    smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return 0
-    try:
-        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return 0
-    count = sum(1 for line in out.splitlines() if line.startswith("GPU "))
-    return min(count, len(visible.split(","))) if visible else count
+    """GPUs this machine shows (NVML or nvidia-smi), within CUDA_VISIBLE_DEVICES; never imports torch."""
+    from runyard.compute.gpus import discover
+
+    return len(discover())
 
 
 class LocalCompute(ComputeTarget):
@@ -64,26 +65,102 @@ class LocalCompute(ComputeTarget):
             raise ComputeTargetException(
                 f"node_count={res.node_count}: compute target {self.name!r} has max_nodes={max_nodes}. "
                 f"Fix: pass node_count<={max_nodes}")
-        if res.use_gpu:
-            gpus = gpu_count()
-            if gpus == 0 and spec.backend is Backend.NCCL:
-                raise ComputeTargetException(
-                    f"communication_backend='nccl': compute target {self.name!r} has no GPU (nvidia-smi finds "
-                    "none) and NCCL runs only on GPUs. Fix: use Gloo on the CPU: "
-                    "PyTorchConfiguration(communication_backend='Gloo', ...) or distributed_backend='gloo'")
-            if gpus == 0:
-                raise ComputeTargetException(
-                    f"use_gpu=True: compute target {self.name!r} has no GPU (nvidia-smi finds none). "
-                    "Fix: pass use_gpu=False to train on the CPU, or submit to a target with GPUs")
-            if res.process_count_per_node > gpus:
-                raise ComputeTargetException(
-                    f"process_count_per_node={res.process_count_per_node}: compute target {self.name!r} has "
-                    f"{gpus} GPU(s) and each rank needs its own (NCCL fails with 'Duplicate GPU detected'). "
-                    f"Fix: pass process_count_per_node<={gpus}")
+        self._check_fits(spec)
         if spec.backend is Backend.MPI and shutil.which("mpirun") is None:
             raise ComputeTargetException(
                 "distributed_backend='mpi': Open MPI's mpirun is not on PATH. "
                 "Fix: install it (apt-get install openmpi-bin), or use distributed_backend='gloo'")
+
+    # -- the box: capacity, requests, grants ---------------------------------------------------------
+    @property
+    def settings(self) -> BoxSettings:
+        return BoxSettings.from_config(self.config)
+
+    def capacity(self) -> Capacity:
+        """What this target may hand out on this host (GPUs discovered once per target object)."""
+        if getattr(self, "_capacity", None) is None:
+            self._capacity = self.settings.capacity()
+        return self._capacity
+
+    def request(self, spec: JobSpec, run_id: str, owner: str, submitted: float) -> Request:
+        res, capacity = spec.resources, self.capacity()
+        cpus = res.world_size * (res.cpus_per_process or 1) if capacity.cpus is not None else 0
+        return Request(run_id, owner, spec.priority, submitted, res.gpus, cpus, res.memory_mb or 0)
+
+    def _check_fits(self, spec: JobSpec) -> None:
+        """A run that could never start here is refused at submit, with the fix."""
+        res, capacity = spec.resources, self.capacity()
+        gpus = len(capacity.gpus)
+        if res.use_gpu and gpus == 0:
+            why = "has no GPU (NVML and nvidia-smi find none)" if self.settings.gpus == "all" else \
+                f"hands out no GPU (runyard compute update local --gpus {self.settings.gpus_shown})"
+            if spec.backend is Backend.NCCL:
+                raise ComputeTargetException(
+                    f"communication_backend='nccl': compute target {self.name!r} {why} and NCCL runs only on GPUs. "
+                    "Fix: use Gloo on the CPU: PyTorchConfiguration(communication_backend='Gloo', ...) or "
+                    "distributed_backend='gloo'")
+            raise ComputeTargetException(
+                f"use_gpu=True: compute target {self.name!r} {why}. "
+                "Fix: pass use_gpu=False to train on the CPU, or submit to a target with GPUs")
+        if res.gpus > gpus:
+            layout = f"node_count={res.node_count} x process_count_per_node={res.process_count_per_node}"
+            raise ComputeTargetException(
+                f"process_count_per_node={res.process_count_per_node}: {layout} with use_gpu=True takes "
+                f"{res.gpus} GPUs (one whole GPU per rank; NCCL fails with 'Duplicate GPU detected' otherwise), and "
+                f"compute target {self.name!r} has {gpus}. Fix: pass process_count_per_node<="
+                f"{max(1, gpus // res.node_count)}{' with node_count=1' if res.node_count > 1 else ''}, "
+                "or submit to a Slurm or Ray target with more GPUs")
+        wanted = self.request(spec, "", "", 0.0)
+        if capacity.cpus is not None and wanted.cpus > capacity.cpus:
+            raise ComputeTargetException(
+                f"cpus_per_process={res.cpus_per_process or 1}: {res.world_size} process(es) x "
+                f"{res.cpus_per_process or 1} take {wanted.cpus} CPU slots, and compute target {self.name!r} is "
+                f"limited to {capacity.cpus}. Fix: ask for fewer (cpus_per_process / --cpus), or raise the limit: "
+                f"runyard compute update local --cpus {wanted.cpus}")
+        if capacity.memory_mb is not None and wanted.memory_mb > capacity.memory_mb:
+            raise ComputeTargetException(
+                f"memory={wanted.memory_mb} MB: compute target {self.name!r} is limited to {capacity.memory_mb} MB. "
+                f"Fix: ask for less (memory= / --memory), or raise the limit: runyard compute update local "
+                f"--memory {wanted.memory_mb}M")
+
+    def acquire(self, folder: RunFolder, spec: JobSpec, canceled: Callable[[], bool],
+                on_reason: Callable[[str], None]) -> Grant | None:
+        """Wait Queued until the box grants the run all it asks for; None if it is canceled meanwhile."""
+        from runyard.compute.box_queue import BoxQueue
+
+        record = self.workspace.store.get_run(folder.run_id)
+        self._queue = BoxQueue(self.workspace, self.capacity())
+        self._grant = self._queue.acquire(self.request(spec, folder.run_id, record.owner, record.created_time),
+                                          canceled, on_reason)
+        return self._grant
+
+    def release(self, run_id: str) -> None:
+        queue = getattr(self, "_queue", None)
+        if queue is not None:  # once: the ledger forgets the run and the host's waiters look again
+            self._queue, self._grant = None, None
+            queue.release(run_id)
+
+    def interrupt(self) -> None:
+        queue = getattr(self, "_queue", None)
+        if queue is not None:
+            queue.interrupt()
+
+    def describe_grant(self, grant: Grant) -> dict[str, Any]:
+        by_uuid = {d.uuid: d for d in self.capacity().gpus}
+        return {"host": socket.gethostname(), "gpus": [{"index": by_uuid[u].index if u in by_uuid else "?", "uuid": u}
+                                                       for u in grant.gpus],
+                "cores": list(grant.cores), "memoryMb": grant.memory_mb or None}
+
+    def update(self, *, gpus: Any = ..., cpus: Any = ..., memory: Any = ..., max_concurrent_runs: Any = ...,
+               foreign_gpus: Any = ...) -> BoxSettings:
+        """Change what this box hands out (None removes a limit); checked before anything is written."""
+        settings = self.settings.changed(gpus=gpus, cpus=cpus, memory=memory,
+                                         max_concurrent_runs=max_concurrent_runs, foreign_gpus=foreign_gpus)
+        settings.capacity()  # a GPU list naming no device here fails now
+        self.workspace.update_config("box", "local", settings.to_config())
+        self.config = settings.to_config()
+        self._capacity = None
+        return settings
 
     def placement(self, spec: JobSpec) -> str:
         res = spec.resources
@@ -94,9 +171,15 @@ class LocalCompute(ComputeTarget):
     def launchers(self, spec: JobSpec, folder: RunFolder, interpreter: str, base_env: dict[str, str],
                   attempt: int) -> list[Launcher]:
         port = free_port()
+        grant: Grant | None = getattr(self, "_grant", None)
+        if grant is not None and not grant.gpus and self.capacity().gpus:
+            base_env = {**base_env, "CUDA_VISIBLE_DEVICES": ""}  # a CPU run on a GPU box sees no GPU it was not given
         if spec.backend is Backend.MPI:
             from runyard.launch.mpi import MpiLauncher
 
+            if grant is not None and grant.gpus:  # Horovod picks its GPU by local rank among the run's own
+                base_env = {**base_env, "CUDA_VISIBLE_DEVICES": ",".join(grant.gpus),
+                            "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
             return [MpiLauncher(spec, folder, "127.0.0.1", port, interpreter, base_env, attempt)]
         from runyard.launch.agent import NodeAgent
         from runyard.launch.rendezvous import AGENT_STORE_ENV, RendezvousHost
@@ -110,13 +193,22 @@ class LocalCompute(ComputeTarget):
             base_env = {**base_env, **AGENT_STORE_ENV}
         # one agent per node, all on this machine: one rendezvous, distinct NODE_RANKs
         return launchers + [NodeAgent(spec, folder, node, "127.0.0.1", port, interpreter, base_env, attempt,
-                                      ranks_on_host=spec.resources.world_size)
+                                      ranks_on_host=spec.resources.world_size, devices=grant.gpus if grant else (),
+                                      cores=_cores_per_rank(grant, spec.resources.world_size))
                             for node in range(spec.resources.node_count)]
 
     def backend_request(self, folder: RunFolder, spec: JobSpec, interpreter: str) -> tuple[tuple[str, ...], ...]:
         """Each rank's argv (or mpirun's), as the launchers would start them."""
         return tuple(tuple(c) for launcher in self.launchers(spec, folder, interpreter, {}, 0)
                      for c in launcher.dry_run())
+
+
+def _cores_per_rank(grant: Grant | None, world_size: int) -> tuple[tuple[int, ...], ...]:
+    """The grant's cores split evenly between the ranks, in rank order (none when CPUs are not limited)."""
+    if grant is None or not grant.cores:
+        return ()
+    each = len(grant.cores) // world_size
+    return tuple(tuple(grant.cores[r * each:(r + 1) * each]) for r in range(world_size))
 
 
 def spawn_supervisor(folder: RunFolder, spec: JobSpec, command: list[str]) -> None:

@@ -31,7 +31,9 @@ def _build(workspace: Workspace, name: str, config: dict[str, Any]) -> ComputeTa
 
 
 def all_targets(workspace: Workspace) -> dict[str, ComputeTarget]:
-    targets = {"local": _build(workspace, "local", {"type": "local"})}
+    # the local target's settings are what `runyard compute update local` recorded for this box
+    targets = {"local": _build(workspace, "local", {"type": "local",
+                                                    **workspace.config_section("box").get("local", {})})}
     for name, config in workspace.config_section("compute_targets").items():
         targets[name] = _build(workspace, name, config)
     return targets

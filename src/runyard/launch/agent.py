@@ -13,7 +13,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from runyard.environments.interpreter import path_with_interpreter
 from runyard.launch import reaper
@@ -27,12 +27,15 @@ from runyard.spec import JobSpec
 class NodeAgent:
     def __init__(self, spec: JobSpec, folder: RunFolder, node_rank: int, master_addr: str, master_port: int,
                  interpreter: str, base_env: Mapping[str, str], attempt: int = 0,
-                 ranks_on_host: int | None = None) -> None:
+                 ranks_on_host: int | None = None, devices: Sequence[str] = (),
+                 cores: Sequence[Sequence[int]] = ()) -> None:
         self.spec, self.folder, self.node_rank = spec, folder, node_rank
         # every rank on this machine, other agents' included ("nodes" simulated on one box share its cores)
         self.ranks_on_host = ranks_on_host or spec.resources.process_count_per_node
         self.master_addr, self.master_port = master_addr, master_port
         self.interpreter, self.base_env, self.attempt = interpreter, base_env, attempt
+        # what the box granted, by global rank: each rank's GPU (UUID) and its cores (empty: not pinned)
+        self.devices, self.cores = tuple(devices), tuple(tuple(c) for c in cores)
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
         self._reaper: int | None = None
         self._exits: dict[int, RankExit] = {}
@@ -55,10 +58,23 @@ class NodeAgent:
         env = {**self.base_env, **contract}
         # `python` / `pip` in a command or a subprocess of the script mean the run's environment
         env["PATH"] = path_with_interpreter(self.interpreter, env.get("PATH"))
+        if rank < len(self.cores) and self.cores[rank] and "OMP_NUM_THREADS" not in env:
+            env["OMP_NUM_THREADS"] = str(len(self.cores[rank]))  # one thread per granted core
         share_cores(env, self.ranks_on_host)
         if res.use_gpu:
-            env["CUDA_VISIBLE_DEVICES"] = str(local_rank)
+            # its own whole GPU, named by UUID: the same device whatever order CUDA would enumerate them in
+            env["CUDA_VISIBLE_DEVICES"] = self.devices[rank] if rank < len(self.devices) else str(local_rank)
+            env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
         return env
+
+    def _preexec(self, rank: int) -> Callable[[], None]:
+        cores = self.cores[rank] if rank < len(self.cores) else ()
+
+        def before_exec() -> None:
+            die_with_parent()
+            if cores:
+                os.sched_setaffinity(0, cores)  # the rank (and what it starts) runs on its granted cores only
+        return before_exec
 
     def command(self, env: Mapping[str, str]) -> list[str]:
         values = expandable(env)
@@ -75,7 +91,7 @@ class NodeAgent:
             with open(self.folder.rank_log(rank, self.attempt), "ab") as log:
                 proc = subprocess.Popen(
                     self.command(env), cwd=self.folder.working_dir, env=env, stdin=subprocess.DEVNULL,
-                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent)
+                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=self._preexec(rank))
             self.procs[rank] = proc
             # a waiter thread per rank timestamps its exit the moment it happens, so the rank that
             # failed first (the cause) is told apart from the peers that failed because of it

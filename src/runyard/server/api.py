@@ -38,6 +38,17 @@ def _run(ws: Workspace, run_id: str) -> Run:
         raise HTTPException(status_code=404, detail=str(e)) from None
 
 
+def _owned(ws: Workspace, run_id: str) -> Run:
+    """The run, if this request's token may change it (its submitter's own, or an admin token)."""
+    from runyard.identity import may_change
+
+    run = _run(ws, run_id)
+    refusal = may_change(ws.store.get_run(run.id).owner)
+    if refusal is not None:
+        raise HTTPException(403, f"run {run.id}: {refusal}")
+    return run
+
+
 def run_parameters(r: Any) -> dict[str, str]:
     """A run's parameters for the runs table (its arguments, then its sampled hyperparameters)."""
     try:
@@ -108,6 +119,7 @@ def build_router(ws: Workspace) -> APIRouter:
         return {"total": total, "offset": offset, "runs": [{
             "runId": r.run_id, "experiment": r.experiment, "status": r.status.value, "target": r.target,
             "owner": r.owner, "properties": r.properties, "parent": r.properties.get(PARENT_RUN_PROPERTY),
+            "statusDetail": r.status_detail,
             "params": run_parameters(r), "primaryMetric": _primary_metric(r),
             "created": r.created_time, "start": r.start_time, "end": r.end_time, "duration": _duration(r),
             "metrics": {k: {"last": s.last, "min": s.min, "max": s.max, "count": s.count}
@@ -302,7 +314,7 @@ def build_router(ws: Workspace) -> APIRouter:
 
     @api.post("/runs/{run_id}/rerun")
     def rerun(run_id: str, body: dict[str, Any] | None = None) -> dict[str, str]:
-        run = _run(ws, run_id)
+        run = _owned(ws, run_id)
         try:
             return {"runId": ws.backend.rerun(run.id, bool((body or {}).get("allowChanges", False)))}
         except ReproducibilityError as e:
@@ -312,9 +324,22 @@ def build_router(ws: Workspace) -> APIRouter:
 
     @api.post("/runs/{run_id}/cancel")
     def cancel(run_id: str) -> dict[str, str]:
-        run = _run(ws, run_id)
+        run = _owned(ws, run_id)
         run.cancel()
         return {"runId": run.id, "status": run.get_status()}
+
+    @api.post("/runs/{run_id}/priority")
+    def priority(run_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        run = _owned(ws, run_id)
+        try:
+            run.set_priority(body.get("priority"))
+        except InvalidValueError as e:
+            raise HTTPException(400, str(e)) from None
+        return {"runId": run.id, "priority": body.get("priority")}
+
+    @api.get("/box")
+    def box() -> dict[str, Any]:
+        return ws.backend.box_report()  # type: ignore[no-any-return]
 
     return api
 

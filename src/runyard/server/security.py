@@ -81,7 +81,7 @@ class GuardMiddleware:
         if required is None:  # once a second at most: the store is asked off the event loop
             required = await anyio.to_thread.run_sync(self.tokens.required)
         refusal = self._refusal(scope, headers, required)
-        caller_name = None
+        caller_name, admin = None, False
         if refusal is None and required and scope["path"].startswith("/api/"):
             caller = await anyio.to_thread.run_sync(self.tokens.caller, _presented(scope, headers))
             if caller is None:
@@ -90,7 +90,7 @@ class GuardMiddleware:
                 refusal = 403, (f"token {caller.name!r} is read-only: it may read, not submit, cancel or upload. "
                                 "Fix: use a token made without --read-only")
             else:
-                caller_name = caller.name
+                caller_name, admin = caller.name, caller.admin
         if refusal is not None:
             await _reply(send, *refusal)
             return
@@ -120,7 +120,7 @@ class GuardMiddleware:
             await send(message)
 
         try:
-            with acting_as(caller_name):  # runs this request submits record the caller as their submitter
+            with acting_as(caller_name, admin):  # runs this request submits record the caller as their submitter
                 await self.app(scope, bounded_receive, tracking_send)
         except BodyTooLarge:
             if not started:

@@ -21,6 +21,7 @@ ADMIN_NAME = "admin"  # what runs submitted with the server's own --token record
 class Caller:
     name: str
     read_only: bool = False
+    admin: bool = False  # may change any run, not only its own
 
 
 def token_digest(secret: str) -> str:
@@ -53,8 +54,8 @@ class TokenBook:
         if not secret:
             return None
         if self.admin_token and hmac.compare_digest(secret.encode(), self.admin_token.encode()):
-            return Caller(ADMIN_NAME)
+            return Caller(ADMIN_NAME, admin=True)
         found = self.store.find_token(token_digest(secret))
         if found is None or found.revoked is not None:
             return None
-        return Caller(found.name, read_only=found.kind is TokenKind.READ_ONLY)
+        return Caller(found.name, read_only=found.kind is TokenKind.READ_ONLY, admin=found.kind is TokenKind.ADMIN)

@@ -82,6 +82,7 @@ class RunRecord:
     properties: dict[str, str] = field(default_factory=dict)
     display_name: str = ""
     owner: str = ""  # who submitted it: a token's name through a server, else the local user
+    status_detail: str = ""  # why it is in its status now, e.g. what a Queued run waits for
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,7 @@ class SpoolEvent:
 class TokenKind(str, Enum):
     WRITE = "write"          # may read, submit, cancel, upload
     READ_ONLY = "read-only"  # may read only
+    ADMIN = "admin"          # may also cancel, reprioritise and rerun runs others submitted
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,9 @@ from typing import Any
 from runyard.errors import StoreError
 from runyard.store.sql import Dialect, SqlStore, Tx
 
-POSTGRES = Dialect(placeholder="%s", for_update=" FOR UPDATE", event_order="seq")
-SCHEMA_VERSION = 1
+POSTGRES = Dialect(placeholder="%s", for_update=" FOR UPDATE", event_order="seq",
+                   host_lock="SELECT pg_advisory_xact_lock(hashtext(%s))")
+SCHEMA_VERSION = 2
 _MIGRATION_LOCK = 0x72756E79  # "runy": one advisory lock id for schema changes
 
 SCHEMA_V1 = """
@@ -72,8 +73,18 @@ def _create_v1(cur: Any) -> None:
             cur.execute(statement)
 
 
+def _v1_to_v2(cur: Any) -> None:
+    """runs.status_detail (what a run waits for) and the box scheduler's ledger."""
+    from runyard.store.box_ledger import LEDGER_SCHEMA
+
+    cur.execute("ALTER TABLE runs ADD COLUMN IF NOT EXISTS status_detail TEXT NOT NULL DEFAULT ''")
+    for statement in LEDGER_SCHEMA.split(";"):
+        if statement.strip():
+            cur.execute(statement)
+
+
 # MIGRATIONS[v] takes a database from schema v to v + 1 (0 is an empty database)
-MIGRATIONS: dict[int, Callable[[Any], None]] = {0: _create_v1}
+MIGRATIONS: dict[int, Callable[[Any], None]] = {0: _create_v1, 1: _v1_to_v2}
 
 
 def shown(uri: str) -> str:

@@ -21,6 +21,7 @@ from runyard.identity import current_owner
 from runyard.spec import parameters_of
 from runyard.status import RunStatus
 from runyard.store import run_filter
+from runyard.store.box_ledger import BoxLedger
 from runyard.store.base import (
     KeyValues,
     MetricSummary,
@@ -46,7 +47,7 @@ from runyard.store.metric_rows import (
 
 _TERMINAL_VALUES = tuple(s.value for s in RunStatus if s.is_terminal())
 RUN_COLUMNS = ("run_id, experiment, number, status, target, created, start_time, end_time, snapshot_digest,"
-               " spec_json, error, properties, display_name, owner")
+               " spec_json, error, properties, display_name, owner, status_detail")
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Dialect:
     placeholder: str   # "?" or "%s"
     for_update: str    # row lock suffix of a SELECT inside a write transaction
     event_order: str   # the column that orders status events logged at the same time
+    host_lock: str = ""  # a statement that serialises one host's box decisions (SQLite's write lock does)
 
 
 class Tx:
@@ -136,6 +138,11 @@ class SqlStore(Store):
         with self._read() as tx:
             return tx.rows(sql, params)
 
+    @property
+    def box(self) -> BoxLedger:
+        """The box scheduler's ledger (who waits, who holds what, per host)."""
+        return BoxLedger(self)
+
     # -- experiments --------------------------------------------------------------------------
     def ensure_experiment(self, name: str) -> None:
         with self._tx() as tx:
@@ -165,11 +172,11 @@ class SqlStore(Store):
         record.number = int(number)
         tx.execute(
             "INSERT INTO runs(run_id, experiment, number, status, target, created, start_time, end_time,"
-            " snapshot_digest, spec_json, error, properties, display_name, owner)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " snapshot_digest, spec_json, error, properties, display_name, owner, status_detail)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (record.run_id, record.experiment, record.number, record.status.value, record.target,
              record.created_time, record.start_time, record.end_time, record.snapshot_digest, record.spec_json,
-             record.error, json.dumps(record.properties), record.display_name, record.owner))
+             record.error, json.dumps(record.properties), record.display_name, record.owner, record.status_detail))
         tx.executemany("INSERT INTO params(run_id, key, value) VALUES (?,?,?)",
                        [(record.run_id, k, v) for k, v in run_params(record).items()])
 
@@ -178,7 +185,8 @@ class SqlStore(Store):
         return RunRecord(run_id=row[0], experiment=row[1], number=row[2], status=RunStatus(row[3]),
                          target=row[4], created_time=row[5], start_time=row[6], end_time=row[7],
                          snapshot_digest=row[8], spec_json=row[9], error=row[10],
-                         properties=json.loads(row[11]), display_name=row[12], owner=row[13] or "")
+                         properties=json.loads(row[11]), display_name=row[12], owner=row[13] or "",
+                         status_detail=row[14] or "")
 
     def _not_found(self, run_id: str) -> RunNotFoundError:
         return RunNotFoundError(f"run_id={run_id!r}: no such run in {self.where_name}. "
@@ -267,7 +275,9 @@ class SqlStore(Store):
                 return False
             tx.execute("INSERT INTO status_events(run_id, status, time, detail) VALUES (?,?,?,?)",
                        (run_id, status.value, time, error or ""))
-            tx.execute("UPDATE runs SET status=? WHERE run_id=?", (status.value, run_id))
+            # what the run waits for now (a queue's reason, a cluster's progress); a new status starts it afresh
+            tx.execute("UPDATE runs SET status=?, status_detail=? WHERE run_id=?",
+                       (status.value, "" if status.is_terminal() else (error or ""), run_id))
             if status is RunStatus.RUNNING:
                 tx.execute("UPDATE runs SET start_time=COALESCE(start_time, ?) WHERE run_id=?", (time, run_id))
             if status.is_terminal():

@@ -19,10 +19,11 @@ from pathlib import Path
 from runyard.errors import StoreError
 from runyard.status import RunStatus
 from runyard.store.base import RunRecord, SpoolEvent
+from runyard.store.box_ledger import LEDGER_SCHEMA
 from runyard.store.metric_rows import pack
 from runyard.store.sql import Dialect, Tx, run_params, write_packed
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 METRICS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS metric_chunks (
@@ -61,7 +62,7 @@ CREATE TABLE IF NOT EXISTS runs (
     created REAL NOT NULL, start_time REAL, end_time REAL,
     snapshot_digest TEXT NOT NULL DEFAULT '', spec_json TEXT NOT NULL DEFAULT '{}',
     error TEXT, properties TEXT NOT NULL DEFAULT '{}', display_name TEXT NOT NULL DEFAULT '',
-    owner TEXT NOT NULL DEFAULT '');
+    owner TEXT NOT NULL DEFAULT '', status_detail TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment, created);
 CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created);
 CREATE TABLE IF NOT EXISTS status_events (
@@ -72,7 +73,7 @@ CREATE TABLE IF NOT EXISTS tags (
 CREATE TABLE IF NOT EXISTS spool_offsets (
     run_id TEXT NOT NULL, source TEXT NOT NULL, offset INTEGER NOT NULL, PRIMARY KEY (run_id, source));
 """
-CURRENT_SCHEMA = CORE_SCHEMA + METRICS_SCHEMA + SEARCH_SCHEMA
+CURRENT_SCHEMA = CORE_SCHEMA + METRICS_SCHEMA + SEARCH_SCHEMA + LEDGER_SCHEMA
 
 
 def _v1_to_v2(db: sqlite3.Connection) -> None:
@@ -107,8 +108,15 @@ def _v3_to_v4(db: sqlite3.Connection) -> None:
                        [(run_id, k, v) for k, v in run_params(record).items()])
 
 
+def _v4_to_v5(db: sqlite3.Connection) -> None:
+    """Schema 5 adds runs.status_detail (what a run waits for) and the box scheduler's ledger."""
+    db.execute("ALTER TABLE runs ADD COLUMN status_detail TEXT NOT NULL DEFAULT ''")
+    execute_script(db, LEDGER_SCHEMA)
+
+
 # MIGRATIONS[v] takes a database from schema v to v + 1
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4,
+                                                                4: _v4_to_v5}
 
 
 def execute_script(db: sqlite3.Connection, script: str) -> None:

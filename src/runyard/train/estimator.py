@@ -12,7 +12,7 @@ from runyard.data.data_reference import DataReference
 from runyard.environments.definition import Environment, check_requirements, read_text_file
 from runyard.errors import InvalidTypeError, InvalidValueError, warn_ignored
 from runyard.runconfig import layout_of
-from runyard.spec import DataBinding, EnvironmentSpec, JobSpec, Limits, Resources, as_fault
+from runyard.spec import DataBinding, EnvironmentSpec, JobSpec, Limits, Resources, as_fault, memory_mb
 from runyard.train.arguments import flatten_script_params
 from runyard.train.job import check_environment_variables, check_source
 
@@ -40,7 +40,8 @@ class Estimator:
                  environment_definition: Environment | None = None, inputs: Sequence[Any] | None = None,
                  source_directory_data_store: Any = None, shm_size: str | None = None, resume_from: Any = None,
                  max_run_duration_seconds: float | None = None, framework_version: str | None = None,
-                 max_restarts: int = 0, fault: Any = None, **unknown: Any) -> None:
+                 max_restarts: int = 0, fault: Any = None, cpus_per_process: int | None = None,
+                 memory: str | int | None = None, priority: int = 0, **unknown: Any) -> None:
         if unknown:
             name = sorted(unknown)[0]
             if not name.startswith("_"):  # the service's private switches (_disable_validation, ...) are harmless
@@ -52,7 +53,10 @@ class Estimator:
         self.arguments = flatten_script_params(script_params, self._bindings)
         self._bindings += _input_bindings(inputs)
         self.layout = layout_of(distributed_training, node_count, process_count_per_node, distributed_backend)
-        self.resources = Resources(self.layout.node_count, self.layout.process_count_per_node, use_gpu)
+        # runyard's: what the box scheduler accounts (CPU slots per process, memory per run) and queue priority
+        self.resources = Resources(self.layout.node_count, self.layout.process_count_per_node, use_gpu,
+                                   cpus_per_process, memory_mb(memory))
+        self.priority = priority
         self.limits = Limits(max_run_duration_seconds, max_restarts)
         self.fault = as_fault(fault)  # runyard's: a failure to inject, to test the script's resilience
         self.compute_target = compute_target
@@ -135,7 +139,7 @@ class Estimator:
                        compute_target=compute_name, arguments=tuple(self.arguments), environment=self.environment,
                        resources=self.resources, backend=self.layout.backend, inputs=tuple(self._bindings),
                        limits=self.limits, environment_variables=self.environment_variables, fault=self.fault,
-                       framework=self._framework)
+                       framework=self._framework, priority=self.priority)
 
     def job_source(self) -> Path:
         return self.source_directory
