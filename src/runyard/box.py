@@ -174,8 +174,12 @@ def _why(capacity: Capacity, free: _Free, r: Request, short: list[str], holders:
     parts = []
     if "gpus" in short:
         by_device = {u: g for g in holders for u in g.gpus}
-        held = [f"{d.label} held by run {by_device[d.uuid].run_id} ({by_device[d.uuid].owner})"
-                for d in capacity.gpus if d.uuid in by_device]
+        labels: dict[str, list[str]] = {}  # a holder's GPUs together, holders in the order of their first GPU
+        for d in capacity.gpus:
+            if d.uuid in by_device:
+                labels.setdefault(by_device[d.uuid].run_id, []).append(d.label)
+        owners = {g.run_id: g.owner for g in holders}
+        held = [f"{', '.join(names)} held by run {run_id} ({owners[run_id]})" for run_id, names in labels.items()]
         outside = [f"{d.label} used by a process runyard did not start (pid {', '.join(map(str, foreign[d.uuid]))}; "
                    "runyard compute update local --foreign-gpus ignore hands it out anyway)"
                    for d in capacity.gpus if d.uuid in foreign]

@@ -98,7 +98,7 @@ def test_gpu_runs_get_whole_gpus_by_uuid_and_wait_for_them_while_cpu_runs_go_on(
     single = holder(project, workspace, use_gpu=True)
     owner = pair.get_details()["submittedBy"]
     reason = wait_for(lambda: status_detail(single), "the one-GPU run's reason")
-    assert reason == f"waiting for 1 GPU; GPU 0 held by run {pair.id} ({owner}); GPU 1 held by run {pair.id} ({owner})"
+    assert reason == f"waiting for 1 GPU; GPU 0, GPU 1 held by run {pair.id} ({owner})"
     cpu_run = holder(project, workspace)  # no GPU asked for: it starts at once, and sees no GPU
     cpu_run.wait_for_completion(raise_on_error=True)
     assert single.get_status() == "Queued"
@@ -217,3 +217,70 @@ for i in range(10):
         spans.sort()
         overlaps = [(a, b) for a, b in zip(spans, spans[1:]) if b[0] < a[1]]
         assert not overlaps, f"{uuid} was held by two runs at once: {overlaps}"
+
+
+def test_through_a_server_a_token_changes_only_the_runs_its_owner_submitted(workspace, project, tmp_path):
+    from runyard import Workspace
+    from runyard.errors import RunyardError
+    from tests.web import get, start_server
+
+    def token(name: str, *extra: str) -> str:
+        made = subprocess.run([sys.executable, "-m", "runyard.cli.main", "-w", str(workspace.path), "token", "create",
+                               name, *extra], capture_output=True, text=True, timeout=60)
+        assert made.returncode == 0, made.stderr
+        return made.stdout.strip()
+
+    ComputeTarget(workspace, "local").update(max_concurrent_runs=1)
+    alice, bob, ops = token("alice"), token("bob"), token("ops", "--admin")
+    server, url = start_server(workspace)
+    try:
+        wait_for(lambda: get(url + "/api/v1/runs")[0] == 401, "the server to require tokens")
+        gate = tmp_path / "release"
+        as_alice, as_bob, as_ops = (Workspace.connect(url, token=t) for t in (alice, bob, ops))
+        blocker = holder(project, as_alice, gate)
+        wait_for(lambda: blocker.get_status() == "Running", "alice's first run to start")
+        queued = holder(project, as_alice)
+        wait_for(lambda: status_detail(queued), "alice's second run to queue")
+        with pytest.raises(RunyardError, match=r"403.*token 'bob' may cancel, reprioritise or rerun only the runs "
+                                               r"it submitted; this run was submitted by 'alice'"):
+            Run.get(as_bob, queued.id).cancel()
+        with pytest.raises(RunyardError, match="403.*submitted by 'alice'"):
+            Run.get(as_bob, queued.id).set_priority(9)
+        queued.set_priority(5)  # her own run
+        status, body = get(url + "/api/v1/box", token=bob)  # anyone may look at the box
+        box = json.loads(body)
+        assert status == 200 and [q["runId"] for q in box["queue"]] == [queued.id]
+        assert box["queue"][0]["priority"] == 5 and box["queue"][0]["owner"] == "alice"
+        assert [r["runId"] for r in box["running"]] == [blocker.id]
+        Run.get(as_ops, queued.id).cancel()  # an admin token may change anyone's run
+        assert queued.get_status() == "Canceled" and blocker.get_status() == "Running"
+        gate.touch()
+        blocker.wait_for_completion(raise_on_error=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_the_ui_shows_each_gpu_its_holder_the_queue_and_the_reason(workspace, project, tmp_path, monkeypatch):
+    from tests.web import SCREENSHOTS, served_page
+
+    fake = install(tmp_path, monkeypatch, 2)
+    gate = tmp_path / "release"
+    pair = holder(project, workspace, gate, process_count_per_node=2, distributed_backend="gloo", use_gpu=True)
+    wait_for(lambda: pair.get_status() == "Running", "the two-GPU run to start")
+    waiting = holder(project, workspace, use_gpu=True)
+    reason = wait_for(lambda: status_detail(waiting), "the queued run's reason")
+    try:
+        with served_page(workspace, tmp_path) as (base, page):
+            page.goto(base + "/#/box")
+            page.wait_for_selector("#box-queue td.why-cell")
+            gpus = page.inner_text("#box-gpus")
+            assert fake.uuids[0] in gpus and fake.uuids[1] in gpus and gpus.count(pair.id) == 2
+            assert waiting.id in page.inner_text("#box-queue") and reason in page.inner_text("#box-queue")
+            page.screenshot(path=str(SCREENSHOTS / "box.png"), full_page=True)
+            page.goto(base + "/#/")
+            row = page.wait_for_selector(f"tr[data-run='{waiting.id}'] .why")
+            assert row.get_attribute("title") == reason
+    finally:
+        gate.touch()
+    waiting.wait_for_completion(raise_on_error=True)

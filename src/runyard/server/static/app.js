@@ -113,7 +113,7 @@ async function runsPage() {
       <td><input type="checkbox" class="pick" value="${esc(r.runId)}" ${state.selected.has(r.runId) ? "checked" : ""}></td>
       <td>${depth ? "<span class=\"indent\">└</span>" : ""}<a href="#/run/${encodeURIComponent(r.runId)}">${esc(r.runId)}</a>
         ${children.has(r.runId) ? `<button class="expand" data-parent="${esc(r.runId)}">${state.open.has(r.runId) ? "▾" : "▸"} ${children.get(r.runId).length} trials</button>` : ""}</td>
-      <td>${esc(r.experiment)}</td><td class="status-${esc(r.status)}">${esc(r.status)}</td>
+      <td>${esc(r.experiment)}</td><td class="status-${esc(r.status)}">${esc(r.status)}${r.status === "Queued" && r.statusDetail ? `<div class="why" title="${esc(r.statusDetail)}">${esc(r.statusDetail)}</div>` : ""}</td>
       ${showOwner ? `<td class="owner">${esc(r.owner || "-")}</td>` : ""}
       <td title="${esc(when(r.created))}">${esc(ago(r.created))}</td><td>${dur(r.duration)}</td>
       ${columns.map((c) => `<td>${fmt(cell(r, c))}</td>`).join("")}</tr>`;
@@ -435,6 +435,7 @@ async function runPage(runId) {
   view.innerHTML = `
     <h2>${esc(d.displayName && d.displayName !== d.runId ? d.displayName + " · " : "")}${esc(d.runId)} <span class="status-${esc(d.status)}" id="run-status">${esc(d.status)}</span>
       ${running ? `<button id="cancel">Cancel</button>` : ""}</h2>
+    ${d.statusDetail ? `<p class="why" id="status-detail">${esc(d.status)}: ${esc(d.statusDetail)}</p>` : ""}
     <div class="section"><h3>Status timeline</h3><div class="timeline">${timeline(d.statusHistory)}</div>
       ${d.error ? `<pre class="error" id="error">${esc(d.error.error.message)}</pre>` : ""}</div>
     <div class="grid2">
@@ -670,6 +671,7 @@ async function route() {
     if (hash.startsWith("#/run/")) await runPage(decodeURIComponent(hash.slice(6)));
     else if (hash === "#/models") await modelsPage();
     else if (hash === "#/data") await dataPage();
+    else if (hash === "#/box") await boxPage();
     else if (hash.startsWith("#/compare/")) await comparePage(hash.slice(10).split(",").filter(Boolean).map(decodeURIComponent));
     else if (hash === "#/" || hash === "#") await runsPage();
     else notFound(`There is no page ${hash}.`);
