@@ -157,13 +157,15 @@ def test_horovod_averages_gradients_under_mpi(workspace):
     assert reports[0]["weight"] == reports[1]["weight"] == [-1.5, -1.5, -1.5]
 
 
-def test_nccl_with_more_ranks_than_gpus_is_refused_before_launch(workspace, monkeypatch):
+def test_nccl_with_more_ranks_than_gpus_is_refused_before_launch(workspace, monkeypatch, tmp_path):
     from runyard.errors import ComputeTargetException
+    from tests.fake_gpus import install
 
-    monkeypatch.setattr("runyard.compute.local.gpu_count", lambda: 1)  # a one-GPU machine, at the boundary
+    install(tmp_path, monkeypatch, 1)  # a one-GPU machine, at the boundary (its nvidia-smi)
     est = PyTorch(str(DDP), entry_script="train.py", process_count_per_node=2, distributed_backend="nccl",
                   use_gpu=True)
-    with pytest.raises(ComputeTargetException, match="process_count_per_node=2.*1 GPU.*Duplicate GPU detected"):
+    with pytest.raises(ComputeTargetException, match="process_count_per_node=2.*takes 2 GPUs.*Duplicate GPU detected"
+                                                     ".*has 1"):
         Experiment(workspace, "nccl").submit(est)
     assert workspace.store.list_runs() == []
 

@@ -55,7 +55,7 @@ def test_a_smaller_run_starts_ahead_only_on_what_the_head_does_not_need() -> Non
     # the free GPU is the head's to wait for, so the one-GPU run waits; a CPU-only run takes a spare slot
     assert [g.run_id for g in decision.grants] == ["cpu-only"]
     assert "behind run head (bob)" in decision.reasons["small-gpu"]
-    assert decision.reasons["head"].startswith("waiting for 2 GPUs; GPU 0 held by run X (alice)")
+    assert decision.reasons["head"] == "waiting for 2 GPUs; GPU 0, GPU 1, GPU 2 held by run X (alice)"
 
 
 def test_cpu_slots_memory_and_concurrent_runs_are_enforced_and_named() -> None:
