@@ -284,3 +284,41 @@ def test_the_ui_shows_each_gpu_its_holder_the_queue_and_the_reason(workspace, pr
     finally:
         gate.touch()
     waiting.wait_for_completion(raise_on_error=True)
+
+
+def test_sweep_trials_go_through_the_box_queue_with_max_concurrent_runs_on_top(workspace, project, tmp_path,
+                                                                              monkeypatch):
+    from runyard.train.hyperdrive import GridParameterSampling, HyperDriveConfig, choice
+
+    fake = install(tmp_path, monkeypatch, 2)
+    est = PyTorch(str(project("hold.py", HOLDER)), entry_script="hold.py", use_gpu=True)
+    est.arguments = ["-", "0.3"]
+    config = HyperDriveConfig(GridParameterSampling({"--lr": choice(1, 2, 3, 4)}), "accuracy", "MAXIMIZE",
+                              max_total_runs=4, max_concurrent_runs=4, estimator=est)
+    sweep = Experiment(workspace, "sweep").submit(config)
+    sweep.wait_for_completion()
+    children = sweep.get_children()
+    reports = [rank_report(c) for c in children]
+    assert len(reports) == 4 and {r["env"]["CUDA_VISIBLE_DEVICES"] for r in reports} == set(fake.uuids)
+    for r in reports:  # two GPUs: at no moment did more than two trials run, whatever the sweep allowed
+        assert sum(1 for o in reports if o["start"] <= r["start"] < o["end"]) <= 2
+    waited = [json.loads(c.get_details()["properties"]["runyard.allocation"])["queuedSeconds"] for c in children]
+    assert sum(1 for w in waited if w > 0.2) >= 2  # two trials waited in the box's queue for a GPU
+
+
+def test_a_gpu_another_program_uses_is_passed_over_until_allowed(workspace, project, tmp_path, monkeypatch):
+    fake = install(tmp_path, monkeypatch, 2)
+    fake.used_by(fake.uuids[0], [os.getpid()])  # this test process stands in for someone's notebook on GPU 0
+    gate = tmp_path / "release"
+    first = holder(project, workspace, gate, use_gpu=True)
+    wait_for(lambda: first.get_status() == "Running", "the first run to start")
+    second = holder(project, workspace, use_gpu=True)
+    reason = wait_for(lambda: status_detail(second), "the second run's reason")
+    assert f"GPU 0 used by a process runyard did not start (pid {os.getpid()}" in reason
+    assert f"GPU 1 held by run {first.id}" in reason
+    ComputeTarget(workspace, "local").update(foreign_gpus="ignore")  # waiting runs look again at once
+    second.wait_for_completion(raise_on_error=True)
+    assert rank_report(second)["env"]["CUDA_VISIBLE_DEVICES"] == fake.uuids[0]
+    gate.touch()
+    first.wait_for_completion(raise_on_error=True)
+    assert rank_report(first)["env"]["CUDA_VISIBLE_DEVICES"] == fake.uuids[1]

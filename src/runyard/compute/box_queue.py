@@ -20,7 +20,7 @@ import psutil
 
 from runyard.compute import gpus as gpu_discovery
 from runyard.box import Capacity, ForeignGpuPolicy, Grant, Request
-from runyard.launch.procs import process_alive
+from runyard.launch.procs import group_exists, process_alive
 
 if TYPE_CHECKING:
     from runyard.layout import WorkspaceFolder
@@ -64,8 +64,9 @@ def set_priority(workspace: WorkspaceFolder, run_id: str, priority: int) -> bool
 
 
 class BoxQueue:
-    def __init__(self, workspace: WorkspaceFolder, capacity: Capacity) -> None:
-        self.workspace, self.capacity = workspace, capacity
+    def __init__(self, workspace: WorkspaceFolder, capacity_of: Callable[[], Capacity]) -> None:
+        self.workspace, self.capacity_of = workspace, capacity_of  # read at every look: settings may change
+        self.capacity = capacity_of()
         self.host = host_name()
         self._socket: socket.socket | None = None
 
@@ -91,7 +92,7 @@ class BoxQueue:
         if process_alive(pid, start):
             return True
         ranks = self.workspace.run_folder(run_id).read_json(self.workspace.run_folder(run_id).ranks_file) or {}
-        return any(_group_alive(int(g)) for g in ranks.get("pgids", []))
+        return any(group_exists(int(g)) for g in ranks.get("pgids", []))
 
     def _gpu_users(self) -> dict[str, list[int]]:
         if not self.capacity.gpus or self.capacity.foreign_gpus is ForeignGpuPolicy.IGNORE:
@@ -113,6 +114,7 @@ class BoxQueue:
                 if canceled():
                     self.release(request.run_id)
                     return None
+                self.capacity = self.capacity_of()
                 decision = self.ledger.decide(self.host, self.capacity, self._alive, self._gpu_users())
                 others = [g.run_id for g in decision.grants if g.run_id != request.run_id]
                 if others:
@@ -150,12 +152,3 @@ class BoxQueue:
         self.ledger.release(run_id)
         self.wake_host(except_run=run_id)
 
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, replace
 from typing import Any
 
-from runyard.box import Capacity, ForeignGpuPolicy
+from runyard.box import Capacity, ForeignGpuPolicy, GpuDevice
 from runyard.errors import InvalidTypeError, InvalidValueError
 from runyard.spec import memory_mb
 
@@ -76,10 +76,11 @@ class BoxSettings:
                                         "'ignore'") from None
         return new
 
-    def capacity(self) -> Capacity:
+    def capacity(self, discovered: list[GpuDevice] | None = None) -> Capacity:
+        """What these settings hand out of the devices found (discovered now when not given)."""
         from runyard.compute.gpus import discover, visible
 
-        found = [] if self.gpus == NONE else discover()
+        found = [] if self.gpus == NONE else discover() if discovered is None else list(discovered)
         if isinstance(self.gpus, tuple):
             chosen = visible(found, ",".join(self.gpus))
             missing = [g for g in self.gpus if not visible(found, g)]

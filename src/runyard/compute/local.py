@@ -28,7 +28,7 @@ from typing import Any
 import psutil
 
 from runyard.compute.base import ComputeTarget
-from runyard.box import Capacity, Grant, Request
+from runyard.box import Capacity, GpuDevice, Grant, Request
 from runyard.compute.box_settings import BoxSettings
 from runyard.errors import ComputeTargetException
 from runyard.identity import OWNER_ENV, current_owner
@@ -76,11 +76,27 @@ class LocalCompute(ComputeTarget):
     def settings(self) -> BoxSettings:
         return BoxSettings.from_config(self.config)
 
+    @property
+    def _folder(self) -> Any:
+        """The workspace folder (a Workspace facade keeps it as .folder)."""
+        return getattr(self.workspace, "folder", None) or self.workspace
+
+    def _devices(self) -> list[GpuDevice]:
+        """The GPUs this machine shows, discovered once per target object (NVML or nvidia-smi)."""
+        if getattr(self, "_discovered", None) is None:
+            from runyard.compute.gpus import discover
+
+            self._discovered = discover()
+        return self._discovered
+
     def capacity(self) -> Capacity:
-        """What this target may hand out on this host (GPUs discovered once per target object)."""
-        if getattr(self, "_capacity", None) is None:
-            self._capacity = self.settings.capacity()
-        return self._capacity
+        """What this target may hand out on this host, as set when it was loaded."""
+        return self.settings.capacity(self._devices() if self.settings.gpus != "none" else [])
+
+    def live_capacity(self) -> Capacity:
+        """The capacity as the workspace's config says now: a waiting run sees `compute update` at its next look."""
+        settings = BoxSettings.from_config(self._folder.config_section("box").get("local", {}))
+        return settings.capacity(self._devices() if settings.gpus != "none" else [])
 
     def request(self, spec: JobSpec, run_id: str, owner: str, submitted: float) -> Request:
         res, capacity = spec.resources, self.capacity()
@@ -128,8 +144,8 @@ class LocalCompute(ComputeTarget):
         """Wait Queued until the box grants the run all it asks for; None if it is canceled meanwhile."""
         from runyard.compute.box_queue import BoxQueue
 
-        record = self.workspace.store.get_run(folder.run_id)
-        self._queue = BoxQueue(self.workspace, self.capacity())
+        record = self._folder.store.get_run(folder.run_id)
+        self._queue = BoxQueue(self._folder, self.live_capacity)
         self._grant = self._queue.acquire(self.request(spec, folder.run_id, record.owner, record.created_time),
                                           canceled, on_reason)
         return self._grant
@@ -156,10 +172,13 @@ class LocalCompute(ComputeTarget):
         """Change what this box hands out (None removes a limit); checked before anything is written."""
         settings = self.settings.changed(gpus=gpus, cpus=cpus, memory=memory,
                                          max_concurrent_runs=max_concurrent_runs, foreign_gpus=foreign_gpus)
-        settings.capacity()  # a GPU list naming no device here fails now
+        settings.capacity(self._devices() if settings.gpus != "none" else [])  # naming no device here fails now
         self.workspace.update_config("box", "local", settings.to_config())
         self.config = settings.to_config()
-        self._capacity = None
+        from runyard.compute.box_queue import host_name, wake_waiters
+
+        host = host_name()  # waiting runs look again with the new settings at once
+        wake_waiters(self._folder, host, self._folder.store.box.waiters(host))
         return settings
 
     def placement(self, spec: JobSpec) -> str:

@@ -12,7 +12,7 @@ import psutil
 
 from runyard.pdeathsig import die_with_parent
 
-__all__ = ["die_with_parent", "process_alive", "share_cores", "signal_groups", "terminate_groups"]
+__all__ = ["die_with_parent", "group_exists", "process_alive", "share_cores", "signal_groups", "terminate_groups"]
 
 
 def signal_groups(pgids: Iterable[int], sig: int) -> None:
@@ -35,13 +35,13 @@ def terminate_groups(pgids: Iterable[int], grace: float = 10.0,
     while time.monotonic() < deadline:
         for child in children:
             child.poll()
-        if not any(_exists(g) for g in pgids):
+        if not any(group_exists(g) for g in pgids):
             return
         time.sleep(0.05)
     signal_groups(pgids, signal.SIGKILL)
 
 
-def _exists(pgid: int) -> bool:
+def group_exists(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
         return True
