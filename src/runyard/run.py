@@ -260,6 +260,12 @@ class Run(MetricLogging):
         return self._record().properties
 
     # -- reading metrics --------------------------------------------------------------------------
+    def get_system_metrics(self, name: str | None = None) -> dict[str, Any]:
+        """runyard's: what the hardware did, as 10-second aggregates per node (and per GPU and rank in the key):
+        {'system/cpu_utilization_percentage': {'node 0': {'time': [...], 'mean': [...], 'min': [...],
+        'max': [...]}}}. Kept apart from get_metrics(), which holds only what the script logged."""
+        return self._backend.system_metrics(self._id, name)
+
     def get_metrics(self, name: str | None = None, recursive: bool = False, run_type: str | None = None,
                     populate: bool = False, all_ranks: bool = False, rank: int | None = None) -> dict[str, Any]:
         """Each key shows rank 0's values (or the lowest rank that logged it); `rank=` picks a rank,

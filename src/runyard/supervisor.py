@@ -350,6 +350,16 @@ class Supervisor:
         recorder = getattr(self, "_recorder", None)
         if recorder is not None and not recorder.started:
             recorder.start()
+        try:
+            return self._watch(launchers, attempt)
+        finally:
+            for launcher in launchers:  # node agents' system samplers write their last window
+                close = getattr(launcher, "close", None)
+                if close is not None:
+                    close()
+
+    def _watch(self, launchers: list[Any], attempt: int) -> Outcome:
+        """Until the launchers end, fail, are canceled or run out of time."""
         limit = self.spec.limits.max_run_duration_seconds
         deadline = time.monotonic() + limit if limit else None
         running, last_progress = attempt > 0, ""

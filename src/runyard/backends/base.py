@@ -80,6 +80,9 @@ class RunBackend(Protocol):
     def series(self, run_id: str, name: str, rank: int, max_points: int | None,
                step_range: tuple[float, float] | None) -> SeriesView: ...
 
+    def system_metrics(self, run_id: str, name: str | None = None) -> dict[str, Any]:
+        """{key: {"node N": {"time", "mean", "min", "max"}}}: what the node samplers recorded."""
+
     def tags(self, run_id: str) -> dict[str, str | None]: ...
 
     def remove_tags(self, run_id: str, keys: list[str]) -> None: ...

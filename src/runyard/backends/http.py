@@ -168,6 +168,10 @@ class HttpBackend:
                                     all_ranks=str(all_ranks).lower())["metrics"])
         return found if name is None else ({name: found[name]} if name in found else {})
 
+    def system_metrics(self, run_id: str, name: str | None = None) -> dict[str, Any]:
+        query = {"name": name} if name else {}
+        return dict(self.http.json("GET", self._run(run_id) + "/system", **query)["system"])
+
     def series(self, run_id: str, name: str, rank: int, max_points: int | None,
                step_range: tuple[float, float] | None) -> SeriesView:
         query: dict[str, Any] = {"rank": rank, "max_points": max_points or 100_000}

@@ -176,6 +176,11 @@ class LocalBackend:
         keys = None if name is None else [name]
         return shape_metrics(self.store.metric_values(run_id, keys, rank=rank), all_ranks=all_ranks)
 
+    def system_metrics(self, run_id: str, name: str | None = None) -> dict[str, Any]:
+        from runyard.store.system_metrics import as_series
+
+        return as_series(self.store.system_metrics(run_id, name))
+
     def series(self, run_id: str, name: str, rank: int, max_points: int | None,
                step_range: tuple[float, float] | None) -> SeriesView:
         from runyard.tracking.query import get_series

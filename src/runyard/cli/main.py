@@ -65,7 +65,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
         entry = (Path.cwd() / script).resolve().relative_to(source).as_posix()  # given relative to the cwd
     else:
         entry = args.script  # given relative to --source-dir; PyTorch() checks it exists there
-    procs_per_node, use_gpu = _gpu_layout(args)
+    from runyard.cli.box import gpu_layout
+
+    procs_per_node, use_gpu = gpu_layout(args)
     est = PyTorch(source_directory=str(source), entry_script=entry, compute_target=args.target,
                   node_count=args.nodes, process_count_per_node=procs_per_node, distributed_backend=args.backend,
                   pip_packages=args.pip or None, use_gpu=use_gpu,
@@ -89,24 +91,6 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(details, indent=2, default=str))
     return _exit_for(RunStatus(run.get_status()))
-
-
-def _gpu_layout(args: argparse.Namespace) -> tuple[int, bool]:
-    """--gpus N: N processes per node, each with a whole GPU of its own (as torchrun --nproc-per-node)."""
-    from runyard.errors import InvalidValueError
-
-    if args.gpus is None:
-        return args.procs_per_node, args.gpu
-    if args.gpus < 1:
-        raise InvalidValueError("--gpus", args.gpus, "must be at least 1 (each process gets a whole GPU)",
-                                "pass --gpus 1 or more, or leave it out to train on the CPU")
-    if args.procs_per_node not in (1, args.gpus):
-        raise InvalidValueError("--gpus", args.gpus, f"gives one process per GPU, but --procs-per-node "
-                                f"{args.procs_per_node} differs", f"pass only --gpus {args.gpus}")
-    if args.gpus > 1 and args.backend is None:
-        raise InvalidValueError("--gpus", args.gpus, "starts several processes, which need a distributed backend",
-                                "add --backend nccl (or gloo)")
-    return args.gpus, True
 
 
 def _interrupted(run_id: str) -> int:
@@ -255,6 +239,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
 def cmd_metrics(args: argparse.Namespace) -> int:
     from runyard.cli.render import console, key_value_table
 
+    if args.system:
+        from runyard.cli.system import print_system
+
+        return print_system(_run(args), args.name, args.json)
     metrics = _run(args).logged_metrics(name=args.name)
     if args.json:
         print(json.dumps(metrics, default=str))
@@ -465,6 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
             c.add_argument("--json", action="store_true", help="print JSON")
         if name == "metrics":
             c.add_argument("--name", help="only this metric")
+            c.add_argument("--system", action="store_true",
+                           help="what the hardware did (CPU, memory, disk, network, GPUs) per node, not the script's")
         if name == "logs":
             c.add_argument("-f", "--follow", action="store_true", help="follow until the run ends")
             c.add_argument("--all-ranks", action="store_true", help="every rank's output, prefixed by rank")

@@ -99,6 +99,18 @@ def runs_table(records: list[RunRecord], metrics: dict[str, dict[str, Any]], wid
     return table
 
 
+def system_table(system: dict[str, dict[str, dict[str, list[float]]]]) -> Table:
+    """A row per system series: its node, last 10-second mean, and the lowest and highest value seen."""
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for header in ("METRIC", "NODE", "LAST", "MIN", "MAX", "POINTS"):
+        table.add_column(header, no_wrap=header != "METRIC")
+    for key, nodes in sorted(system.items()):
+        for node, s in sorted(nodes.items()):
+            table.add_row(key, node.removeprefix("node "), fmt(s["mean"][-1]), fmt(min(s["min"])), fmt(max(s["max"])),
+                          str(len(s["time"])))
+    return table
+
+
 def key_value_table(rows: list[tuple[str, Any]]) -> Table:
     table = Table(box=None, show_header=False, pad_edge=False)
     table.add_column(style="bold")

@@ -20,6 +20,7 @@ from runyard.launch import reaper
 from runyard.launch.expand import JOB_VARIABLES, expand, expandable
 from runyard.launch.launcher import RankExit
 from runyard.launch.procs import die_with_parent, share_cores, terminate_groups
+from runyard.launch.system_sampler import SystemSampler, wanted
 from runyard.run_folder import RunFolder
 from runyard.spec import JobSpec
 
@@ -37,6 +38,7 @@ class NodeAgent:
         # what the box granted, by global rank: each rank's GPU (UUID) and its cores (empty: not pinned)
         self.devices, self.cores = tuple(devices), tuple(tuple(c) for c in cores)
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self._sampler: SystemSampler | None = None
         self._reaper: int | None = None
         self._exits: dict[int, RankExit] = {}
 
@@ -97,6 +99,13 @@ class NodeAgent:
             # failed first (the cause) is told apart from the peers that failed because of it
             threading.Thread(target=self._wait, args=(rank, proc), daemon=True).start()
         self._reaper = reaper.spawn(self.pgids)  # if this process dies, what the ranks started dies too
+        if wanted(self.base_env) and wanted(os.environ):  # this node's system metrics, sampled here, once
+            env = self.rank_env(0)
+            self._sampler = SystemSampler(self.folder.spool_dir, self.node_rank,
+                                          lambda: {r: p.pid for r, p in self.procs.items()},
+                                          {**env, "CUDA_VISIBLE_DEVICES": ",".join(self.devices) or
+                                           env.get("CUDA_VISIBLE_DEVICES", "")}, str(self.folder.working_dir)
+                                          ).start()
 
     def _wait(self, rank: int, proc: subprocess.Popen[bytes]) -> None:
         code = proc.wait()
@@ -131,6 +140,13 @@ class NodeAgent:
             except subprocess.TimeoutExpired:
                 p.kill()
         reaper.release(self._reaper)
+        self.close()
+
+    def close(self) -> None:
+        """The attempt is over: the system sampler writes its last window and ends."""
+        if self._sampler is not None:
+            self._sampler.stop()
+            self._sampler = None
 
 
 def failed_ranks(folder: RunFolder) -> list[RankExit]:
@@ -208,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = agent.failure()
     if not (failed is None and agent.finished()):
         agent.stop()
+    agent.close()
     if store is not None:
         store.stop(5.0)
     if shipper is not None:

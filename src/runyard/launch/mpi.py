@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from runyard.launch import reaper
 from runyard.launch.launcher import RankExit
 from runyard.environments.interpreter import path_with_interpreter
+from runyard.launch.system_sampler import SystemSampler, wanted
 from runyard.launch.procs import die_with_parent, share_cores, terminate_groups
 from runyard.run_folder import RunFolder
 from runyard.spec import JobSpec
@@ -76,6 +77,11 @@ class MpiLauncher:
                                          start_new_session=True, preexec_fn=die_with_parent)
         threading.Thread(target=self._wait, daemon=True).start()
         self._reaper = reaper.spawn([self.proc.pid])  # mpirun's group, if this process dies
+        env = self.env()
+        if wanted(env) and wanted(os.environ):  # every rank runs under this mpirun here: its tree is the job
+            pid = self.proc.pid
+            self._sampler = SystemSampler(self.folder.spool_dir, 0, lambda: {0: pid}, env,
+                                          str(self.folder.working_dir)).start()
 
     def _wait(self) -> None:
         assert self.proc is not None
@@ -117,3 +123,10 @@ class MpiLauncher:
         except subprocess.TimeoutExpired:
             self.proc.kill()
         reaper.release(self._reaper)
+        self.close()
+
+    def close(self) -> None:
+        """The attempt is over: the system sampler writes its last window and ends."""
+        sampler, self._sampler = getattr(self, "_sampler", None), None
+        if sampler is not None:
+            sampler.stop()

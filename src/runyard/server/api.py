@@ -337,6 +337,11 @@ def build_router(ws: Workspace) -> APIRouter:
             raise HTTPException(400, str(e)) from None
         return {"runId": run.id, "priority": body.get("priority")}
 
+    @api.get("/runs/{run_id}/system")
+    def system_metrics(run_id: str, name: str | None = None) -> dict[str, Any]:
+        run = _run(ws, run_id)
+        return {"runId": run.id, "system": run.get_system_metrics(name)}
+
     @api.get("/box")
     def box() -> dict[str, Any]:
         return ws.backend.box_report()  # type: ignore[no-any-return]

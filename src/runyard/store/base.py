@@ -255,5 +255,9 @@ class Store(abc.ABC):
     def put_bundle(self, bundle: RunBundle) -> bool:
         """Store a whole run in one transaction; False (and nothing written) if the run is already here."""
 
+    def system_metrics(self, run_id: str, key: str | None = None) -> list[Any]:
+        """A run's system metrics (store/system_metrics.SystemPoint), apart from the user's."""
+        raise NotImplementedError
+
     def close(self) -> None:
         """Release connections (a no-op where there are none to release)."""

@@ -74,11 +74,12 @@ def _create_v1(cur: Any) -> None:
 
 
 def _v1_to_v2(cur: Any) -> None:
-    """runs.status_detail (what a run waits for) and the box scheduler's ledger."""
+    """runs.status_detail (what a run waits for), the box scheduler's ledger and system metrics."""
     from runyard.store.box_ledger import LEDGER_SCHEMA
+    from runyard.store.system_metrics import SYSTEM_SCHEMA
 
     cur.execute("ALTER TABLE runs ADD COLUMN IF NOT EXISTS status_detail TEXT NOT NULL DEFAULT ''")
-    for statement in LEDGER_SCHEMA.split(";"):
+    for statement in (LEDGER_SCHEMA + SYSTEM_SCHEMA).split(";"):
         if statement.strip():
             cur.execute(statement)
 

@@ -22,6 +22,7 @@ from runyard.spec import parameters_of
 from runyard.status import RunStatus
 from runyard.store import run_filter
 from runyard.store.box_ledger import BoxLedger
+from runyard.store.system_metrics import SYSTEM_KIND, SystemPoint, read_system, write_system
 from runyard.store.base import (
     KeyValues,
     MetricSummary,
@@ -328,15 +329,18 @@ class SqlStore(Store):
                          (run_id, source))
             if (row[0] if row else 0) != start:
                 return False
-            tags, props, metrics = {}, {}, []
+            tags, props, metrics, system = {}, {}, [], []
             for e in events:
                 if e.kind == "tag":
                     tags[e.key] = e.value
                 elif e.kind == "property":
                     props[e.key] = e.value
+                elif e.kind == SYSTEM_KIND:
+                    system.append(e)
                 else:
                     metrics.append(e)
             write_packed(tx, pack(run_id, metrics))
+            write_system(tx, run_id, system)
             tx.executemany(self._TAG_UPSERT, [(run_id, k, v) for k, v in tags.items()])
             if props:
                 current = tx.one(f"SELECT properties FROM runs WHERE run_id=?{self.dialect.for_update}", (run_id,))
@@ -345,6 +349,11 @@ class SqlStore(Store):
                 tx.execute("UPDATE runs SET properties=? WHERE run_id=?", (json.dumps(merged), run_id))
             tx.execute('UPDATE spool_offsets SET "offset"=? WHERE run_id=? AND source=?', (end, run_id, source))
         return True
+
+    def system_metrics(self, run_id: str, key: str | None = None) -> list[SystemPoint]:
+        """A run's system metrics (10-second aggregates per node), apart from what the script logged."""
+        with self._read() as tx:
+            return read_system(tx, run_id, key)
 
     def metric_values(self, run_id: str, keys: Sequence[str] | None = None,
                       rank: int | None = None) -> list[KeyValues]:

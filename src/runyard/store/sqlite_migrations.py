@@ -20,6 +20,7 @@ from runyard.errors import StoreError
 from runyard.status import RunStatus
 from runyard.store.base import RunRecord, SpoolEvent
 from runyard.store.box_ledger import LEDGER_SCHEMA
+from runyard.store.system_metrics import SYSTEM_SCHEMA
 from runyard.store.metric_rows import pack
 from runyard.store.sql import Dialect, Tx, run_params, write_packed
 
@@ -73,7 +74,7 @@ CREATE TABLE IF NOT EXISTS tags (
 CREATE TABLE IF NOT EXISTS spool_offsets (
     run_id TEXT NOT NULL, source TEXT NOT NULL, offset INTEGER NOT NULL, PRIMARY KEY (run_id, source));
 """
-CURRENT_SCHEMA = CORE_SCHEMA + METRICS_SCHEMA + SEARCH_SCHEMA + LEDGER_SCHEMA
+CURRENT_SCHEMA = CORE_SCHEMA + METRICS_SCHEMA + SEARCH_SCHEMA + LEDGER_SCHEMA + SYSTEM_SCHEMA
 
 
 def _v1_to_v2(db: sqlite3.Connection) -> None:
@@ -109,9 +110,9 @@ def _v3_to_v4(db: sqlite3.Connection) -> None:
 
 
 def _v4_to_v5(db: sqlite3.Connection) -> None:
-    """Schema 5 adds runs.status_detail (what a run waits for) and the box scheduler's ledger."""
+    """Schema 5 adds runs.status_detail (what a run waits for), the box scheduler's ledger and system metrics."""
     db.execute("ALTER TABLE runs ADD COLUMN status_detail TEXT NOT NULL DEFAULT ''")
-    execute_script(db, LEDGER_SCHEMA)
+    execute_script(db, LEDGER_SCHEMA + SYSTEM_SCHEMA)
 
 
 # MIGRATIONS[v] takes a database from schema v to v + 1

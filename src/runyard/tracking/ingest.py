@@ -21,12 +21,12 @@ from runyard.store.base import MetricKind, SpoolEvent, Store
 
 MAX_BATCH_BYTES = 8 << 20
 MAX_FLOAT_INT = int(sys.float_info.max)  # a larger int has no float: no store can keep it as a number
-_RANK = re.compile(r"^rank-(\d+)\.")
+_RANK = re.compile(r"^(?:rank|system)-(\d+)\.")  # a rank's spool, or a node's system sampler's
 
 
 # the largest step a store keeps (SQLite's INTEGER and the packed int64 steps)
 MAX_STEP = 2**63 - 1
-_EVENT_KINDS = frozenset({k.value for k in MetricKind} | {"tag", "property"})
+_EVENT_KINDS = frozenset({k.value for k in MetricKind} | {"tag", "property", "system"})
 _log = logging.getLogger(__name__)
 
 
@@ -55,6 +55,10 @@ def parse_line(line: bytes, rank: int) -> SpoolEvent:
             raise BadSpoolLine(f"value of {key!r} is an integer too large for a float ({len(str(value))} digits)")
         if value is not None and type(value) not in (int, float, str, bool):
             raise BadSpoolLine(f"value of {key!r} is a {type(value).__name__}, not a number or string")
+    elif kind == "system":
+        if type(value) is not list or len(value) != 3 or not all(
+                type(v) in (int, float) and math.isfinite(v) for v in value):
+            raise BadSpoolLine(f"system metric {key!r} is not [mean, min, max] of finite numbers")
     elif kind in ("tag", "property"):
         if value is not None and type(value) is not str:
             raise BadSpoolLine(f"{kind} {key!r} has a non-string value")

@@ -457,7 +457,8 @@ async function runPage(runId) {
     ${sweep ? `<div class="section" id="sweep-section"><h3>Sweep</h3><div id="sweep"></div></div>` : ""}
     <div class="section" id="children-section" hidden><h3>Child runs</h3><div class="charts" id="children-chart"></div>
       <table class="runs" id="children"></table></div>
-    ${sweep ? "" : `<div class="section"><h3>Metrics</h3><div class="toolbar" id="chart-controls"></div><div class="charts" id="charts"></div><div id="objects">${objectMetrics(m.metrics, m.series, runId)}</div></div>`}
+    ${sweep ? "" : `<div class="section"><h3>Metrics</h3><div class="toolbar" id="chart-controls"></div><div class="charts" id="charts"></div><div id="objects">${objectMetrics(m.metrics, m.series, runId)}</div></div>
+      <div class="section"><h3>System</h3><div class="charts" id="system"></div></div>`}
     <div class="section"><h3>Logs</h3><div class="tabs">${sweep ? "" : rankLogs.map((r) => `<button data-rank="${r}" class="${r === 0 ? "active" : ""}">rank ${r}</button>`).join("")}
       <button data-system="1" id="system-tab" class="${sweep || !rankLogs.length ? "active" : ""}">${sweep ? "sweep" : "preparation"}</button></div>
       <pre class="log" id="log"></pre></div>
@@ -477,6 +478,7 @@ async function runPage(runId) {
     let draw = null;
     chartControls(view.querySelector("#chart-controls"), () => draw && draw());
     draw = await runCharts(view.querySelector("#charts"), runId, m.series, running);
+    await systemCharts(view.querySelector("#system"), runId);
   }
   await childRuns(view, runId);
   if (sweep) await sweepSummary(view.querySelector("#sweep"), runId);

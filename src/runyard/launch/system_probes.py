@@ -1,0 +1,188 @@
+"""What the system sampler reads, once per sample: the node (psutil), the run's process tree on it, its GPUs (NVML).
+
+Names are MLflow's `system/...` names. Each GPU field is probed once per device: a field NVML does not support
+there is left out from then on, and the others go on (one unsupported field never drops a GPU's metrics).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import psutil
+
+MB = 1024 * 1024
+
+
+class NodeProbe:
+    """The machine: CPU, memory, the disk holding the run's folder, network since the sampler started."""
+
+    def __init__(self, disk_path: str) -> None:
+        self.disk_path = disk_path
+        self._net0 = _net()
+        psutil.cpu_percent(None)  # the first call only starts the interval
+
+    def read(self) -> dict[str, float]:
+        memory = psutil.virtual_memory()
+        values = {"system/cpu_utilization_percentage": psutil.cpu_percent(None),
+                  "system/system_memory_usage_megabytes": (memory.total - memory.available) / MB,
+                  "system/system_memory_usage_percentage": memory.percent}
+        try:
+            disk = psutil.disk_usage(self.disk_path)
+            values.update({"system/disk_usage_megabytes": disk.used / MB, "system/disk_usage_percentage": disk.percent,
+                           "system/disk_available_megabytes": disk.free / MB})
+        except OSError:
+            pass
+        net = _net()
+        if net is not None and self._net0 is not None:
+            values["system/network_receive_megabytes"] = (net.bytes_recv - self._net0.bytes_recv) / MB
+            values["system/network_transmit_megabytes"] = (net.bytes_sent - self._net0.bytes_sent) / MB
+        return values
+
+
+def _net() -> Any:
+    try:
+        return psutil.net_io_counters()
+    except (OSError, RuntimeError):
+        return None
+
+
+class JobProbe:
+    """The run's processes on this node: each rank and everything it started (DataLoader workers included)."""
+
+    def __init__(self, ranks: Callable[[], dict[int, int]]) -> None:
+        self.ranks = ranks                      # rank -> pid, as the agent started them
+        self._procs: dict[int, psutil.Process] = {}
+
+    def _proc(self, pid: int) -> psutil.Process | None:
+        proc = self._procs.get(pid)
+        if proc is None:
+            try:
+                proc = self._procs[pid] = psutil.Process(pid)
+                proc.cpu_percent(None)  # starts its interval; the next read is the share since now
+            except psutil.Error:
+                return None
+        return proc
+
+    def tree(self, pid: int) -> list[psutil.Process]:
+        root = self._proc(pid)
+        if root is None:
+            return []
+        try:
+            children = root.children(recursive=True)
+        except psutil.Error:
+            children = []
+        return [root] + [p for c in children if (p := self._proc(c.pid)) is not None]
+
+    def read(self) -> tuple[dict[str, float], dict[int, list[int]]]:
+        """The job's values, and each rank's pids (for the GPU probe's per-process queries)."""
+        values: dict[str, float] = {}
+        total_cpu = total_rss = 0.0
+        pids_of: dict[int, list[int]] = {}
+        seen: set[int] = set()
+        for rank, pid in sorted(self.ranks().items()):
+            cpu = rss = 0.0
+            for proc in self.tree(pid):
+                seen.add(proc.pid)
+                try:
+                    cpu += proc.cpu_percent(None)
+                    rss += proc.memory_info().rss / MB
+                except psutil.Error:
+                    continue
+                pids_of.setdefault(rank, []).append(proc.pid)
+            values[f"system/rank_{rank}_cpu_utilization_percentage"] = cpu
+            values[f"system/rank_{rank}_memory_rss_megabytes"] = rss
+            total_cpu, total_rss = total_cpu + cpu, total_rss + rss
+        for pid in [p for p in self._procs if p not in seen]:  # gone: forget them
+            del self._procs[pid]
+        values["system/job_cpu_utilization_percentage"] = total_cpu
+        values["system/job_memory_rss_megabytes"] = total_rss
+        return values, pids_of
+
+
+class GpuProbe:
+    """Every GPU (and MIG slice) NVML shows, by index; nothing at all where NVML cannot be loaded."""
+
+    def __init__(self, visible_uuids: Iterable[str] = ()) -> None:
+        self.nvml: Any = None
+        self.devices: list[tuple[int, str, Any]] = []      # (index, uuid, handle)
+        self._unsupported: set[tuple[int, str]] = set()
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+        except Exception:  # noqa: BLE001 - no NVML (no driver, no nvidia-ml-py): no GPU metrics, nothing else lost
+            return
+        self.nvml = pynvml
+        wanted = set(visible_uuids)
+        try:
+            for i in range(pynvml.nvmlDeviceGetCount()):
+                handle = pynvml.nvmlDeviceGetHandleByIndex(i)
+                uuid = _text(pynvml.nvmlDeviceGetUUID(handle))
+                if not wanted or uuid in wanted:
+                    self.devices.append((i, uuid, handle))
+        except Exception:  # noqa: BLE001
+            self.devices = []
+
+    def _field(self, index: int, name: str, read: Callable[[], float]) -> float | None:
+        if (index, name) in self._unsupported:
+            return None
+        try:
+            return float(read())
+        except Exception:  # noqa: BLE001 - NVMLError_NotSupported and kin: probed once, then left out
+            self._unsupported.add((index, name))
+            return None
+
+    def read(self, pids_of_rank: dict[int, list[int]]) -> dict[str, float]:
+        nv, values = self.nvml, {}
+        for i, uuid, h in self.devices:
+            fields: dict[str, Callable[[], float]] = {
+                "utilization_percentage": lambda h=h: nv.nvmlDeviceGetUtilizationRates(h).gpu,
+                "memory_usage_megabytes": lambda h=h: nv.nvmlDeviceGetMemoryInfo(h).used / MB,
+                "memory_usage_percentage": lambda h=h: 100.0 * nv.nvmlDeviceGetMemoryInfo(h).used /
+                nv.nvmlDeviceGetMemoryInfo(h).total,
+                "power_usage_watts": lambda h=h: nv.nvmlDeviceGetPowerUsage(h) / 1000.0,
+                "temperature_celsius": lambda h=h: nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU),
+                "sm_clock_megahertz": lambda h=h: nv.nvmlDeviceGetClockInfo(h, nv.NVML_CLOCK_SM),
+                "throttle_reasons": lambda h=h: nv.nvmlDeviceGetCurrentClocksThrottleReasons(h),
+            }
+            for name, read in fields.items():
+                value = self._field(i, name, read)
+                if value is not None:
+                    values[f"system/gpu_{i}_{name}"] = value
+            values.update(self._per_rank(i, h, pids_of_rank))
+        return values
+
+    def _per_rank(self, index: int, handle: Any, pids_of_rank: dict[int, list[int]]) -> dict[str, float]:
+        """Each rank's own GPU memory on this device (NVML's per-process query)."""
+        nv = self.nvml
+        used: dict[int, float] = {}
+        try:
+            for p in nv.nvmlDeviceGetComputeRunningProcesses(handle):
+                used[p.pid] = (p.usedGpuMemory or 0) / MB
+        except Exception:  # noqa: BLE001
+            return {}
+        values = {}
+        for rank, pids in pids_of_rank.items():
+            mine = [used[p] for p in pids if p in used]
+            if mine:
+                values[f"system/rank_{rank}_gpu_{index}_memory_usage_megabytes"] = sum(mine)
+        return values
+
+    def close(self) -> None:
+        if self.nvml is not None:
+            try:
+                self.nvml.nvmlShutdown()
+            except Exception:  # noqa: BLE001
+                pass
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def visible_gpu_uuids(env: dict[str, str]) -> list[str]:
+    """The GPUs a node's ranks were given (UUIDs in CUDA_VISIBLE_DEVICES), or [] for every GPU."""
+    given = env.get("CUDA_VISIBLE_DEVICES") or ""
+    return [g for g in given.split(",") if g.startswith(("GPU-", "MIG-"))]
+

@@ -1,0 +1,28 @@
+// runyard web UI: the run page's System view: a chart per system metric (10-second means; x: seconds in), a line per node, GPU
+// or rank, drawn beside the metrics and the straggler view so a slow rank can be matched with what its GPU did.
+// Loaded before app.js, whose chart() and esc() it uses when a run page is shown.
+"use strict";
+
+function systemGroups(system) {
+  const groups = new Map();  // chart title -> lines
+  const t0 = Math.min(...Object.values(system).flatMap((nodes) => Object.values(nodes).map((s) => s.time[0])));
+  for (const [key, nodes] of Object.entries(system)) {
+    const gpu = key.match(/^system\/gpu_(\d+)_(.+)$/);
+    const rank = key.match(/^system\/rank_(\d+)_(.+)$/);
+    const title = gpu ? `system/gpu_${gpu[2]}` : rank ? `system/rank_${rank[2]}` : key;
+    for (const [node, s] of Object.entries(nodes)) {
+      const label = gpu ? `${node} GPU ${gpu[1]}` : rank ? `rank ${rank[1]}` : node;
+      if (!groups.has(title)) groups.set(title, []);
+      groups.get(title).push({ label, steps: s.time.map((t) => Math.round(t - t0)), times: s.time, values: s.mean });
+    }
+  }
+  return [...groups.entries()].sort(([a], [b]) => a.localeCompare(b));
+}
+
+async function systemCharts(el, runId) {
+  if (!el) return;
+  const { system } = await api("/runs/" + encodeURIComponent(runId) + "/system");
+  const groups = systemGroups(system);
+  el.innerHTML = groups.length ? "" : `<p class="note" id="no-system">No system metrics (yet): each node writes them every 10 s while the run goes on.</p>`;
+  for (const [title, lines] of groups) chart(el, title, lines);
+}
