@@ -181,6 +181,10 @@ def test_tensorboard_event_files_from_run_log(workspace, project):
     assert [e.step for e in loss] == [0, 1, 2, 3, 4] and abs(loss[-1].value - 0.2) < 1e-6
     assert [(e.step, round(e.value, 3)) for e in events.Scalars("lr")] == [(0, 0.1), (1, 0.05)]
     assert set(events.Tags()["scalars"]) == {"loss", "lr"}
+    system = EventAccumulator(str(run.folder.working_dir / "logs" / "tensorboard" / "system_node_0"))
+    system.Reload()  # the node's system metrics beside them, in a folder of their own
+    assert [round(e.value, 6) for e in system.Scalars("system/cpu_utilization_percentage")] == \
+        [round(v, 6) for v in run.get_system_metrics()["system/cpu_utilization_percentage"]["node 0"]["mean"]]
     dry = run_cli("-w", str(workspace.path), "tensorboard", run.id, "--dry-run")
     assert dry.returncode == 0 and str(run.folder.working_dir) in dry.stdout
     plain = Experiment(workspace, "tb").submit(ScriptRunConfig(str(src), "train.py"))
@@ -239,6 +243,9 @@ def test_mlflow_round_trip_keeps_params_metrics_and_tags(workspace, project, tmp
     assert there.data.params == {"lr": "0.01", "epochs": "6"} and there.data.tags["team"] == "vision"
     assert [m.step for m in client.get_metric_history(mlflow_id, "loss")] == [0, 10, 20, 30, 40, 50]
     assert there.info.status == "FINISHED"
+    # the run's system metrics under MLflow's system/ names, one point per 10-second window
+    cpu = run.get_system_metrics()["system/cpu_utilization_percentage"]["node 0"]["mean"]
+    assert [m.value for m in client.get_metric_history(mlflow_id, "system/cpu_utilization_percentage")] == cpu
     fresh = Workspace(tmp_path / "fresh")
     imported = run_cli("-w", str(fresh.path), "import", "--from", "mlflow", uri, "--json", timeout=300, cwd=tmp_path)
     assert imported.returncode == 0, imported.stderr
@@ -247,6 +254,8 @@ def test_mlflow_round_trip_keeps_params_metrics_and_tags(workspace, project, tmp
     back = Run.get(fresh, json.loads(imported.stdout)[mlflow_id])
     assert back.get_status() == "Completed" and back.get_tags() == {"team": "vision"}
     assert back.get_metrics()["loss"] == run.get_metrics()["loss"] and back.get_metrics()["accuracy"] == 0.9
+    assert sorted(back.get_metrics()) == ["accuracy", "loss"]  # system metrics come back apart, as such
+    assert back.get_system_metrics()["system/cpu_utilization_percentage"]["node 0"]["mean"] == cpu
     assert back.get_metric_series("loss").steps == [0, 10, 20, 30, 40, 50]
     from runyard.spec import parameters_of
 

@@ -55,6 +55,10 @@ def test_2_nodes_ddp_on_the_ray_cluster(workspace, target, tmp_path):
     assert run.folder.path.is_symlink()  # the run folder lives in the shared folder
     assert "2 Ray node(s)" in details["properties"]["runyard.placement"]
     assert len(run.get_metrics()["loss"]) == 6 and len(run.get_metrics(rank=1)["loss"]) == 6
+    # each node's agent sampled its own node, once: both nodes' series, apart from the script's metrics
+    system = run.get_system_metrics()
+    assert sorted(system["system/job_memory_rss_megabytes"]) == ["node 0", "node 1"]
+    assert list(system["system/rank_1_memory_rss_megabytes"]) == ["node 1"] and "loss" not in system
     # the two agents ran on two different Ray nodes (STRICT_SPREAD), and gave their resources back
     ray.init(address=cluster.config["address"], logging_level="ERROR")
     try:

@@ -66,6 +66,10 @@ def test_2_nodes_ddp_on_the_cluster(workspace, target):
     assert run.folder.path.is_symlink()  # the run folder lives in the shared folder
     assert "2 Slurm node(s) in debug" in details["properties"]["runyard.placement"]
     assert len(run.get_metrics()["loss"]) == 6  # spools in the shared folder were ingested
+    # each node's agent sampled its own node, once: both nodes' series, apart from the script's metrics
+    system = run.get_system_metrics()
+    assert sorted(system["system/job_memory_rss_megabytes"]) == ["node 0", "node 1"]
+    assert list(system["system/rank_1_memory_rss_megabytes"]) == ["node 1"] and "loss" not in system
 
 
 def test_2x2_layout(workspace, target):

@@ -62,6 +62,7 @@ def export_runs(runs: list[Run], uri: str) -> dict[str, str]:
         metrics = []
         for key, rank_series in _numeric_series(run).items():
             metrics += [Metric(key, value, int(t * 1000), int(step)) for step, value, t in rank_series]
+        metrics += [Metric(key, value, int(t * 1000), step) for key, step, value, t in _system_series(run)]
         for start in range(0, max(len(metrics), 1), 1000):  # MLflow's batch limit
             client.log_batch(mlflow_id, metrics=metrics[start:start + 1000],
                              params=[Param(k, v) for k, v in params.items()] if start == 0 else [])
@@ -77,6 +78,26 @@ def export_runs(runs: list[Run], uri: str) -> dict[str, str]:
                                   end_time=int((record.end_time or time.time()) * 1000))
         exported[run.id] = mlflow_id
     return exported
+
+
+def _system_series(run: Run) -> list[tuple[str, int, float, float]]:
+    """(key, step, mean, time) of the run's system metrics under MLflow's names: `system/...` for node 0 and
+    `system/node_N/...` for the others (as MLflow names a node's series when given a node id)."""
+    out = []
+    for key, nodes in run.get_system_metrics().items():
+        for node, series in nodes.items():
+            number = int(node.removeprefix("node "))
+            name = key if number == 0 else key.replace("system/", f"system/node_{number}/", 1)
+            out += [(name, i, m, t) for i, (m, t) in enumerate(zip(series["mean"], series["time"]))]
+    return out
+
+
+def _system_node(key: str) -> tuple[int, str]:
+    """'system/node_2/cpu_utilization_percentage' -> (2, 'system/cpu_utilization_percentage'); node 0 otherwise."""
+    parts = key.split("/")
+    if len(parts) > 2 and parts[1].startswith("node_") and parts[1][5:].isdigit():
+        return int(parts[1][5:]), "/".join([parts[0], *parts[2:]])
+    return 0, key
 
 
 def _numeric_series(run: Run) -> dict[str, list[tuple[float, float, float]]]:
@@ -126,6 +147,11 @@ def _import_one(workspace: Workspace, client: Any, experiment: str, mlflow_run: 
     store.set_status(run_id, RunStatus.RUNNING, start)
     events = []
     for key in data.metrics:
+        if key.startswith("system/"):  # MLflow's system metrics become runyard's, apart from the script's
+            node, name = _system_node(key)
+            events += [SpoolEvent("system", name, [float(m.value)] * 3, None, node, m.timestamp / 1000)
+                       for m in client.get_metric_history(info.run_id, key)]
+            continue
         events += [SpoolEvent("scalar", key, float(m.value), int(m.step), 0, m.timestamp / 1000)
                    for m in client.get_metric_history(info.run_id, key)]
     store.ingest(run_id, sorted(events, key=lambda e: (e.time, e.key)), f"mlflow-{info.run_id}.jsonl", 0, 1)

@@ -30,7 +30,9 @@ class TensorBoardMirror:
 
     def write(self, events: list[SpoolEvent]) -> None:
         numeric = [e for e in events if e.kind == MetricKind.SCALAR.value and type(e.value) in (int, float)]
-        if not numeric:
+        # system metrics: each node's 10-second means, in a folder of their own (system_node_<n>)
+        system = [e for e in events if e.kind == "system"]
+        if not numeric and not system:
             return
         from tensorboard.compat.proto.event_pb2 import Event
         from tensorboard.compat.proto.summary_pb2 import Summary
@@ -43,6 +45,14 @@ class TensorBoardMirror:
             step = e.step if e.step is not None else self._index[(e.rank, e.key)]
             self._index[(e.rank, e.key)] += 1
             value = Summary.Value(tag=e.key, simple_value=float(e.value))
+            writer.add_event(Event(wall_time=e.time, step=step, summary=Summary(value=[value])))
+        for e in system:
+            writer = self._writers.get(-1 - e.rank)
+            if writer is None:
+                writer = self._writers[-1 - e.rank] = EventFileWriter(str(self.folder / f"system_node_{e.rank}"))
+            step = self._index[(-1 - e.rank, e.key)]
+            self._index[(-1 - e.rank, e.key)] += 1
+            value = Summary.Value(tag=e.key, simple_value=float(e.value[0]))
             writer.add_event(Event(wall_time=e.time, step=step, summary=Summary(value=[value])))
         for writer in self._writers.values():
             writer.flush()
