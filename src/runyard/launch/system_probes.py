@@ -6,6 +6,7 @@ there is left out from then on, and the others go on (one unsupported field neve
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -68,11 +69,7 @@ class JobProbe:
         root = self._proc(pid)
         if root is None:
             return []
-        try:
-            children = root.children(recursive=True)
-        except psutil.Error:
-            children = []
-        return [root] + [p for c in children if (p := self._proc(c.pid)) is not None]
+        return [root] + [p for c in _descendants(root) if (p := self._proc(c)) is not None]
 
     def read(self) -> tuple[dict[str, float], dict[int, list[int]]]:
         """The job's values, and each rank's pids (for the GPU probe's per-process queries)."""
@@ -85,8 +82,9 @@ class JobProbe:
             for proc in self.tree(pid):
                 seen.add(proc.pid)
                 try:
-                    cpu += proc.cpu_percent(None)
-                    rss += proc.memory_info().rss / MB
+                    with proc.oneshot():  # one read of /proc/<pid>/stat for both
+                        cpu += proc.cpu_percent(None)
+                        rss += proc.memory_info().rss / MB
                 except psutil.Error:
                     continue
                 pids_of.setdefault(rank, []).append(proc.pid)
@@ -98,6 +96,37 @@ class JobProbe:
         values["system/job_cpu_utilization_percentage"] = total_cpu
         values["system/job_memory_rss_megabytes"] = total_rss
         return values, pids_of
+
+
+def _descendants(root: psutil.Process) -> list[int]:
+    """Every process below `root`. Linux lists each thread's children in /proc (a few small reads); psutil's
+    children() scans every process of the machine instead, which is what it falls back to elsewhere."""
+    found, todo = [], [root.pid]
+    while todo:
+        pid = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            if pid == root.pid:  # no /proc here (macOS): ask psutil
+                try:
+                    return [c.pid for c in root.children(recursive=True)]
+                except psutil.Error:
+                    return []
+            continue
+        for tid in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/children") as f:
+                    kids = [int(c) for c in f.read().split()]
+            except (OSError, ValueError):
+                if pid == root.pid and tid == str(pid):  # a kernel without the children file
+                    try:
+                        return [c.pid for c in root.children(recursive=True)]
+                    except psutil.Error:
+                        return []
+                continue
+            found += kids
+            todo += kids
+    return found
 
 
 class GpuProbe:
