@@ -57,7 +57,9 @@ def test_exit_codes_for_failed_canceled_and_unknown(workspace, project):
     run_id = submitted.stdout.split()[1]
     follower = subprocess.Popen([sys.executable, "-m", "runyard.cli.main", "-w", str(workspace.path), "logs",
                                  run_id, "-f"], stdout=subprocess.PIPE, text=True)
-    time.sleep(1.5)
+    deadline = time.time() + 60  # the script has started before it is canceled
+    while "started" not in cli(workspace, "logs", run_id).stdout and time.time() < deadline:
+        time.sleep(0.2)
     canceled = cli(workspace, "cancel", run_id)
     assert canceled.returncode == 0 and "Canceled" in canceled.stdout
     assert follower.wait(timeout=30) == 3  # logs -f exits with the run's outcome

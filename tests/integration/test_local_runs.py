@@ -17,6 +17,7 @@ from runyard.errors import ActivityFailedException
 from runyard.run_output import wait_and_stream
 from runyard.train.dnn import PyTorch
 from tests.conftest import processes_of
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -167,8 +168,7 @@ def test_cancel_in_the_middle_leaves_no_process(workspace, project):
     assert len(processes_of(workspace.path)) >= 2
     run.cancel()
     assert run.get_status() == "Canceled"
-    time.sleep(0.5)
-    assert processes_of(workspace.path) == []
+    eventually(lambda: processes_of(workspace.path) == [], "the run's processes to be gone")
     assert isinstance(run.get_metrics()["tick"], list)  # metrics up to the cancel are kept
 
 
@@ -180,11 +180,11 @@ def test_killed_supervisor_ends_the_run_failed_and_its_ranks(workspace, project)
         time.sleep(0.05)
     pid = json.loads(run.folder.supervisor_file.read_text())["pid"]
     psutil.Process(pid).kill()
-    time.sleep(0.3)
+    eventually(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE,
+               "the supervisor to die")
     assert run.get_status() == "Failed"
     assert "supervisor" in run.get_details()["error"]["error"]["message"]
-    time.sleep(0.5)
-    assert processes_of(workspace.path) == []
+    eventually(lambda: processes_of(workspace.path) == [], "the orphaned ranks to be gone")
 
 
 def test_max_run_duration_stops_the_run(workspace, project):

@@ -15,6 +15,7 @@ import pytest
 from runyard import Experiment
 from runyard.run import Run
 from runyard.train.dnn import PyTorch
+from tests.waiting import eventually
 from tests.web import CHROMIUM, SCREENSHOTS, browser_page, free_port, get, served_page, start_server
 
 pytestmark = [pytest.mark.integration,
@@ -159,8 +160,7 @@ def test_spools_shipped_to_a_server_that_was_down_lose_nothing(workspace, tmp_pa
     for i in range(500):
         writer.append("scalar", "loss", float(i), i)
     writer.flush()
-    time.sleep(0.5)
-    assert shipper.last_error is not None  # nobody listening yet
+    eventually(lambda: shipper.last_error is not None, "the shipper to find nobody listening")
     proc = subprocess.Popen([sys.executable, "-m", "runyard.cli.main", "-w", str(workspace.path), "server",
                              "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -15,6 +15,7 @@ from runyard import ComputeTarget
 from runyard.compute.slurm import SlurmCompute
 from tests.conftest import ROOT, processes_of
 from tests.ddp_jobs import FAILED_RANK, rank_reports, submit_ddp
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(shutil.which("slurmctld") is None, reason="slurm-wlm is not installed")]
@@ -95,8 +96,8 @@ def test_cancel_runs_scancel(workspace, target):
         time.sleep(0.2)
     run.cancel()
     assert run.get_status() == "Canceled"
-    time.sleep(1)
-    assert subprocess.run(["squeue", "-h"], capture_output=True, text=True).stdout.strip() == ""
+    eventually(lambda: subprocess.run(["squeue", "-h"], capture_output=True, text=True).stdout.strip() == "",
+               "Slurm's queue to be empty")
     assert processes_of(workspace.path) == [] and processes_of(run.folder.path.resolve()) == []
 
 

@@ -55,7 +55,7 @@ def test_a_run_records_node_cpu_and_its_whole_process_trees_memory_apart_from_it
 
 
 def test_switched_off_nothing_is_sampled_and_each_simulated_node_is_sampled_once(workspace, project):
-    src = project("hello.py", "import os, time\ntime.sleep(1.5)\nprint('rank', os.environ['RANK'])\n")
+    src = project("hello.py", "import os, time\ntime.sleep(1.5)\nprint('rank', os.environ['RANK'], 'pid', os.getpid())\n")
     off = Experiment(workspace, "system").submit(PyTorch(
         str(src), entry_script="hello.py", environment_variables={"RUNYARD_SYSTEM_METRICS": "0"}))
     off.wait_for_completion(raise_on_error=True)
@@ -69,6 +69,15 @@ def test_switched_off_nothing_is_sampled_and_each_simulated_node_is_sampled_once
     # each node's job metrics are its own rank's: node 1 runs rank 1
     assert "system/rank_1_memory_rss_megabytes" in system and \
         list(system["system/rank_1_memory_rss_megabytes"]) == ["node 1"]
+    # and each node says which rank was which process (and which GPUs it was given: none here)
+    for node in (0, 1):
+        layout = json.loads(two.get_properties()[f"runyard.system.node{node}"])
+        log = (Path(two.get_details()["runFolder"]) / "user_logs" / f"std_log_rank_{node}.txt").read_text()
+        assert layout["node"] == node and layout["ranks"] == {str(node): {"pid": int(log.split("pid")[1].split()[0]),
+                                                                          "gpus": []}}
+    shown = subprocess.run([sys.executable, "-m", "runyard.cli.main", "-w", str(workspace.path), "metrics", two.id,
+                            "--system"], capture_output=True, text=True, timeout=60).stdout
+    assert "rank 1: pid" in shown and "node 1" in shown
 
 
 def test_system_lines_are_checked_before_they_are_stored() -> None:

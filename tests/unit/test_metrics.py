@@ -1,5 +1,6 @@
 """log() semantics, the spool writer's durability, and ingestion resuming without duplicates."""
 
+import json
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from runyard.tracking.ingest import ingest_once
 from runyard.tracking.metrics_view import shape_metrics
 from runyard.tracking.spool import SpoolWriter
 from runyard.tracking.values import check_scalar
+from tests.waiting import eventually
 
 
 def test_shapes_follow_the_service():
@@ -36,12 +38,15 @@ def test_scalars_of_every_kind_are_accepted_and_tensors_are_copied():
     assert float(logged) == 3.0
 
 
-def test_writer_flushes_within_a_second(tmp_path):
+def _spool_lines(folder) -> list[str]:
+    return [ln for f in folder.glob("*.jsonl") for ln in f.read_text().splitlines()]
+
+
+def test_writer_flushes_on_its_own_without_close(tmp_path):
     w = SpoolWriter(tmp_path, rank=0)
     w.append("scalar", "loss", torch.tensor(0.25), 3)
-    time.sleep(1.0)
-    lines = w.path.read_text().splitlines()
-    assert lines and '"loss",0.25,3' in lines[0]
+    eventually(lambda: w.path.exists() and w.path.read_text(), "the writer's thread to flush (nobody closed it)")
+    assert '"loss",0.25,3' in w.path.read_text().splitlines()[0]
     w.close()
 
 
@@ -60,24 +65,28 @@ def test_what_was_logged_survives_the_way_a_script_ends(tmp_path, ending):
     assert len(lines) == 1000
 
 
-def test_sigkill_loses_at_most_the_last_second(tmp_path):
+def test_sigkill_keeps_every_line_flushed_while_it_ran(tmp_path):
+    """The writer's thread flushes while the script runs; SIGKILL then keeps every line already flushed,
+    whole and in order. (How far behind the flushes trail is a speed matter, measured in bench/.)"""
     script = textwrap.dedent(f"""
         import time
         from runyard.tracking.spool import SpoolWriter
         w = SpoolWriter({str(tmp_path)!r}, rank=0)
         i = 0
-        start = time.time()
         while True:
             w.append("scalar", "t", time.time(), i); i += 1
             time.sleep(0.001)
     """)
     proc = subprocess.Popen([sys.executable, "-c", script])
-    time.sleep(3)
-    killed_at = time.time()
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    last = max(float(ln.split(",")[2]) for f in tmp_path.glob("*.jsonl") for ln in f.read_text().splitlines())
-    assert killed_at - last < 1.0
+    try:
+        first_seen = eventually(lambda: len(_spool_lines(tmp_path)), "a first flush")
+        eventually(lambda: len(_spool_lines(tmp_path)) > first_seen, "a second flush while it still runs")
+        seen = len(_spool_lines(tmp_path))
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    steps = [json.loads(ln)[3] for ln in _spool_lines(tmp_path)]
+    assert len(steps) >= seen and steps == list(range(len(steps)))
 
 
 def test_ingestion_resumes_without_duplicates_or_gaps(tmp_path):

@@ -83,6 +83,7 @@ class NodeAgentActor:
 # a rank whose peer's node vanished fails at once; Ray declares that node dead some seconds later (its health
 # checks): while another node's agent is still unaccounted for, a rank failure waits this long for that news
 NODE_LOSS_GRACE_SECONDS = 30.0
+ACTOR_PING_SECONDS = 10.0
 
 
 class RayJob:
@@ -182,12 +183,14 @@ class RayJob:
                                                  strategy=self.plan.strategy)
         return None
 
-    def _collect(self) -> JobFailure | None:
+    def _collect(self) -> None:
+        """Record the agents that ended; an agent whose actor died is a lost node, kept as the failure here
+        (whoever polls first, failure() or finished(), must not drop it)."""
         import ray
 
         pending = [r for i, r in enumerate(self._runs) if i not in self._exits]
         if not pending:
-            return None
+            return
         done, _ = ray.wait(pending, num_returns=len(pending), timeout=0)
         for ref in done:
             node = self._runs.index(ref)
@@ -195,19 +198,17 @@ class RayJob:
                 self._exits[node] = int(ray.get(ref))
             except Exception as e:  # noqa: BLE001 - an actor or node that died takes its agent with it
                 self._exits[node] = -1
-                if not self._stopping:
-                    return JobFailure(f"the node agent on Ray node {node} was lost: {type(e).__name__}: "
-                                      f"{str(e).splitlines()[0] if str(e) else ''}", time.monotonic(),
-                                      node_lost=True)
-        return None
+                if not self._stopping and self._failure is None:
+                    self._failure = JobFailure(f"the node agent on Ray node {node} was lost: {type(e).__name__}: "
+                                               f"{str(e).splitlines()[0] if str(e) else ''}", time.monotonic(),
+                                               node_lost=True)
 
     def failure(self) -> RankExit | JobFailure | None:
         if self._failure is not None or not self._placed():
             return self._failure
-        lost = self._collect()
-        if lost is not None:
-            self._failure = lost
-            return lost
+        self._collect()
+        if self._failure is not None:
+            return self._failure
         if any(code != 0 for code in self._exits.values()):
             lost_node = self._lost_bundle_node()
             if lost_node is not None:  # the rank failed because its peer's node went away
@@ -219,6 +220,11 @@ class RayJob:
                 if time.monotonic() - self._first_exit_at < NODE_LOSS_GRACE_SECONDS:
                     return None
             killed = sorted(n for n, c in self._exits.items() if c < 0)
+            gone = next((n for n in killed if not self._actor_answers(n)), None)
+            if gone is not None:  # the agent's actor went with it: its node went down, not just the agent
+                self._failure = JobFailure(f"Ray node {gone} was lost: its node agent and the agent's Ray actor "
+                                           "died together", time.monotonic(), node_lost=True)
+                return self._failure
             if killed:  # an agent killed by a signal took its node's ranks with it; the other ranks only followed
                 name = signal.Signals(-self._exits[killed[0]]).name if -self._exits[killed[0]] in \
                     signal.valid_signals() else f"signal {-self._exits[killed[0]]}"
@@ -231,6 +237,19 @@ class RayJob:
             return JobFailure(f"the node agent on Ray node {node} exited with code {self._exits[node]}",
                               time.monotonic())
         return None
+
+    def _actor_answers(self, node: int) -> bool:
+        """Whether node's agent actor still answers: it dies with its node, and Ray's own verdict on a dead
+        node comes only after its health checks time out."""
+        import ray
+
+        try:
+            ray.get(self._actors[node].address.remote(), timeout=ACTOR_PING_SECONDS)
+            return True
+        except ray.exceptions.GetTimeoutError:
+            return True  # slow, not gone: judge by the exit code
+        except Exception:  # noqa: BLE001 - RayActorError and kin: the actor is dead
+            return False
 
     def _lost_bundle_node(self) -> tuple[int, str] | None:
         """(bundle index, node address) of a node of this job that Ray says is dead, if any."""

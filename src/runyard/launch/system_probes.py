@@ -130,41 +130,63 @@ def _descendants(root: psutil.Process) -> list[int]:
 
 
 class GpuProbe:
-    """Every GPU (and MIG slice) NVML shows, by index; nothing at all where NVML cannot be loaded."""
+    """Every GPU NVML shows, and each MIG slice of a GPU in MIG mode as a device of its own (labelled
+    `<gpu>_mig_<slice>`); only the ones the node's ranks were given when it names them by UUID; nothing at all
+    where NVML cannot be loaded. `nvml` is the pynvml module (given only by tests)."""
 
-    def __init__(self, visible_uuids: Iterable[str] = ()) -> None:
+    def __init__(self, visible_uuids: Iterable[str] = (), nvml: Any = None) -> None:
         self.nvml: Any = None
-        self.devices: list[tuple[int, str, Any]] = []      # (index, uuid, handle)
-        self._unsupported: set[tuple[int, str]] = set()
+        self.devices: list[tuple[str, str, Any]] = []      # (label, uuid, handle)
+        self._unsupported: set[tuple[str, str]] = set()
+        self._seen_at: dict[str, int] = {}                 # label -> NVML time of the last per-process sample
         try:
-            import pynvml
-
-            pynvml.nvmlInit()
+            if nvml is None:
+                import pynvml as nvml
+            nvml.nvmlInit()
         except Exception:  # noqa: BLE001 - no NVML (no driver, no nvidia-ml-py): no GPU metrics, nothing else lost
             return
-        self.nvml = pynvml
+        self.nvml = nvml
         wanted = set(visible_uuids)
         try:
-            for i in range(pynvml.nvmlDeviceGetCount()):
-                handle = pynvml.nvmlDeviceGetHandleByIndex(i)
-                uuid = _text(pynvml.nvmlDeviceGetUUID(handle))
+            for label, uuid, handle in self._all_devices():
                 if not wanted or uuid in wanted:
-                    self.devices.append((i, uuid, handle))
+                    self.devices.append((label, uuid, handle))
         except Exception:  # noqa: BLE001
             self.devices = []
 
-    def _field(self, index: int, name: str, read: Callable[[], float]) -> float | None:
-        if (index, name) in self._unsupported:
+    def _all_devices(self) -> Iterable[tuple[str, str, Any]]:
+        nv = self.nvml
+        for i in range(nv.nvmlDeviceGetCount()):
+            handle = nv.nvmlDeviceGetHandleByIndex(i)
+            yield str(i), _text(nv.nvmlDeviceGetUUID(handle)), handle
+            try:
+                in_mig_mode = nv.nvmlDeviceGetMigMode(handle)[0] == 1
+                slots = nv.nvmlDeviceGetMaxMigDeviceCount(handle) if in_mig_mode else 0
+            except Exception:  # noqa: BLE001 - no MIG on this GPU (or this driver)
+                slots = 0
+            for j in range(slots):
+                try:
+                    mig = nv.nvmlDeviceGetMigDeviceHandleByIndex(handle, j)
+                except Exception:  # noqa: BLE001 - an empty slot
+                    continue
+                yield f"{i}_mig_{j}", _text(nv.nvmlDeviceGetUUID(mig)), mig
+
+    @property
+    def uuids(self) -> dict[str, str]:
+        return {label: uuid for label, uuid, _ in self.devices}
+
+    def _field(self, label: str, name: str, read: Callable[[], float]) -> float | None:
+        if (label, name) in self._unsupported:
             return None
         try:
             return float(read())
         except Exception:  # noqa: BLE001 - NVMLError_NotSupported and kin: probed once, then left out
-            self._unsupported.add((index, name))
+            self._unsupported.add((label, name))
             return None
 
     def read(self, pids_of_rank: dict[int, list[int]]) -> dict[str, float]:
         nv, values = self.nvml, {}
-        for i, uuid, h in self.devices:
+        for label, _, h in self.devices:
             fields: dict[str, Callable[[], float]] = {
                 "utilization_percentage": lambda h=h: nv.nvmlDeviceGetUtilizationRates(h).gpu,
                 "memory_usage_megabytes": lambda h=h: nv.nvmlDeviceGetMemoryInfo(h).used / MB,
@@ -176,26 +198,51 @@ class GpuProbe:
                 "throttle_reasons": lambda h=h: nv.nvmlDeviceGetCurrentClocksThrottleReasons(h),
             }
             for name, read in fields.items():
-                value = self._field(i, name, read)
+                value = self._field(label, name, read)
                 if value is not None:
-                    values[f"system/gpu_{i}_{name}"] = value
-            values.update(self._per_rank(i, h, pids_of_rank))
+                    values[f"system/gpu_{label}_{name}"] = value
+            values.update(self._rank_memory(label, h, pids_of_rank))
+            values.update(self._rank_utilization(label, h, pids_of_rank))
         return values
 
-    def _per_rank(self, index: int, handle: Any, pids_of_rank: dict[int, list[int]]) -> dict[str, float]:
+    def _rank_memory(self, label: str, handle: Any, pids_of_rank: dict[int, list[int]]) -> dict[str, float]:
         """Each rank's own GPU memory on this device (NVML's per-process query)."""
-        nv = self.nvml
+        if (label, "process_memory") in self._unsupported:
+            return {}
         used: dict[int, float] = {}
         try:
-            for p in nv.nvmlDeviceGetComputeRunningProcesses(handle):
+            for p in self.nvml.nvmlDeviceGetComputeRunningProcesses(handle):
                 used[p.pid] = (p.usedGpuMemory or 0) / MB
         except Exception:  # noqa: BLE001
+            self._unsupported.add((label, "process_memory"))
             return {}
         values = {}
         for rank, pids in pids_of_rank.items():
             mine = [used[p] for p in pids if p in used]
             if mine:
-                values[f"system/rank_{rank}_gpu_{index}_memory_usage_megabytes"] = sum(mine)
+                values[f"system/rank_{rank}_gpu_{label}_memory_usage_megabytes"] = sum(mine)
+        return values
+
+    def _rank_utilization(self, label: str, handle: Any, pids_of_rank: dict[int, list[int]]) -> dict[str, float]:
+        """Each rank's own share of this device's SMs since the last sample (NVML's per-process samples)."""
+        nv = self.nvml
+        if (label, "process_utilization") in self._unsupported:
+            return {}
+        try:
+            samples = nv.nvmlDeviceGetProcessUtilization(handle, self._seen_at.get(label, 0))
+        except Exception as e:  # noqa: BLE001
+            if type(e).__name__ != "NVMLError_NotFound":  # NotFound: no process ran there since the last look
+                self._unsupported.add((label, "process_utilization"))
+            return {}
+        by_time: dict[int, dict[int, float]] = {}
+        for sample in samples:
+            by_time.setdefault(sample.timeStamp, {})[sample.pid] = float(sample.smUtil)
+            self._seen_at[label] = max(self._seen_at.get(label, 0), int(sample.timeStamp))
+        values = {}
+        for rank, pids in pids_of_rank.items():
+            shares = [sum(at.get(p, 0.0) for p in pids) for at in by_time.values() if any(p in at for p in pids)]
+            if shares:
+                values[f"system/rank_{rank}_gpu_{label}_utilization_percentage"] = sum(shares) / len(shares)
         return values
 
     def close(self) -> None:
