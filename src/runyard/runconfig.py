@@ -106,11 +106,12 @@ DEFAULT_GPU_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-cuda11.1-cudnn8-ubun
 
 @dataclass
 class DockerConfiguration:
-    """Accepted as the service's `docker_runtime_config`; runyard starts no containers."""
+    """The service's `docker_runtime_config` (ScriptRunConfig) / `run_config.docker`: use_docker=True runs each rank
+    in a container of the environment's image; shm_size (default '2g') and arguments go to `podman/docker run`."""
 
-    use_docker: bool = False
+    use_docker: bool | None = None
     shm_size: str | None = None
-    shared_volumes: bool = True
+    shared_volumes: bool | None = None
     arguments: list[str] | None = None
 
 
@@ -143,6 +144,7 @@ class RunConfiguration:
         self.priority = 0
         self.environment_variables: dict[str, str] = {}
         self.history = HistoryConfiguration()
+        self.docker = DockerConfiguration()
         self.environment = Environment("runyard-default")
         if conda_dependencies is not None:
             self.environment.python.conda_dependencies = conda_dependencies

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from runyard.environments import Environment
 from runyard.errors import InvalidTypeError, InvalidValueError
-from runyard.runconfig import Layout, RunConfiguration, layout_of
-from runyard.spec import Backend, DataBinding, JobSpec, Limits, Resources, as_fault, memory_mb
+from runyard.runconfig import DockerConfiguration, Layout, RunConfiguration, layout_of
+from runyard.spec import Backend, ContainerSpec, DataBinding, JobSpec, Limits, Resources, as_fault, memory_mb
 from runyard.train.arguments import flatten_arguments
 from runyard.train.job import check_environment_variables, check_source, check_source_folder
 
@@ -49,6 +49,11 @@ class ScriptRunConfig:
             self.run_config.target = compute_target
         if environment is not None:
             self.run_config.environment = environment
+        if docker_runtime_config is not None:
+            if not isinstance(docker_runtime_config, DockerConfiguration):
+                raise InvalidTypeError("docker_runtime_config", docker_runtime_config, "must be a DockerConfiguration",
+                                       "pass DockerConfiguration(use_docker=True)")
+            self.run_config.docker = docker_runtime_config
         if distributed_job_config is not None:
             self.run_config.distributed_job_config = distributed_job_config
             self.run_config.node_count = layout_of(distributed_job_config, self.run_config.node_count, 1, None,
@@ -130,7 +135,11 @@ class ScriptRunConfig:
                        limits=Limits(self.run_config.max_run_duration_seconds, self.max_restarts),
                        environment_variables=variables, framework=self.run_config.framework,
                        fault=as_fault(getattr(self.run_config, "fault", None)),
-                       shell_command=shell_command)
+                       shell_command=shell_command, container=self._container(environment))
+
+    def _container(self, environment: Environment) -> ContainerSpec | None:
+        docker = getattr(self.run_config, "docker", None) or DockerConfiguration()
+        return environment.docker.container_spec(docker.use_docker, docker.shm_size, docker.arguments)
 
     def job_source(self) -> Path:
         return check_source_folder(self.source_directory)

@@ -17,8 +17,8 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import pathspec
 
 from runyard.errors import InvalidValueError, SnapshotTooLargeError
 
@@ -82,13 +82,15 @@ class Manifest:
         return cls(tuple(files))
 
 
-def _ignore_spec(root: Path) -> pathspec.PathSpec:
+def _ignore_spec(root: Path) -> Any:
     lines = list(ALWAYS_IGNORED)
     for name in IGNORE_FILES:
         candidate = root / name
         if candidate.is_file():
             lines += candidate.read_text(encoding="utf-8", errors="replace").splitlines()
             break
+    import pathspec  # here, not at import: a rank in a container imports this module without it
+
     return pathspec.PathSpec.from_lines("gitwildmatch", lines)
 
 

@@ -106,6 +106,37 @@ class EnvironmentSpec:
         return hashlib.sha256(raw).hexdigest()[:16]
 
 
+_SHM_SIZE = re.compile(r"^[0-9]+(\.[0-9]+)?[bkmgBKMG]?$")
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """Each rank runs in a container (the service's Docker settings): `image` as named (pulled when missing), or
+    `dockerfile` built here and tagged by content; the run's packages go into an image built on top of it."""
+
+    image: str = ""
+    dockerfile: str = ""              # the Dockerfile's text (built on this machine)
+    context: str = ""                 # its build context folder ('' : an empty one)
+    context_digest: str = ""          # what that folder held when the run was submitted
+    shm_size: str = "2g"              # the service's default; a runtime's own is 64m
+    arguments: tuple[str, ...] = ()   # more `docker run` / `podman run` options, as DockerConfiguration.arguments
+
+    def __post_init__(self) -> None:
+        if not self.image and not self.dockerfile:
+            raise InvalidValueError("docker.base_image", self.image, "is empty and no base_dockerfile is given",
+                                    "set env.docker.base_image = 'python:3.11-slim' or env.docker.base_dockerfile")
+        if not _SHM_SIZE.match(self.shm_size):
+            raise InvalidValueError("shm_size", self.shm_size, "is not a size", "pass e.g. shm_size='2g' or '512m'")
+        if not all(isinstance(a, str) for a in self.arguments):
+            raise InvalidTypeError("docker_arguments", self.arguments, "must all be strings",
+                                   "pass e.g. arguments=['--cap-add', 'SYS_PTRACE']")
+
+    def digest(self, packages: str = "") -> str:
+        """Names a built image: base, Dockerfile, build context and the packages installed on top."""
+        raw = json.dumps([self.image, self.dockerfile, self.context_digest, packages]).encode()
+        return hashlib.sha256(raw).hexdigest()[:16]
+
+
 # what one job may ask for: far above any real cluster, well below what would exhaust this machine
 MAX_NODES = 4096
 MAX_PROCESSES_PER_NODE = 256
@@ -288,6 +319,7 @@ class JobSpec:
     fault: Fault | None = None
     # where the run stands in its target's queue: higher first (the box scheduler; a cluster's own otherwise)
     priority: int = 0
+    container: ContainerSpec | None = None
     version: int = SPEC_VERSION
 
     def argv(self, interpreter: str) -> list[str]:
@@ -372,6 +404,8 @@ class JobSpec:
             shell_command=d.get("shell_command", ""),
             fault=Fault(**{**d["fault"], "kind": FaultKind(d["fault"]["kind"])}) if d.get("fault") else None,
             priority=int(d.get("priority", 0)),
+            container=ContainerSpec(**{**d["container"], "arguments": tuple(d["container"].get("arguments", ()))})
+            if d.get("container") else None,
             version=d.get("version", SPEC_VERSION),
         )
 

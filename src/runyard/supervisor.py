@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import signal
 import sys
@@ -217,6 +218,8 @@ class Supervisor:
             self.store.add_properties(self.folder.run_id, {FAULT_PROPERTY: json.dumps(
                 {"fault": "fail-build", "attempt": 0, "injected": True})})
             raise EnvironmentBuildError("the environment build failed: injected (fault fail-build)")
+        if self.spec.container is not None:
+            return self._prepare_container(data_env)
         interpreter, packages = prepare_interpreter(self.spec.environment, self.target.environment_root(
             self.workspace_root), self.folder.prepare_log, self._plog)
         if packages:  # the exact set, so the environment can be rebuilt
@@ -224,6 +227,20 @@ class Supervisor:
                 "runyard.packages": json.dumps([f"{n}=={v}" for n, v in sorted(packages.items())]),
                 "runyard.interpreter": interpreter})
         return interpreter, data_env
+
+    def _prepare_container(self, data_env: dict[str, str]) -> tuple[str, dict[str, str]]:
+        """The run's image, pulled or built now if this machine lacks it; the ranks' agents run it."""
+        from runyard.environments.container_runtime import IMAGE_ENV, RUNTIME_ENV, ContainerRuntime
+        from runyard.environments.images import prepare_image
+
+        assert self.spec.container is not None
+        runtime = ContainerRuntime.find(os.environ.get(RUNTIME_ENV) or None)
+        image = prepare_image(self.spec.container, self.spec.environment, runtime, self.folder.prepare_log,
+                              self._plog)
+        self.store.add_properties(self.folder.run_id, {"runyard.container": json.dumps(
+            {"image": image, "runtime": runtime.kind.value, "binary": runtime.binary,
+             "shmSize": self.spec.container.shm_size})})
+        return sys.executable, {**data_env, IMAGE_ENV: image, RUNTIME_ENV: runtime.binary}
 
     def _run(self) -> tuple[RunStatus, str | None]:
         """Everything up to the final status, which run() writes; what the box granted is given back as soon

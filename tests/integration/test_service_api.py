@@ -56,8 +56,7 @@ def test_estimator_submits_to_a_created_target_by_object(workspace, project):
                                                     node_count=2, distributed_backend="gloo"))
 
 
-@pytest.mark.parametrize("param,value", [("vm_size", "STANDARD_NC6"), ("use_docker", True),
-                                         ("custom_docker_image", "my/image:1"), ("shm_size", "8g"),
+@pytest.mark.parametrize("param,value", [("vm_size", "STANDARD_NC6"), ("use_docker", True), ("shm_size", "8g"),
                                          ("vm_priority", "lowpriority"), ("source_directory_data_store", "ds")])
 def test_service_only_parameters_warn_in_one_line(project, param, value):
     src = project("train.py", "")

@@ -66,6 +66,10 @@ class LocalCompute(ComputeTarget):
                 f"node_count={res.node_count}: compute target {self.name!r} has max_nodes={max_nodes}. "
                 f"Fix: pass node_count<={max_nodes}")
         self._check_fits(spec)
+        if spec.container is not None:  # no runtime here: refused now, naming what to install
+            from runyard.environments.container_runtime import RUNTIME_ENV, ContainerRuntime
+
+            ContainerRuntime.find(os.environ.get(RUNTIME_ENV) or None)
         if spec.backend is Backend.MPI and shutil.which("mpirun") is None:
             raise ComputeTargetException(
                 "distributed_backend='mpi': Open MPI's mpirun is not on PATH. "

@@ -6,6 +6,7 @@ Building and caching the environment a spec describes is the supervisor's job (s
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
 import os
 from collections.abc import Iterable
@@ -18,7 +19,10 @@ from packaging.requirements import InvalidRequirement, Requirement
 from runyard.environments.conda import conda_to_pip
 from runyard.environments.curated import KNOWN_NAMES, curated, is_curated_name
 from runyard.errors import InvalidTypeError, InvalidValueError, WorkspaceError
-from runyard.spec import EnvironmentSpec
+from runyard.spec import ContainerSpec, EnvironmentSpec
+
+# the service's default base image (what `docker.enabled = True` alone runs in)
+DEFAULT_BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04"
 
 if TYPE_CHECKING:
     from runyard.workspace import Workspace
@@ -106,14 +110,64 @@ class PythonSection:
 
 
 class DockerSection:
-    """Accepted for compatibility; runyard runs in virtual environments, not containers."""
+    """The service's `env.docker`: with `enabled` (or a run's DockerConfiguration(use_docker=True)), a
+    `base_dockerfile`, or a `base_image` other than the service's default, each rank runs in a container."""
 
     def __init__(self) -> None:
         self.enabled = False
-        self.base_image: str | None = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04"  # the service's default
-        self.base_dockerfile: str | None = None
+        self.base_image: str | None = DEFAULT_BASE_IMAGE
+        self.base_dockerfile: str | None = None   # the Dockerfile's text, or a path to one
+        self.base_image_registry: Any = None
         self.gpu_support = False
         self.shm_size: str | None = None
+        self.arguments: list[str] = []
+
+    def wanted(self, use_docker: bool | None) -> bool:
+        if use_docker is False:
+            return False  # DockerConfiguration(use_docker=False): on the host, whatever the environment says
+        return bool(self.enabled or use_docker or self.base_dockerfile
+                    or (self.base_image and self.base_image != DEFAULT_BASE_IMAGE))
+
+    def container_spec(self, use_docker: bool | None = None, shm_size: str | None = None,
+                       arguments: Any = None) -> ContainerSpec | None:
+        """What a run's ranks run in, or None to run them as processes of the run's virtual environment."""
+        if not self.wanted(use_docker):
+            return None
+        dockerfile, context, digest = "", "", ""
+        if self.base_dockerfile:
+            dockerfile, context = _dockerfile(self.base_dockerfile)
+            digest = folder_digest(context) if context else ""
+        extra = arguments if arguments is not None else self.arguments
+        if isinstance(extra, str) or not isinstance(extra, (list, tuple)):
+            raise InvalidTypeError("arguments", extra, "must be a list of strings",
+                                   "pass e.g. DockerConfiguration(use_docker=True, arguments=['--cap-add', 'SYS_PTRACE'])")
+        return ContainerSpec(image="" if dockerfile else (self.base_image or DEFAULT_BASE_IMAGE),
+                             dockerfile=dockerfile, context=context, context_digest=digest,
+                             shm_size=str(shm_size or self.shm_size or "2g"), arguments=tuple(extra))
+
+
+def _dockerfile(given: str) -> tuple[str, str]:
+    """(the Dockerfile's text, its build context folder): a path names both; text has no context."""
+    if "\n" not in given and len(given) < 4096:
+        path = Path(given).expanduser()
+        if path.is_file():
+            return path.read_text(), str(path.resolve().parent)
+        if path.is_dir() and (path / "Dockerfile").is_file():
+            return (path / "Dockerfile").read_text(), str(path.resolve())
+    if not given.lstrip().upper().startswith(("FROM", "#", "ARG")):
+        raise InvalidValueError("docker.base_dockerfile", given[:80], "is neither a Dockerfile's text nor a path "
+                                "to one", "pass the file's path, or its text starting with FROM ...")
+    return given, ""
+
+
+def folder_digest(folder: str) -> str:
+    """What a build context holds (names and contents), so a changed file means a new image."""
+    h = hashlib.sha256()
+    root = Path(folder)
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        h.update(str(path.relative_to(root)).encode() + b"\0")
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()[:16]
 
 
 class Environment:
@@ -144,6 +198,20 @@ class Environment:
         return env
 
     @classmethod
+    def from_dockerfile(cls, name: str, dockerfile: str | os.PathLike[str], conda_specification: Any = None,
+                        pip_requirements: Any = None) -> Environment:
+        """As the service's: ranks run in the image built from `dockerfile` (its text, or a path: its folder is
+        then the build context), with the pip requirements installed on top."""
+        env = cls.from_pip_requirements(name, pip_requirements) if pip_requirements else \
+            cls.from_conda_specification(name, conda_specification) if conda_specification else cls(name)
+        given = os.fspath(dockerfile)
+        _dockerfile(given)  # a bad value fails here, naming the field
+        env.docker.base_dockerfile = given
+        env.docker.base_image = None
+        env.docker.enabled = True
+        return env
+
+    @classmethod
     def from_conda_specification(cls, name: str, file_path: str | os.PathLike[str]) -> Environment:
         env = cls(name)
         text = read_text_file("file_path", file_path)
@@ -169,11 +237,11 @@ class Environment:
     # -- registry (kept in the workspace config, versioned) -------------------------------------
     def register(self, workspace: Workspace) -> Environment:
         versions = workspace.config_section("environments").get(self.name, [])
-        spec = self.to_spec()
-        if versions and versions[-1]["spec"] == spec_to_dict(spec):
+        entry = {"spec": spec_to_dict(self.to_spec()), "docker": self._docker_dict()}
+        if versions and versions[-1]["spec"] == entry["spec"] and versions[-1].get("docker") == entry["docker"]:
             self.version = str(len(versions))
             return self
-        versions = [*versions, {"spec": spec_to_dict(spec)}]
+        versions = [*versions, entry]
         workspace.update_config("environments", self.name, versions)
         self.version = str(len(versions))
         return self
@@ -191,7 +259,10 @@ class Environment:
         if not 0 <= index < len(versions):
             raise InvalidValueError("version", version, f"does not exist (1..{len(versions)})",
                                     "pass an existing version or None for the latest")
-        return cls._from_spec_dict(name, versions[index]["spec"], str(index + 1))
+        env = cls._from_spec_dict(name, versions[index]["spec"], str(index + 1))
+        for key, value in (versions[index].get("docker") or {}).items():
+            setattr(env.docker, key, value)
+        return env
 
     @classmethod
     def list(cls, workspace: Workspace) -> dict[str, Environment]:
@@ -224,6 +295,13 @@ class Environment:
         if d.get("interpreter"):
             env.python.interpreter_path = d["interpreter"]
         return env
+
+    def _docker_dict(self) -> dict[str, Any] | None:
+        d = self.docker
+        if not d.wanted(None) and not d.shm_size:
+            return None  # nothing Docker about it: registered as before
+        return {"enabled": d.enabled, "base_image": d.base_image, "base_dockerfile": d.base_dockerfile,
+                "shm_size": d.shm_size, "arguments": list(d.arguments)}
 
     def clone(self, new_name: str) -> Environment:
         env = copy.deepcopy(self)

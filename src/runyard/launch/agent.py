@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from runyard.environments.interpreter import path_with_interpreter
 from runyard.launch import reaper
 from runyard.launch.expand import JOB_VARIABLES, expand, expandable
+from runyard.launch.containers import RankContainers
 from runyard.launch.launcher import RankExit
 from runyard.launch.procs import die_with_parent, share_cores, terminate_groups
 from runyard.launch.system_sampler import SystemSampler, wanted
@@ -38,6 +39,8 @@ class NodeAgent:
         # what the box granted, by global rank: each rank's GPU (UUID) and its cores (empty: not pinned)
         self.devices, self.cores = tuple(devices), tuple(tuple(c) for c in cores)
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self.containers = RankContainers.of(spec, base_env)  # None: ranks are plain processes
+        self._container_names: list[str] = []
         self._sampler: SystemSampler | None = None
         self._reaper: int | None = None
         self._exits: dict[int, RankExit] = {}
@@ -78,10 +81,18 @@ class NodeAgent:
                 os.sched_setaffinity(0, cores)  # the rank (and what it starts) runs on its granted cores only
         return before_exec
 
-    def command(self, env: Mapping[str, str]) -> list[str]:
+    def command(self, env: dict[str, str]) -> list[str]:
+        """The rank's command line; in its container (env then gains what the container needs) when the run
+        asks for one."""
         values = expandable(env)
         argv = self.spec.argv(self.interpreter)
-        return argv if self.spec.shell_command else [*argv[:2], *(expand(a, values) for a in argv[2:])]
+        argv = argv if self.spec.shell_command else [*argv[:2], *(expand(a, values) for a in argv[2:])]
+        if self.containers is None:
+            return argv
+        rank = int(env["RANK"])
+        name = self.containers.name(self.folder.run_id, self.attempt, rank)
+        gpus = [self.devices[rank]] if self.spec.resources.use_gpu and rank < len(self.devices) else []
+        return self.containers.wrap(argv, env, str(self.folder.working_dir), name, gpus)
 
     def dry_run(self) -> list[list[str]]:
         return [self.command(self.rank_env(lr)) for lr in range(self.spec.resources.process_count_per_node)]
@@ -90,9 +101,12 @@ class NodeAgent:
         for local_rank in range(self.spec.resources.process_count_per_node):
             env = self.rank_env(local_rank)
             rank = int(env["RANK"])
+            command = self.command(env)
+            if self.containers is not None:
+                self._container_names.append(self.containers.name(self.folder.run_id, self.attempt, rank))
             with open(self.folder.rank_log(rank, self.attempt), "ab") as log:
                 proc = subprocess.Popen(
-                    self.command(env), cwd=self.folder.working_dir, env=env, stdin=subprocess.DEVNULL,
+                    command, cwd=self.folder.working_dir, env=env, stdin=subprocess.DEVNULL,
                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=self._preexec(rank))
             self.procs[rank] = proc
             # a waiter thread per rank timestamps its exit the moment it happens, so the rank that
@@ -139,6 +153,8 @@ class NodeAgent:
                 p.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 p.kill()
+        if self.containers is not None:  # a runtime client killed mid-way leaves its container behind
+            self.containers.runtime.remove(self._container_names)
         reaper.release(self._reaper)
         self.close()
 

@@ -12,14 +12,16 @@ from runyard.data.data_reference import DataReference
 from runyard.environments.definition import Environment, check_requirements, read_text_file
 from runyard.errors import InvalidTypeError, InvalidValueError, warn_ignored
 from runyard.runconfig import layout_of
-from runyard.spec import DataBinding, EnvironmentSpec, JobSpec, Limits, Resources, as_fault, memory_mb
+from runyard.spec import (ContainerSpec, DataBinding, EnvironmentSpec, JobSpec, Limits, Resources, as_fault,
+                          memory_mb)
 from runyard.train.arguments import flatten_script_params
 from runyard.train.job import check_environment_variables, check_source
 
 if TYPE_CHECKING:
     pass
 
-_CONTAINER_NOTE = "runyard runs the script in a cached virtual environment on the compute, not a container"
+_CONTAINER_NOTE = ("without an image named, runyard runs the script in a cached virtual environment; pass "
+                   "custom_docker_image='IMAGE' (or an environment with docker.enabled) to run it in a container")
 
 
 class Estimator:
@@ -69,15 +71,33 @@ class Estimator:
             environment_definition, pip_packages, conda_packages,
             pip_requirements_file or pip_requirements_file_path,
             conda_dependencies_file or conda_dependencies_file_path, framework_version, user_managed)
-        self._warn_service_only(vm_size=vm_size, vm_priority=vm_priority, use_docker=use_docker,
-                                custom_docker_base_image=custom_docker_base_image,
-                                custom_docker_image=custom_docker_image, image_registry_details=image_registry_details,
-                                shm_size=shm_size, source_directory_data_store=source_directory_data_store,
-                                resume_from=resume_from)
+        self.container = self._container_spec(environment_definition, use_docker,
+                                              custom_docker_image or custom_docker_base_image, shm_size)
+        contained = self.container is not None
+        self._warn_service_only(vm_size=vm_size, vm_priority=vm_priority,
+                                use_docker=None if contained or use_docker is False else use_docker,
+                                image_registry_details=image_registry_details,
+                                shm_size=None if contained else shm_size,
+                                source_directory_data_store=source_directory_data_store, resume_from=resume_from)
         # compile once now, so every spec-level rule (backend needed for >1 rank, nccl needs GPUs) fails here
         self.job_spec("validation")
 
     # -- building -----------------------------------------------------------------------------
+    @staticmethod
+    def _container_spec(definition: Environment | None, use_docker: bool | None, image: str | None,
+                        shm_size: str | None) -> ContainerSpec | None:
+        """custom_docker_image runs the ranks in that image; an environment_definition's Docker settings, as they
+        say (it takes precedence, as in the service). use_docker=True alone names no image: the service's 1.0
+        default, carried along by scripts that meant nothing by it."""
+        if image is not None and (not isinstance(image, str) or not image.strip()):
+            raise InvalidValueError("custom_docker_image", image, "is not an image name",
+                                    "pass e.g. custom_docker_image='pytorch/pytorch:2.3.0-cuda12.1-cudnn8-runtime'")
+        if definition is not None and isinstance(definition, Environment) and definition.docker.wanted(use_docker):
+            return definition.docker.container_spec(use_docker, shm_size)
+        if image and use_docker is not False:
+            return ContainerSpec(image=image.strip(), shm_size=str(shm_size or "2g"))
+        return None
+
     def _environment_spec(self, definition: Environment | None, pip: Any, conda: Any, pip_file: Any,
                           conda_file: Any, framework_version: Any, user_managed: bool) -> EnvironmentSpec:
         if framework_version is not None and (not isinstance(framework_version, str) or
@@ -122,10 +142,8 @@ class Estimator:
             "vm_size": "machines come from the compute target",
             "vm_priority": "machines come from the compute target",
             "use_docker": _CONTAINER_NOTE,
-            "custom_docker_base_image": _CONTAINER_NOTE + "; list what the image provided in pip_packages",
-            "custom_docker_image": _CONTAINER_NOTE + "; list what the image provided in pip_packages",
-            "image_registry_details": _CONTAINER_NOTE,
-            "shm_size": "ranks use the host's shared memory (/dev/shm) directly",
+            "image_registry_details": "images are pulled with the container runtime's own login (podman login)",
+            "shm_size": "it applies to containers only; this run's ranks are processes using the host's /dev/shm",
             "source_directory_data_store": "snapshots are stored in the workspace's own blob folder",
             "resume_from": "pass the checkpoint as a DataReference in script_params or inputs instead",
         }
@@ -139,7 +157,7 @@ class Estimator:
                        compute_target=compute_name, arguments=tuple(self.arguments), environment=self.environment,
                        resources=self.resources, backend=self.layout.backend, inputs=tuple(self._bindings),
                        limits=self.limits, environment_variables=self.environment_variables, fault=self.fault,
-                       framework=self._framework, priority=self.priority)
+                       framework=self._framework, priority=self.priority, container=self.container)
 
     def job_source(self) -> Path:
         return self.source_directory
