@@ -33,6 +33,10 @@ command -v slurmctld >/dev/null 2>&1 || apt_install slurm-wlm munge
 command -v chromium >/dev/null 2>&1 || apt_install chromium
 # PostgreSQL for the team server's store tests (a throwaway cluster per test session: scripts/postgres_cluster.sh)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql
+# Podman (with runc: crun refuses cgroup v1 hybrid layouts) for runs in containers; mmdebstrap makes the tests'
+# base image from the Debian mirror (no container registry needed): scripts/container_image.sh
+{ command -v podman && command -v runc && command -v mmdebstrap && command -v catatonit; } >/dev/null 2>&1 \
+  || apt_install podman runc catatonit mmdebstrap
 # Horovod built for this torch (cached wheel after the first build)
 if command -v mpirun >/dev/null 2>&1; then
   bash scripts/build_horovod.sh

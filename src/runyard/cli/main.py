@@ -72,9 +72,14 @@ def cmd_submit(args: argparse.Namespace) -> int:
                   node_count=args.nodes, process_count_per_node=procs_per_node, distributed_backend=args.backend,
                   pip_packages=args.pip or None, use_gpu=use_gpu,
                   max_run_duration_seconds=args.max_duration, max_restarts=args.max_restarts, fault=args.inject,
-                  cpus_per_process=args.cpus, memory=args.memory, priority=args.priority)
+                  cpus_per_process=args.cpus, memory=args.memory, priority=args.priority,
+                  custom_docker_image=args.image, shm_size=args.shm_size)
     est.arguments = list(args.script_args)  # argv after `--`, passed through untouched
     ws = _workspace(args)
+    if args.dry_run:
+        from runyard.cli.dry_run import print_dry_run
+
+        return print_dry_run(ws, est, args.experiment, args.target)
     run = Experiment(ws, args.experiment).submit(est)
     if args.json and not args.wait:
         print(json.dumps(run.get_details(), indent=2, default=str))
@@ -422,6 +427,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--memory", help="memory the run needs, where the box limits memory, e.g. --memory 16G")
     s.add_argument("--priority", type=int, default=0,
                    help="place in the box's queue: higher starts first (default 0)")
+    s.add_argument("--image", help="run each process in a container of this image (Podman or Docker), e.g. "
+                                   "--image pytorch/pytorch:2.3.0-cuda12.1-cudnn8-runtime")
+    s.add_argument("--shm-size", help="with --image: the container's /dev/shm (default 2g), e.g. --shm-size 8g")
+    s.add_argument("--dry-run", action="store_true", help="print what would be started (each process's command "
+                                                          "line, the container's), and start nothing")
     s.add_argument("--max-duration", type=float, default=None, help="stop the run after this many seconds")
     s.add_argument("--max-restarts", type=int, default=0, help="restart every rank up to N times if one fails")
     s.add_argument("--inject", help="a failure to inject, to test the script's resilience: kill-rank:R@step=N, "

@@ -222,7 +222,8 @@ class LocalCompute(ComputeTarget):
 
     def backend_request(self, folder: RunFolder, spec: JobSpec, interpreter: str) -> tuple[tuple[str, ...], ...]:
         """Each rank's argv (or mpirun's), as the launchers would start them."""
-        return tuple(tuple(c) for launcher in self.launchers(spec, folder, interpreter, {}, 0)
+        where = {"RUNYARD_RUN_DIR": str(folder.path), "RUNYARD_WORKSPACE": str(folder.path.parent.parent)}
+        return tuple(tuple(c) for launcher in self.launchers(spec, folder, interpreter, where, 0)
                      for c in launcher.dry_run())
 
 

@@ -58,7 +58,9 @@ class RankContainers:
     def wrap(self, argv: Sequence[str], env: dict[str, str], workdir: str, name: str,
              gpus: Sequence[str]) -> list[str]:
         """The runtime's command that runs argv in the image; env gains what the container needs."""
-        env["PYTHONPATH"] = ":".join(filter(None, [KIT_DIR, env.get("RUNYARD_CONTAINER_PYTHONPATH", "")]))
+        job = set(env.get("RUNYARD_JOB_VARIABLES", "").split(","))
+        # runyard's package first; then the job's own PYTHONPATH (a path inside the image), never the host's
+        env["PYTHONPATH"] = ":".join(filter(None, [KIT_DIR, env.get("PYTHONPATH", "") if "PYTHONPATH" in job else ""]))
         return rank_command(self.runtime, image=self.image, argv=inside_argv(argv, self.interpreter), env=env,
                             workdir=workdir, mounts=self.mounts, name=name, shm_size=self.shm_size, gpus=gpus,
                             extra=self.extra)
@@ -67,9 +69,9 @@ class RankContainers:
 def run_mounts(env: Mapping[str, str]) -> tuple[Mount, ...]:
     """The workspace (run folders, snapshots), each data reference's local path, runyard's package."""
     paths = [env.get("RUNYARD_WORKSPACE", ""), env.get("RUNYARD_RUN_DIR", "")]
-    paths += [v for k, v in env.items() if k.startswith("AZUREML_DATAREFERENCE_")]
+    paths += [v for k, v in env.items() if k.startswith("AZUREML_DATAREFERENCE_") and os.path.exists(v)]
     chosen: list[str] = []
-    for path in sorted({str(Path(p).resolve()) for p in paths if p and os.path.isabs(p) and os.path.exists(p)}):
+    for path in sorted({str(Path(p).resolve()) for p in paths if p and os.path.isabs(p)}):
         if not any(path == c or path.startswith(c.rstrip("/") + "/") for c in chosen):
             chosen.append(path)  # one mount covers what lies below it
     kit = str(Path(runyard.__file__).resolve().parent)
