@@ -127,3 +127,33 @@ def s3_endpoint() -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     proc.terminate()
     proc.wait(timeout=10)
+
+
+# runs in containers: Podman with storage of its own in a temp dir, holding a Debian image made without a registry
+IMAGE = "localhost/runyard-test-debian:bookworm"
+PODMAN = ["podman", "--cgroup-manager=cgroupfs", "--events-backend=file"]
+
+
+@pytest.fixture(scope="session")
+def podman_storage(tmp_path_factory):
+    """Podman storage of its own in a temp dir, holding the test image; everything of it removed after."""
+    folder = tmp_path_factory.mktemp("podman")
+    made = subprocess.run(["bash", str(ROOT / "scripts" / "container_image.sh"), str(folder)], capture_output=True,
+                          text=True, timeout=900)
+    assert made.returncode == 0, made.stderr
+    conf = str(folder / "storage.conf")
+    before = os.environ.get("CONTAINERS_STORAGE_CONF")
+    os.environ["CONTAINERS_STORAGE_CONF"] = conf  # runyard's supervisors and agents inherit it
+    try:
+        yield conf
+    finally:
+        subprocess.run([*PODMAN, "rm", "--all", "--force"], capture_output=True, timeout=120)
+        if before is None:
+            os.environ.pop("CONTAINERS_STORAGE_CONF", None)
+        else:
+            os.environ["CONTAINERS_STORAGE_CONF"] = before
+        for mount in reversed(Path("/proc/mounts").read_text().splitlines()):
+            point = mount.split()[1]
+            if point.startswith(str(folder)):
+                subprocess.run(["umount", "-l", point], capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)

@@ -234,6 +234,9 @@ class Supervisor:
         from runyard.environments.images import prepare_image
 
         assert self.spec.container is not None
+        if not self.target.prepares_images(self.spec):
+            self._plog(f"image {self.spec.container.image}: each node pulls it")
+            return sys.executable, {**data_env, IMAGE_ENV: self.spec.container.image}
         runtime = ContainerRuntime.find(os.environ.get(RUNTIME_ENV) or None)
         image = prepare_image(self.spec.container, self.spec.environment, runtime, self.folder.prepare_log,
                               self._plog)

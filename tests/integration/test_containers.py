@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,14 +17,12 @@ from runyard.core import Environment, ScriptRunConfig
 from runyard.core.runconfig import DockerConfiguration
 from runyard.errors import ComputeTargetException
 from runyard.train.dnn import PyTorch
-from tests.conftest import ROOT
+from tests.conftest import IMAGE, PODMAN
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(shutil.which("podman") is None or shutil.which("mmdebstrap") is None,
                                  reason="Podman and mmdebstrap are not installed (scripts/setup.sh installs them)")]
-IMAGE = "localhost/runyard-test-debian:bookworm"
-PODMAN = ["podman", "--cgroup-manager=cgroupfs", "--events-backend=file"]
 # what a rank saw: the image's marker file, its interpreter, the variables it was given, /dev/shm's size
 SEEN = """
 import json, os, sys
@@ -42,31 +39,6 @@ seen = {"image": open("/etc/runyard-image").read().strip() if os.path.exists("/e
         "args": sys.argv[1:], "cwd": os.getcwd()}
 json.dump(seen, open(f"outputs/seen_{os.environ.get('RANK', '0')}.json", "w"))
 """
-
-
-@pytest.fixture(scope="module")
-def podman_storage(tmp_path_factory):
-    """Podman storage of its own in a temp dir, holding the test image; everything of it removed after."""
-    folder = tmp_path_factory.mktemp("podman")
-    made = subprocess.run(["bash", str(ROOT / "scripts" / "container_image.sh"), str(folder)], capture_output=True,
-                          text=True, timeout=900)
-    assert made.returncode == 0, made.stderr
-    conf = str(folder / "storage.conf")
-    before = os.environ.get("CONTAINERS_STORAGE_CONF")
-    os.environ["CONTAINERS_STORAGE_CONF"] = conf  # runyard's supervisors and agents inherit it
-    try:
-        yield conf
-    finally:
-        subprocess.run([*PODMAN, "rm", "--all", "--force"], capture_output=True, timeout=120)
-        if before is None:
-            os.environ.pop("CONTAINERS_STORAGE_CONF", None)
-        else:
-            os.environ["CONTAINERS_STORAGE_CONF"] = before
-        for mount in reversed(Path("/proc/mounts").read_text().splitlines()):
-            point = mount.split()[1]
-            if point.startswith(str(folder)):
-                subprocess.run(["umount", "-l", point], capture_output=True)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def seen(run: Run, rank: int = 0) -> dict:
@@ -195,3 +167,24 @@ def test_the_dry_run_shows_the_container_command(workspace, project, podman_stor
     assert shown.returncode == 0, shown.stderr
     assert "podman" in shown.stdout and "--shm-size 2g" in shown.stdout and IMAGE in shown.stdout
     assert list(Experiment(workspace, "default").get_runs()) == []
+
+
+@pytest.mark.skipif(shutil.which("mpirun") is None, reason="Open MPI is not installed")
+def test_a_two_rank_mpi_job_has_host_mpirun_start_a_container_per_rank(workspace, project, podman_storage):
+    src = project("train.py", """
+        import json, os
+        from runyard import Run
+        rank = int(os.environ["OMPI_COMM_WORLD_RANK"])
+        Run.get_context().log("rank", float(rank))
+        os.makedirs("outputs", exist_ok=True)
+        json.dump({"image": open("/etc/runyard-image").read().strip(), "rank": os.environ["RANK"],
+                   "size": os.environ["OMPI_COMM_WORLD_SIZE"], "local": os.environ["LOCAL_RANK"]},
+                  open(f"outputs/mpi_{rank}.json", "w"))
+    """)
+    run = Experiment(workspace, "mpi").submit(PyTorch(str(src), entry_script="train.py", process_count_per_node=2,
+                                                      distributed_backend="mpi", custom_docker_image=IMAGE))
+    details = run.wait_for_completion(raise_on_error=False)
+    assert details["status"] == "Completed", details.get("error")
+    seen = [json.loads((Path(details["runFolder"]) / "wd" / "outputs" / f"mpi_{r}.json").read_text()) for r in range(2)]
+    assert seen == [{"image": "runyard-test-image", "rank": str(r), "size": "2", "local": str(r)} for r in range(2)]
+    assert run.get_metrics(rank=1)["rank"] == 1.0

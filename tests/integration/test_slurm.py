@@ -213,3 +213,32 @@ def test_attach_from_the_cli(workspace, tmp_path):
     assert bad.returncode == 2 and "sbatch_options='mem'" in bad.stderr
     assert subprocess.run([*cli, "detach", "hpc"], capture_output=True).returncode == 0
     assert "hpc" not in workspace.compute_targets
+
+
+@pytest.mark.skipif(shutil.which("podman") is None, reason="Podman is not installed (scripts/setup.sh installs it)")
+def test_a_container_run_on_the_cluster_starts_each_rank_in_podman_on_its_node(workspace, target, project,
+                                                                               podman_storage):
+    from runyard import Experiment
+    from runyard.train.dnn import PyTorch
+    from tests.conftest import IMAGE
+
+    src = project("train.py", """
+        import json, os, sys
+        from runyard import Run
+        Run.get_context().log("node", float(os.environ["NODE_RANK"]))
+        os.makedirs("outputs", exist_ok=True)
+        json.dump({"image": open("/etc/runyard-image").read().strip(), "python": sys.executable,
+                   "slurm_job": os.environ.get("SLURM_JOB_ID")}, open(f"outputs/seen_{os.environ['RANK']}.json", "w"))
+    """)
+    cluster = target(containers="podman")
+    run = Experiment(workspace, "slurm-containers").submit(PyTorch(
+        str(src), entry_script="train.py", compute_target=cluster, node_count=2, distributed_backend="gloo",
+        custom_docker_image=IMAGE))
+    details = run.wait_for_completion(raise_on_error=False)
+    assert details["status"] == "Completed", details.get("error")
+    seen = [json.loads((run.folder.working_dir / "outputs" / f"seen_{r}.json").read_text()) for r in range(2)]
+    assert {s["image"] for s in seen} == {"runyard-test-image"} and {s["python"] for s in seen} == {"/usr/bin/python3"}
+    assert all(s["slurm_job"] is None for s in seen)  # the container got the rank's contract, not the node's
+    assert run.get_metrics(rank=1)["node"] == 1.0
+    script = (run.folder.path / "sbatch_attempt_0.sh").read_text()
+    assert "export RUNYARD_CONTAINER_RUNTIME=podman" in script  # the way chosen, in the job's own script

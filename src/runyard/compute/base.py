@@ -111,6 +111,10 @@ class ComputeTarget:
 
         return RunFolder(runs_root / run_id)
 
+    def prepares_images(self, spec: JobSpec) -> bool:
+        """Whether a container run's image is pulled or built here, in Preparing (else the nodes get it)."""
+        return True
+
     def environment_root(self, workspace_root: Path) -> Path:
         """Where built environments are cached for this target."""
         return workspace_root / "environments"

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from runyard.compute.cluster import ClusterTarget
+from runyard.compute.slurm_containers import SlurmContainers, choose, pyxis_srun_options, runtime_binary
 from runyard.errors import ComputeTargetException, InvalidValueError
 from runyard.launch.launcher import Launcher
 from runyard.run_folder import RunFolder
@@ -39,6 +40,7 @@ class SlurmAttachConfiguration:
     sbatch_options: tuple[str, ...] = field(default_factory=tuple)
     shared_folder: str | None = None       # seen by every node; run folders and environments go here
     python: str | None = None              # the base interpreter on the nodes (default: this one)
+    containers: str = "auto"               # for runs in containers: auto, pyxis, apptainer, podman, docker
 
     def __post_init__(self) -> None:
         if isinstance(self.gpus_per_node, bool) or not isinstance(self.gpus_per_node, int) or self.gpus_per_node < 0:
@@ -48,12 +50,13 @@ class SlurmAttachConfiguration:
             if not str(option).startswith("--"):
                 raise InvalidValueError("sbatch_options", option, "is not a long sbatch option",
                                         "pass options such as '--constraint=a100' or '--mem=64G'")
+        SlurmContainers.parse(self.containers)
         if self.shared_folder is not None and not Path(self.shared_folder).is_dir():
             raise InvalidValueError("shared_folder", self.shared_folder, "is not an existing folder",
                                     "create it on the shared filesystem first")
 
     def to_config(self) -> dict[str, Any]:
-        config = {k: v for k, v in self.__dict__.items() if v not in (None, (), 0)}
+        config = {k: v for k, v in self.__dict__.items() if v not in (None, (), 0, "auto")}
         config["sbatch_options"] = list(self.sbatch_options)
         return {"type": "slurm", **config}
 
@@ -65,12 +68,15 @@ class SlurmCompute(ClusterTarget):
     def attach_configuration(partition: str | None = None, account: str | None = None, qos: str | None = None,
                              time_limit: str | None = None, gpus_per_node: int = 0,
                              sbatch_options: list[str] | tuple[str, ...] = (), shared_folder: str | None = None,
-                             python: str | None = None) -> SlurmAttachConfiguration:
+                             python: str | None = None, containers: str = "auto") -> SlurmAttachConfiguration:
         return SlurmAttachConfiguration(partition, account, qos, time_limit, gpus_per_node, tuple(sbatch_options),
-                                        str(Path(shared_folder).resolve()) if shared_folder else None, python)
+                                        str(Path(shared_folder).resolve()) if shared_folder else None, python,
+                                        containers)
 
     # -- protocol ---------------------------------------------------------------------------------
     def check(self, spec: JobSpec) -> None:
+        if spec.container is not None:
+            self.prepares_images(spec)  # no way to run containers, or a Dockerfile it cannot build: refused now
         gpus = int(self.config.get("gpus_per_node", 0))
         if spec.resources.use_gpu and gpus == 0:
             raise ComputeTargetException(
@@ -81,6 +87,24 @@ class SlurmCompute(ClusterTarget):
                 f"process_count_per_node={spec.resources.process_count_per_node}: Slurm target {self.name!r} has "
                 f"{gpus} GPU(s) per node and each rank needs its own. Fix: pass process_count_per_node<={gpus}")
 
+    def _containers(self) -> SlurmContainers:
+        return choose(SlurmContainers.parse(self.config.get("containers")))
+
+    def prepares_images(self, spec: JobSpec) -> bool:
+        """pyxis and Apptainer pull the image on each node themselves; Podman and Docker use what Preparing made
+        ready (on a cluster whose nodes share this machine's image storage, or pull it by name)."""
+        way = self._containers()
+        if spec.container is not None and spec.container.dockerfile and way in (SlurmContainers.PYXIS,
+                                                                                SlurmContainers.APPTAINER):
+            raise ComputeTargetException(f"docker.base_dockerfile: Slurm target {self.name!r} runs containers with "
+                                         f"{way.value}, which does not build Dockerfiles. Fix: build the image, push "
+                                         "it to a registry the nodes reach, and name it in docker.base_image")
+        if spec.container is not None and way is SlurmContainers.PYXIS and spec.backend is Backend.MPI:
+            raise ComputeTargetException(f"distributed_backend='mpi': Slurm target {self.name!r} runs containers with "
+                                         "pyxis, and runyard starts MPI ranks with the host's mpirun. Fix: attach it "
+                                         "with containers='apptainer' (or 'podman'), or use distributed_backend='gloo'")
+        return way not in (SlurmContainers.PYXIS, SlurmContainers.APPTAINER)
+
     def placement(self, spec: JobSpec) -> str:
         partition = self.config.get("partition") or "the default partition"
         return (f"{spec.resources.node_count} Slurm node(s) in {partition}, "
@@ -89,7 +113,8 @@ class SlurmCompute(ClusterTarget):
     def backend_request(self, folder: RunFolder, spec: JobSpec, interpreter: str) -> str:
         return self.sbatch_script(folder, spec, interpreter)
 
-    def sbatch_script(self, folder: RunFolder, spec: JobSpec, interpreter: str, attempt: int = 0) -> str:
+    def sbatch_script(self, folder: RunFolder, spec: JobSpec, interpreter: str, attempt: int = 0,
+                      image: str | None = None) -> str:
         run_dir = folder.path.resolve()
         res = spec.resources
         python = self.config.get("python") or sys.executable
@@ -115,12 +140,28 @@ class SlurmCompute(ClusterTarget):
             'export MASTER_ADDR=$(scontrol show node "$first_node" -o | sed -n \'s/.* NodeAddr=\\([^ ]*\\).*/\\1/p\')',
             "export MASTER_PORT=$((29500 + SLURM_JOB_ID % 1000))",
         ]
+        if spec.backend is Backend.MPI and spec.container is not None:
+            way = runtime_binary(self._containers())
+            lines.append(f"# MPI ranks in containers: host mpirun starts each rank with {way}")
+            lines.append(f"export RUNYARD_CONTAINER_RUNTIME={q(way)}")
         if spec.backend is Backend.MPI:
             lines.append(
                 f"exec mpirun -np {res.world_size} --map-by ppr:{res.process_count_per_node}:node --bind-to none "
                 f"{q(python)} -m runyard.launch.mpi_rank {q(str(run_dir))} {attempt} {res.process_count_per_node} "
-                f"{1 if res.use_gpu else 0} -- " + " ".join(q(a) for a in spec.argv(interpreter)))
+                f"{1 if res.use_gpu else 0} {'--container ' if spec.container is not None else ''}-- "
+                + " ".join(q(a) for a in spec.argv(interpreter)))
+        elif spec.container is not None and self._containers() is SlurmContainers.PYXIS:
+            image = image or spec.container.image
+            lines.append("# ranks in containers through pyxis: the node agent runs in the image (its python3)")
+            lines.append(f"exec srun --ntasks-per-node=1 --kill-on-bad-exit=1 "
+                         f"{pyxis_srun_options(spec.container, image, str(run_dir), str(run_dir.parent.parent))} "
+                         f"python3 -m runyard.launch.agent {q(str(run_dir))} --interpreter python3 "
+                         f"--attempt {attempt} --in-container")
         else:
+            if spec.container is not None:
+                way = runtime_binary(self._containers())
+                lines.append(f"# ranks in containers: the node agent starts each with {way} on its node")
+                lines.append(f"export RUNYARD_CONTAINER_RUNTIME={q(way)}")
             lines.append(f"exec srun --ntasks-per-node=1 --kill-on-bad-exit=1 {q(python)} -m runyard.launch.agent "
                          f"{q(str(run_dir))} --interpreter {q(interpreter)} --attempt {attempt}")
         return "\n".join(lines) + "\n"
@@ -132,7 +173,8 @@ class SlurmCompute(ClusterTarget):
         real = RunFolder(folder.path.resolve())
         env = {**base_env, "RUNYARD_RUN_DIR": str(real.path)}
         env.pop("SLURM_JOB_ID", None)
-        return [SlurmJob(real, self.sbatch_script(real, spec, interpreter, attempt), env, attempt)]
+        image = base_env.get("RUNYARD_CONTAINER_IMAGE")
+        return [SlurmJob(real, self.sbatch_script(real, spec, interpreter, attempt, image), env, attempt)]
 
     def list_nodes(self) -> list[dict[str, Any]]:
         import subprocess

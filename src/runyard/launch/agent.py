@@ -30,7 +30,7 @@ class NodeAgent:
     def __init__(self, spec: JobSpec, folder: RunFolder, node_rank: int, master_addr: str, master_port: int,
                  interpreter: str, base_env: Mapping[str, str], attempt: int = 0,
                  ranks_on_host: int | None = None, devices: Sequence[str] = (),
-                 cores: Sequence[Sequence[int]] = ()) -> None:
+                 cores: Sequence[Sequence[int]] = (), in_container: bool = False) -> None:
         self.spec, self.folder, self.node_rank = spec, folder, node_rank
         # every rank on this machine, other agents' included ("nodes" simulated on one box share its cores)
         self.ranks_on_host = ranks_on_host or spec.resources.process_count_per_node
@@ -39,7 +39,8 @@ class NodeAgent:
         # what the box granted, by global rank: each rank's GPU (UUID) and its cores (empty: not pinned)
         self.devices, self.cores = tuple(devices), tuple(tuple(c) for c in cores)
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
-        self.containers = RankContainers.of(spec, base_env)  # None: ranks are plain processes
+        # None: the ranks are processes (no Docker settings, or this agent itself runs in the container)
+        self.containers = None if in_container else RankContainers.of(spec, base_env)
         self._container_names: list[str] = []
         self._sampler: SystemSampler | None = None
         self._reaper: int | None = None
@@ -203,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--node-rank", type=int, default=int(os.environ.get("SLURM_NODEID", "0")))
     parser.add_argument("--master-addr", default=os.environ.get("MASTER_ADDR", "127.0.0.1"))
     parser.add_argument("--master-port", type=int, default=int(os.environ.get("MASTER_PORT", "29500")))
+    parser.add_argument("--in-container", action="store_true",
+                        help="this agent already runs in the run's container (pyxis): its ranks are processes")
     args = parser.parse_args(argv)
 
     folder = RunFolder(args.run_dir)
@@ -221,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     # new attempt of the run (their own logs, TORCHELASTIC_RESTART_COUNT), resuming from the checkpoint folder
     attempt = args.attempt + int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0)
     agent = NodeAgent(spec, folder, args.node_rank, args.master_addr, args.master_port, args.interpreter,
-                      env, attempt)
+                      env, attempt, in_container=args.in_container)
     shipper = None
     if os.environ.get("RUNYARD_SERVER_URL"):  # a node that cannot reach the workspace: ship spools instead
         from runyard.tracking.shipper import SpoolShipper

@@ -64,7 +64,8 @@ class MpiLauncher:
         return [mpirun, "-np", str(res.world_size), "--oversubscribe", "--bind-to", "none",
                 "--mca", "btl_tcp_if_include", "lo", "--mca", "oob_tcp_if_include", "lo",
                 self.interpreter, "-m", "runyard.launch.mpi_rank", str(self.folder.path), str(self.attempt),
-                str(res.process_count_per_node), "1" if res.use_gpu else "0", "--",
+                str(res.process_count_per_node), "1" if res.use_gpu else "0",
+                *(["--container"] if self.spec.container is not None else []), "--",
                 *self.spec.argv(self.interpreter)]
 
     def dry_run(self) -> list[list[str]]:

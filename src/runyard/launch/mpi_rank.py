@@ -1,4 +1,6 @@
-"""What mpirun starts for each rank: `python -m runyard.launch.mpi_rank RUN_DIR ATTEMPT PPN USE_GPU -- CMD...`.
+"""What mpirun starts for each rank: `python -m runyard.launch.mpi_rank RUN_DIR ATTEMPT PPN USE_GPU [--container]
+-- CMD...`. With --container (a run with Docker settings), the rank's command runs in the run's image: host mpirun
+starting one container per rank, which gets the rank's Open MPI variables (OMPI_*, PMIX_*) and the host's network.
 
 It maps Open MPI's variables onto the torch.distributed contract (RANK, LOCAL_RANK, NODE_RANK, ...),
 sends the rank's output to its own log file, then exec()s the script: no extra process stays behind.
@@ -31,7 +33,23 @@ def main(argv: list[str]) -> None:
     os.chdir(os.path.join(run_dir, "wd"))
     values = expandable(env)
     command = [expand(a, values) for a in command]
+    if "--container" in argv[5:argv.index("--")]:
+        command = _in_container(run_dir, attempt, rank, command, env)
     os.execvpe(command[0], command, env)
+
+
+def _in_container(run_dir: str, attempt: int, rank: int, command: list[str], env: dict[str, str]) -> list[str]:
+    from runyard.launch.containers import RankContainers
+    from runyard.run_folder import RunFolder
+    from runyard.spec import JobSpec
+
+    folder = RunFolder(run_dir)
+    spec = JobSpec.from_json(folder.spec_file.read_text())
+    containers = RankContainers.of(spec, env)
+    assert containers is not None, "--container for a run without Docker settings"
+    gpus = [g for g in env.get("CUDA_VISIBLE_DEVICES", "").split(",") if g.startswith(("GPU-", "MIG-"))]
+    return containers.wrap(command, env, str(folder.working_dir), containers.name(folder.run_id, attempt, rank),
+                           gpus)
 
 
 if __name__ == "__main__":
