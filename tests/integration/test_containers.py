@@ -38,6 +38,10 @@ seen = {"image": open("/etc/runyard-image").read().strip() if os.path.exists("/e
         "host_only": os.environ.get("HOST_ONLY_SETTING"), "shm_mb": shm.f_blocks * shm.f_frsize // 2**20,
         "args": sys.argv[1:], "cwd": os.getcwd()}
 json.dump(seen, open(f"outputs/seen_{os.environ.get('RANK', '0')}.json", "w"))
+if os.environ.get("HOLD_MB"):  # memory held inside the container while its node's sampler looks
+    import time
+    blob = bytearray(int(os.environ["HOLD_MB"]) * 2**20)
+    time.sleep(2.5)
 """
 
 
@@ -50,7 +54,7 @@ def test_a_run_in_an_imported_image_logs_metrics_and_its_outputs_come_back(works
     monkeypatch.setenv("HOST_ONLY_SETTING", "must not leak in")
     src = project("train.py", SEEN)
     est = PyTorch(str(src), entry_script="train.py", custom_docker_image=IMAGE, script_params={"--lr": 0.1},
-                  environment_variables={"MY_SETTING": "given"})
+                  environment_variables={"MY_SETTING": "given", "HOLD_MB": "160", "RUNYARD_SYSTEM_METRICS_WINDOW": "1"})
     run = Experiment(workspace, "containers").submit(est)
     details = run.wait_for_completion(raise_on_error=False)
     assert details["status"] == "Completed", details.get("error")
@@ -64,6 +68,9 @@ def test_a_run_in_an_imported_image_logs_metrics_and_its_outputs_come_back(works
     assert "outputs/seen_0.json" in run.get_file_names()
     container = json.loads(run.get_properties()["runyard.container"])
     assert container["image"] == IMAGE and container["runtime"] == "podman"
+    # the node's sampler followed the processes inside the container, not the runtime's client
+    rss = run.get_system_metrics("system/rank_0_memory_rss_megabytes")["system/rank_0_memory_rss_megabytes"]
+    assert max(rss["node 0"]["max"]) >= 160
     leftover = subprocess.run([*PODMAN, "ps", "--all", "--format", "{{.Names}}"], capture_output=True, text=True)
     assert run.id not in leftover.stdout  # its container went with it
 

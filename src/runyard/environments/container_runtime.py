@@ -59,6 +59,18 @@ class ContainerRuntime:
         args = ("image", "exists", image) if self.kind is RuntimeKind.PODMAN else ("image", "inspect", image)
         return subprocess.run(self.command(*args), capture_output=True, timeout=120).returncode == 0
 
+    def main_pid(self, name: str) -> int | None:
+        """The host pid of a running container's first process (its init, above the script), or None."""
+        if self.kind is RuntimeKind.APPTAINER:
+            return None  # apptainer's processes are the client's own children: its tree is the rank's
+        done = subprocess.run(self.command("inspect", "--format", "{{.State.Pid}}", name), capture_output=True,
+                              text=True, timeout=30)
+        try:
+            pid = int(done.stdout.strip() or 0)
+        except ValueError:
+            return None
+        return pid if done.returncode == 0 and pid > 0 else None
+
     def remove(self, names: Sequence[str]) -> None:
         """Make sure the named containers are gone (a runtime killed with SIGKILL leaves its container)."""
         if not names or self.kind is RuntimeKind.APPTAINER:

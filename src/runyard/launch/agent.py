@@ -42,6 +42,7 @@ class NodeAgent:
         # None: the ranks are processes (no Docker settings, or this agent itself runs in the container)
         self.containers = None if in_container else RankContainers.of(spec, base_env)
         self._container_names: list[str] = []
+        self._inside: dict[int, int] = {}  # rank -> its container's first process (host pid)
         self._sampler: SystemSampler | None = None
         self._reaper: int | None = None
         self._exits: dict[int, RankExit] = {}
@@ -116,11 +117,23 @@ class NodeAgent:
         self._reaper = reaper.spawn(self.pgids)  # if this process dies, what the ranks started dies too
         if wanted(self.base_env) and wanted(os.environ):  # this node's system metrics, sampled here, once
             env = self.rank_env(0)
-            self._sampler = SystemSampler(self.folder.spool_dir, self.node_rank,
-                                          lambda: {r: p.pid for r, p in self.procs.items()},
+            self._sampler = SystemSampler(self.folder.spool_dir, self.node_rank, self._rank_pids,
                                           {**env, "CUDA_VISIBLE_DEVICES": ",".join(self.devices) or
                                            env.get("CUDA_VISIBLE_DEVICES", "")}, str(self.folder.working_dir)
                                           ).start()
+
+    def _rank_pids(self) -> dict[int, int]:
+        """Each rank's process for the system sampler: in a container, the container's own first process (the
+        runtime's client is not where the script runs), found once it runs."""
+        pids = {r: p.pid for r, p in self.procs.items()}
+        if self.containers is None:
+            return pids
+        for rank in pids:
+            if rank not in self._inside and rank not in self._exits:
+                found = self.containers.runtime.main_pid(self.containers.name(self.folder.run_id, self.attempt, rank))
+                if found is not None:
+                    self._inside[rank] = found
+        return {r: self._inside.get(r, pid) for r, pid in pids.items()}
 
     def _wait(self, rank: int, proc: subprocess.Popen[bytes]) -> None:
         code = proc.wait()
