@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The tests' base image, without any registry: a minimal Debian (bookworm, with python3) made by mmdebstrap from
+# The tests' base image, without any registry: a minimal Debian (bookworm, with python3 and pip) made by mmdebstrap from
 # the Debian mirror, imported into Podman storage under a temp dir (nothing of the machine's own Podman is used).
 #   bash scripts/container_image.sh DIR   # prints: storage_conf=DIR/storage.conf image=localhost/runyard-test-debian:bookworm
 # Podman and runyard then use that storage when CONTAINERS_STORAGE_CONF=DIR/storage.conf is set. The rootfs tarball
@@ -16,10 +16,11 @@ graphroot = "$dir/graph"
 runroot = "$dir/run"
 CONF
 export CONTAINERS_STORAGE_CONF="$dir/storage.conf"
-tarball="$cache/debian-bookworm-python3.tar"
+tarball="$cache/debian-bookworm-python3-pip.tar"
 if [ ! -s "$tarball" ]; then
-  # a marker file says "this is the image" to the tests; python3 runs the scripts (runyard itself is mounted in)
-  mmdebstrap --quiet --format=tar --variant=minbase --include=python3 \
+  # a marker file says "this is the image" to the tests; python3 runs the scripts (runyard itself is mounted in),
+  # pip installs a run's packages into an image built on top
+  mmdebstrap --quiet --format=tar --variant=minbase --include=python3,python3-pip \
     --customize-hook='echo runyard-test-image > "$1/etc/runyard-image"' \
     bookworm "$tarball.part" http://deb.debian.org/debian >"$dir/mmdebstrap.log" 2>&1 \
     || { cat "$dir/mmdebstrap.log" >&2; exit 1; }

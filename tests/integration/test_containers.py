@@ -195,3 +195,29 @@ def test_a_two_rank_mpi_job_has_host_mpirun_start_a_container_per_rank(workspace
     seen = [json.loads((Path(details["runFolder"]) / "wd" / "outputs" / f"mpi_{r}.json").read_text()) for r in range(2)]
     assert seen == [{"image": "runyard-test-image", "rank": str(r), "size": "2", "local": str(r)} for r in range(2)]
     assert run.get_metrics(rank=1)["rank"] == 1.0
+
+
+def test_pip_packages_go_into_an_image_built_once_and_a_user_managed_interpreter_is_the_images(
+        workspace, project, podman_storage):
+    src = project("train.py", SEEN + "import six\nprint('six', six.__version__)\n")
+    env = Environment("with-six")
+    env.docker.base_image = IMAGE
+    env.python.conda_dependencies.add_pip_package("six==1.16.0")
+    first = Experiment(workspace, "packages").submit(ScriptRunConfig(str(src), "train.py", environment=env))
+    assert first.wait_for_completion(raise_on_error=False)["status"] == "Completed"
+    second = Experiment(workspace, "packages").submit(ScriptRunConfig(str(src), "train.py", environment=env))
+    assert second.wait_for_completion(raise_on_error=False)["status"] == "Completed"
+    assert "six 1.16.0" in (Path(second.get_details()["runFolder"]) / "user_logs" / "std_log_rank_0.txt").read_text()
+    image = json.loads(second.get_properties()["runyard.container"])["image"]
+    assert image.startswith("localhost/runyard-env:") and image == json.loads(
+        first.get_properties()["runyard.container"])["image"]
+    assert "the packages six==1.16.0): built before, reused" in \
+        (Path(second.get_details()["runFolder"]) / "system_logs" / "prepare.txt").read_text()
+    managed = Environment("managed")
+    managed.docker.base_image = IMAGE
+    managed.python.user_managed_dependencies = True
+    managed.python.interpreter_path = "/usr/bin/python3.11"
+    own = Experiment(workspace, "packages").submit(ScriptRunConfig(str(project("plain.py", SEEN)), "plain.py",
+                                                                   environment=managed))
+    assert own.wait_for_completion(raise_on_error=False)["status"] == "Completed"
+    assert seen(own)["python"] == "/usr/bin/python3.11"

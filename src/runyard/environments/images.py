@@ -10,6 +10,8 @@ stops it at once (the same build-step runner as the virtual environments).
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -40,12 +42,37 @@ def prepare_image(container: ContainerSpec, env: EnvironmentSpec, runtime: Conta
                                             f"exited {done.returncode}): {_tail(done.stdout)}")
     packages = _packages(env)
     if packages:
-        lines = [f"FROM {image}",
-                 "RUN PY=$(command -v python3 || command -v python) && $PY -m pip install --no-cache-dir "
-                 + " ".join(json.dumps(p) for p in packages)]
+        ca = _pip_ca_bundle()
+        lines = [f"FROM {image}"]
+        if ca is not None:  # the CA bundle this machine's pip trusts (a proxy's, a company's) is the build's too
+            lines.append(f"COPY {CA_NAME} /tmp/{CA_NAME}")
+        # the image's Python is the run's: PEP 668 images (Debian's) ask for the flag below
+        lines.append("RUN PY=$(command -v python3 || command -v python) && PIP_BREAK_SYSTEM_PACKAGES=1 "
+                     + (f"PIP_CERT=/tmp/{CA_NAME} " if ca is not None else "")
+                     + "$PY -m pip install --no-cache-dir --disable-pip-version-check "
+                     + " ".join(json.dumps(p) for p in packages))
         image = _build(runtime, container.digest(json.dumps([image, packages])), "\n".join(lines) + "\n", None,
-                       log_file, log, what=f"the packages {', '.join(packages)}")
+                       log_file, log, what=f"the packages {', '.join(packages)}", files={CA_NAME: ca} if ca else {})
     return image
+
+
+CA_NAME = "runyard-pip-ca.crt"
+
+
+def _pip_ca_bundle() -> Path | None:
+    """The CA bundle pip uses here (PIP_CERT, else what requests or OpenSSL are told), when one is set."""
+    import configparser
+
+    given = [os.environ.get(n) for n in ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")]
+    for config in (os.environ.get("PIP_CONFIG_FILE"), "/etc/pip.conf", "/etc/xdg/pip/pip.conf",
+                   os.path.expanduser("~/.config/pip/pip.conf"), os.path.expanduser("~/.pip/pip.conf")):
+        parser = configparser.ConfigParser()
+        try:
+            parser.read(config or "")
+        except configparser.Error:
+            continue
+        given.append(parser.get("global", "cert", fallback=None))
+    return next((Path(v) for v in given if v and Path(v).is_file()), None)
 
 
 def _packages(env: EnvironmentSpec) -> list[str]:
@@ -60,7 +87,7 @@ def _packages(env: EnvironmentSpec) -> list[str]:
 
 
 def _build(runtime: ContainerRuntime, digest: str, dockerfile: str, context: str | None, log_file: Path, log: Log,
-           what: str) -> str:
+           what: str, files: dict[str, Path] | None = None) -> str:
     tag = f"{IMAGE_REPOSITORY}:{digest}"
     if runtime.kind is RuntimeKind.APPTAINER:
         raise EnvironmentBuildError(f"building {what} needs Podman or Docker on this machine (Apptainer runs "
@@ -75,6 +102,8 @@ def _build(runtime: ContainerRuntime, digest: str, dockerfile: str, context: str
         file.write_text(dockerfile)
         folder = context or str(Path(scratch) / "context")
         Path(folder).mkdir(exist_ok=True)
+        for name, source in (files or {}).items():  # only into runyard's own (empty) context, never the user's
+            shutil.copyfile(source, Path(folder) / name)
         done = _run(runtime.command("build", "--network", "host", "--tag", tag, "--file", str(file), folder),
                     log_file, log)
     if done.returncode != 0:
