@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # A real two-node Slurm cluster on this machine, for runyard's tests and for trying the Slurm target:
-# munged, slurmctld and two slurmd (n1, n2) sharing this host, configured under $RUNYARD_SLURM_DIR.
+# munged and slurmctld on this host, two slurmd (n1, n2) each on a separate network host of its own
+# (scripts/hosts.sh: its own address, hostname and /tmp), configured under $RUNYARD_SLURM_DIR.
 #   bash scripts/slurm_cluster.sh up     # prints: export SLURM_CONF=...
 #   bash scripts/slurm_cluster.sh down
-# Needs Debian's slurm-wlm and munge (scripts/setup.sh installs them) and root.
+# The nodes share what a cluster shares: the file system (but /tmp, where only $RUNYARD_SLURM_DIR and the folders
+# in $RUNYARD_HOSTS_SHARED are seen) and munge's socket. RUNYARD_SLURM_HOSTS=local puts both slurmd on this host's
+# 127.0.0.1 instead (where network namespaces cannot be made). Needs slurm-wlm and munge (scripts/setup.sh), root.
 set -euo pipefail
 dir=${RUNYARD_SLURM_DIR:-/tmp/runyard-slurm}
 conf="$dir/slurm.conf"
+here=$(cd "$(dirname "$0")" && pwd)
+# network hosts named after the controller's port, so two clusters on one machine do not meet
+prefix="rys$(( ${RUNYARD_SLURMCTLD_PORT:-16817} % 10000 ))"
+mode=${RUNYARD_SLURM_HOSTS:-netns}
 
 down() {
   for pid in "$dir"/slurmd-n1.pid "$dir"/slurmd-n2.pid "$dir"/slurmctld.pid; do
@@ -17,14 +24,25 @@ down() {
     [ -f "$pid" ] && kill -9 "$(cat "$pid")" 2>/dev/null || true
     rm -f "$pid"
   done
+  [ "$mode" = local ] || bash "$here/hosts.sh" down "$prefix"
 }
 
 up() {
   down
   mkdir -p "$dir/state" "$dir/spool" "$dir/log"
+  local ctl_addr=127.0.0.1 addr1=127.0.0.1 addr2=127.0.0.1 name1=localhost name2=localhost
+  if [ "$mode" != local ]; then
+    local made
+    made=$(bash "$here/hosts.sh" up "$prefix" 2)
+    ctl_addr=$(echo "$made" | sed -n 's/.*bridge=\([^ ]*\).*/\1/p')
+    addr1=$(echo "$made" | sed -n 's/.*hosts=\([^,]*\),.*/\1/p')
+    addr2=$(echo "$made" | sed -n 's/.*hosts=[^,]*,\([^ ]*\).*/\1/p')
+    name1=n1
+    name2=n2
+  fi
   cat > "$conf" <<CONF
 ClusterName=runyard
-SlurmctldHost=localhost
+SlurmctldHost=$(hostname)($ctl_addr)
 SlurmctldPort=${RUNYARD_SLURMCTLD_PORT:-16817}
 SlurmUser=root
 AuthType=auth/munge
@@ -51,8 +69,10 @@ KillWait=5
 MinJobAge=600
 InactiveLimit=0
 EnforcePartLimits=ALL
-NodeName=n1 NodeHostname=localhost NodeAddr=127.0.0.1 Port=17001 CPUs=1 State=UNKNOWN
-NodeName=n2 NodeHostname=localhost NodeAddr=127.0.0.1 Port=17002 CPUs=1 State=UNKNOWN
+# a node that stops answering (a partitioned link) is declared down after this long
+SlurmdTimeout=20
+NodeName=n1 NodeHostname=$name1 NodeAddr=$addr1 Port=17001 CPUs=1 State=UNKNOWN
+NodeName=n2 NodeHostname=$name2 NodeAddr=$addr2 Port=17002 CPUs=1 State=UNKNOWN
 PartitionName=debug Nodes=n1,n2 Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4
 CONF
   # munged, as the munge user, with its run directory
@@ -63,8 +83,15 @@ CONF
     runuser -u munge -- /usr/sbin/munged
   fi
   SLURM_CONF="$conf" /usr/sbin/slurmctld -f "$conf" -i
-  SLURM_CONF="$conf" /usr/sbin/slurmd -f "$conf" -N n1
-  SLURM_CONF="$conf" /usr/sbin/slurmd -f "$conf" -N n2
+  if [ "$mode" = local ]; then
+    SLURM_CONF="$conf" /usr/sbin/slurmd -f "$conf" -N n1
+    SLURM_CONF="$conf" /usr/sbin/slurmd -f "$conf" -N n2
+  else
+    for i in 1 2; do
+      SLURM_CONF="$conf" RUNYARD_HOSTS_SHARED="$dir:${RUNYARD_HOSTS_SHARED:-}" \
+        bash "$here/hosts.sh" run "$prefix" "$i" "n$i" /usr/sbin/slurmd -f "$conf" -N "n$i"
+    done
+  fi
   for _ in $(seq 1 100); do
     if SLURM_CONF="$conf" sinfo -h -o '%T' 2>/dev/null | grep -q idle; then
       n=$(SLURM_CONF="$conf" sinfo -h -N -o '%N %T' | grep -c idle || true)

@@ -7,6 +7,7 @@ to ./outputs/rank_<r>.json, so a test can check every rank ended identical.
 
 import argparse
 import json
+import socket
 import os
 
 import torch
@@ -53,7 +54,8 @@ def main() -> None:
     with open(f"outputs/rank_{rank}.json", "w") as f:
         json.dump({"rank": rank, "world": world, "node_rank": int(os.environ.get("NODE_RANK", 0)),
                    "local_rank": int(os.environ.get("LOCAL_RANK", 0)), "attempt": attempt,
-                   "ompi_rank": os.environ.get("OMPI_COMM_WORLD_RANK"), "params": params}, f)
+                   "ompi_rank": os.environ.get("OMPI_COMM_WORLD_RANK"), "host": socket.gethostname(),
+                   "gloo_ifname": os.environ.get("GLOO_SOCKET_IFNAME"), "params": params}, f)
     # rank 0 hosts the rendezvous store: leaving before the others are done can abort them at exit
     dist.barrier()
     dist.destroy_process_group()

@@ -24,7 +24,10 @@ pytestmark = [pytest.mark.integration,
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     state = tmp_path_factory.mktemp("slurm")
-    env = {**os.environ, "RUNYARD_SLURM_DIR": str(state)}
+    # each node is a host of its own with a private /tmp: the tests' folders (workspaces, shared folders) are what
+    # the cluster shares
+    env = {**os.environ, "RUNYARD_SLURM_DIR": str(state),
+           "RUNYARD_HOSTS_SHARED": str(tmp_path_factory.getbasetemp())}
     up = subprocess.run(["bash", str(ROOT / "scripts" / "slurm_cluster.sh"), "up"], env=env, capture_output=True,
                         text=True, timeout=120)
     assert up.returncode == 0, up.stdout + up.stderr
@@ -64,6 +67,13 @@ def test_2_nodes_ddp_on_the_cluster(workspace, target):
     seen = rank_reports(run, 2)
     assert seen[0]["params"] == seen[1]["params"]
     assert [s["node_rank"] for s in seen] == [0, 1]
+    # two hosts of their own: each rank talked on its host's own address, on the interface towards MASTER_ADDR
+    networks = [json.loads(details["properties"][f"runyard.network.node{n}"]) for n in (0, 1)]
+    if os.environ.get("RUNYARD_SLURM_HOSTS", "netns") == "netns":
+        assert [s["host"] for s in seen] == ["n1", "n2"] and [s["gloo_ifname"] for s in seen] == ["eth0", "eth0"]
+        assert networks[0]["address"] != networks[1]["address"] and networks[0]["network"] == networks[1]["network"]
+        assert networks[0]["address"] == networks[1]["masterAddr"] != "127.0.0.1"
+        assert networks[1]["set"] == ["GLOO_SOCKET_IFNAME", "NCCL_SOCKET_IFNAME", "TP_SOCKET_IFNAME"]
     assert run.folder.path.is_symlink()  # the run folder lives in the shared folder
     assert "2 Slurm node(s) in debug" in details["properties"]["runyard.placement"]
     assert len(run.get_metrics()["loss"]) == 6  # spools in the shared folder were ingested

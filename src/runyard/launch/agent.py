@@ -20,6 +20,7 @@ from runyard.launch import reaper
 from runyard.launch.expand import JOB_VARIABLES, expand, expandable
 from runyard.launch.containers import RankContainers
 from runyard.launch.launcher import RankExit
+from runyard.launch.network import interface_env, record, route_to
 from runyard.launch.procs import die_with_parent, share_cores, terminate_groups
 from runyard.launch.system_sampler import SystemSampler, wanted
 from runyard.run_folder import RunFolder
@@ -39,6 +40,7 @@ class NodeAgent:
         # what the box granted, by global rank: each rank's GPU (UUID) and its cores (empty: not pinned)
         self.devices, self.cores = tuple(devices), tuple(tuple(c) for c in cores)
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self.route = route_to(master_addr)  # the address and interface this node's ranks talk on
         # None: the ranks are processes (no Docker settings, or this agent itself runs in the container)
         self.containers = None if in_container else RankContainers.of(spec, base_env)
         self._container_names: list[str] = []
@@ -63,6 +65,7 @@ class NodeAgent:
             "AZ_BATCHAI_TASK_INDEX": str(rank),
         }
         env = {**self.base_env, **contract}
+        env.update(interface_env(self.route, env))  # gloo/NCCL on the route to MASTER_ADDR, unless the job chose
         # `python` / `pip` in a command or a subprocess of the script mean the run's environment
         env["PATH"] = path_with_interpreter(self.interpreter, env.get("PATH"))
         if rank < len(self.cores) and self.cores[rank] and "OMP_NUM_THREADS" not in env:
@@ -100,6 +103,8 @@ class NodeAgent:
         return [self.command(self.rank_env(lr)) for lr in range(self.spec.resources.process_count_per_node)]
 
     def start(self) -> None:
+        record(self.route, interface_env(self.route, self.base_env), self.node_rank, self.master_addr,
+               self.folder.spool_dir)
         for local_rank in range(self.spec.resources.process_count_per_node):
             env = self.rank_env(local_rank)
             rank = int(env["RANK"])
