@@ -252,3 +252,16 @@ def test_a_container_run_on_the_cluster_starts_each_rank_in_podman_on_its_node(w
     assert run.get_metrics(rank=1)["node"] == 1.0
     script = (run.folder.path / "sbatch_attempt_0.sh").read_text()
     assert "export RUNYARD_CONTAINER_RUNTIME=podman" in script  # the way chosen, in the job's own script
+
+
+@pytest.mark.skipif(shutil.which("mpirun") is None, reason="Open MPI is not installed")
+def test_an_mpi_job_spans_both_hosts_on_their_own_network(workspace, target):
+    run = submit(workspace, target(), 2, 1, backend="mpi")
+    details = run.wait_for_completion(raise_on_error=False)
+    assert details["status"] == "Completed", details.get("error")
+    seen = rank_reports(run, 2)
+    assert [s["ompi_rank"] for s in seen] == ["0", "1"] and seen[0]["params"] == seen[1]["params"]
+    if os.environ.get("RUNYARD_SLURM_HOSTS", "netns") == "netns":
+        assert [s["host"] for s in seen] == ["n1", "n2"]  # world size 2 across two hosts, not two worlds of 1
+    script = (run.folder.path / "sbatch_attempt_0.sh").read_text()
+    assert '--mca btl_tcp_if_include "$net"' in script and "runyard.launch.network cidr" in script

@@ -145,8 +145,12 @@ class SlurmCompute(ClusterTarget):
             lines.append(f"# MPI ranks in containers: host mpirun starts each rank with {way}")
             lines.append(f"export RUNYARD_CONTAINER_RUNTIME={q(way)}")
         if spec.backend is Backend.MPI:
+            # Open MPI's TCP transports on the network of the route to the first node, on every node (one value)
+            lines.append(f"net=$({q(python)} -m runyard.launch.network cidr \"$MASTER_ADDR\")")
+            lines.append('[ "$(id -u)" != 0 ] || export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1')
             lines.append(
                 f"exec mpirun -np {res.world_size} --map-by ppr:{res.process_count_per_node}:node --bind-to none "
+                '--mca btl_tcp_if_include "$net" --mca oob_tcp_if_include "$net" '
                 f"{q(python)} -m runyard.launch.mpi_rank {q(str(run_dir))} {attempt} {res.process_count_per_node} "
                 f"{1 if res.use_gpu else 0} {'--container ' if spec.container is not None else ''}-- "
                 + " ".join(q(a) for a in spec.argv(interpreter)))

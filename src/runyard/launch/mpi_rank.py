@@ -24,6 +24,10 @@ def main(argv: list[str]) -> None:
                 "WORLD_SIZE": os.environ["OMPI_COMM_WORLD_SIZE"]})
     if use_gpu:
         env["CUDA_VISIBLE_DEVICES"] = env["LOCAL_RANK"]
+    if env.get("MASTER_ADDR"):  # gloo/NCCL on this host's route to the first node, unless the job chose
+        from runyard.launch.network import interface_env, route_to
+
+        env.update(interface_env(route_to(env["MASTER_ADDR"]), env))
     suffix = f"_attempt_{attempt}" if attempt else ""
     log = os.path.join(run_dir, "user_logs", f"std_log_rank_{rank}{suffix}.txt")
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
