@@ -7,6 +7,9 @@
 # Its processes live under their own temp dir ($RUNYARD_RAY_DIR), and `down` stops only those: a Ray
 # cluster of yours on this machine is left alone (`ray stop` would stop every Ray process here).
 # Needs `pip install 'runyard[ray]'` (scripts/setup.sh installs it into .venv).
+# The worker is a separate network host (scripts/hosts.sh: its own address, hostname and /tmp), the head is this
+# host at the hosts' bridge address; RUNYARD_RAY_HOSTS=local puts both on 127.0.0.1 (where namespaces cannot be
+# made). The worker shares the cluster's dir and the folders in $RUNYARD_HOSTS_SHARED with this host.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 ray_bin=${RUNYARD_RAY_BIN:-$here/.venv/bin/ray}
@@ -15,7 +18,29 @@ cpus=${RUNYARD_RAY_CPUS:-2}
 dir=${RUNYARD_RAY_DIR:-/tmp/runyard-ray-$port}  # short: Ray's unix sockets live under it
 export RAY_USAGE_STATS_ENABLED=0
 # small object stores: runyard moves no data through Ray, and CI machines have little /dev/shm
-common=(--num-cpus="$cpus" --object-store-memory=80000000 --node-ip-address=127.0.0.1 --disable-usage-stats)
+common=(--num-cpus="$cpus" --object-store-memory=80000000 --disable-usage-stats)
+mode=${RUNYARD_RAY_HOSTS:-netns}
+prefix="ryr$(( port % 10000 ))"
+head_addr=127.0.0.1
+worker_addr=127.0.0.1
+if [ "$mode" != local ] && ip netns list 2>/dev/null | grep -q "^${prefix}1\b"; then
+  head_addr=$(ip -4 -o addr show "${prefix}br" | awk '{print $4}' | cut -d/ -f1)
+  worker_addr=$(ip -n "${prefix}1" -4 -o addr show eth0 | awk '{print $4}' | cut -d/ -f1)
+fi
+
+# the worker node: on its own host (namespace 1), or here
+start_worker() {
+  if [ "$mode" = local ]; then
+    "$ray_bin" start --address="$head_addr:$port" --node-ip-address="$worker_addr" "${common[@]}" \
+      >>"$dir/start.log" 2>&1 || { cat "$dir/start.log" >&2; exit 1; }
+  else
+    # what `up` was told to share, kept for a worker started again later (a node that comes back)
+    [ -f "$dir/hosts_shared" ] || echo "$dir:${RUNYARD_HOSTS_SHARED:-}" > "$dir/hosts_shared"
+    RUNYARD_HOSTS_SHARED=$(cat "$dir/hosts_shared") bash "$here/scripts/hosts.sh" run "$prefix" 1 worker1 \
+      "$ray_bin" start --address="$head_addr:$port" --node-ip-address="$worker_addr" --temp-dir="$dir" "${common[@]}" \
+      >>"$dir/start.log" 2>&1 || { cat "$dir/start.log" >&2; exit 1; }
+  fi
+}
 
 # this cluster's processes: those naming its dir, and their descendants (Ray's agents rename themselves
 # to "ray::DashboardAgent" and the like, so only their parents tell whose they are)
@@ -46,23 +71,32 @@ down() {
   kill -KILL $alive 2>/dev/null || true
 }
 
+down_all() {
+  down
+  [ "$mode" = local ] || bash "$here/scripts/hosts.sh" down "$prefix"
+}
+
 case "${1:-}" in
   up)
-    down
+    down_all
     mkdir -p "$dir"
+    rm -f "$dir/hosts_shared"
+    if [ "$mode" != local ]; then
+      made=$(bash "$here/scripts/hosts.sh" up "$prefix" 1)
+      head_addr=$(echo "$made" | sed -n 's/.*bridge=\([^ ]*\).*/\1/p')
+      worker_addr=$(echo "$made" | sed -n 's/.*hosts=\([^ ,]*\).*/\1/p')
+    fi
     # Ray's start-up chatter goes to a log; shown only when a start fails
-    "$ray_bin" start --head --port="$port" --temp-dir="$dir" --include-dashboard=false "${common[@]}" \
-      >"$dir/start.log" 2>&1 || { cat "$dir/start.log" >&2; exit 1; }
-    "$ray_bin" start --address="127.0.0.1:$port" "${common[@]}" >>"$dir/start.log" 2>&1 \
-      || { cat "$dir/start.log" >&2; exit 1; }
-    echo "address=127.0.0.1:$port"
+    "$ray_bin" start --head --port="$port" --node-ip-address="$head_addr" --temp-dir="$dir" \
+      --include-dashboard=false "${common[@]}" >"$dir/start.log" 2>&1 || { cat "$dir/start.log" >&2; exit 1; }
+    start_worker
+    echo "address=$head_addr:$port"
     ;;
   worker)
-    "$ray_bin" start --address="127.0.0.1:$port" "${common[@]}" >>"$dir/start.log" 2>&1 \
-      || { cat "$dir/start.log" >&2; exit 1; }
+    start_worker
     ;;
   down)
-    down
+    down_all
     ;;
   *)
     echo "usage: $0 up|worker|down" >&2

@@ -23,12 +23,15 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def cluster(tmp_path_factory):
     script = ["bash", str(ROOT / "scripts" / "ray_cluster.sh")]
+    # the worker is a host of its own with a private /tmp: the tests' folders are what the cluster shares
+    os.environ["RUNYARD_HOSTS_SHARED"] = str(tmp_path_factory.getbasetemp())
     up = subprocess.run([*script, "up"], capture_output=True, text=True, timeout=180)
     assert up.returncode == 0, up.stdout + up.stderr
     yield up.stdout.strip().splitlines()[-1].split("=", 1)[1]
     subprocess.run([*script, "down"], timeout=120)
+    os.environ.pop("RUNYARD_HOSTS_SHARED", None)
 
 
 @pytest.fixture
@@ -52,6 +55,10 @@ def test_2_nodes_ddp_on_the_ray_cluster(workspace, target, tmp_path):
     assert details["status"] == "Completed", details.get("error")
     seen = rank_reports(run, 2)
     assert seen[0]["params"] == seen[1]["params"] and [s["node_rank"] for s in seen] == [0, 1]
+    if os.environ.get("RUNYARD_RAY_HOSTS", "netns") == "netns":  # the worker is a host of its own
+        networks = [json.loads(details["properties"][f"runyard.network.node{n}"]) for n in (0, 1)]
+        assert len({n["address"] for n in networks}) == 2 and len({s["host"] for s in seen}) == 2
+        assert {s["gloo_ifname"] for s in seen} == {n["interface"] for n in networks}
     assert run.folder.path.is_symlink()  # the run folder lives in the shared folder
     assert "2 Ray node(s)" in details["properties"]["runyard.placement"]
     assert len(run.get_metrics()["loss"]) == 6 and len(run.get_metrics(rank=1)["loss"]) == 6
