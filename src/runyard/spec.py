@@ -231,6 +231,8 @@ class FaultKind(str, Enum):
     KILL_AGENT = "kill-agent"    # SIGKILL one node's agent process (targets where agents are processes)
     DELAY_RANK = "delay-rank"    # stop one rank for a while, then let it go on (a straggler)
     FAIL_BUILD = "fail-build"    # the environment build fails
+    PARTITION_NODE = "partition-node"  # drop every packet of one node's network link (for a while)
+    DELAY_NODE = "delay-node"    # add latency to one node's network link (for a while)
 
 
 _FAULT = re.compile(r"^(?P<kind>[a-z-]+)(?::(?P<target>\d+))?(?:@(?P<when>[a-z]+=[0-9.]+(?:,[a-z]+=[0-9.]+)*))?$")
@@ -248,25 +250,35 @@ class Fault:
     at_seconds: float | None = None
     duration: float = 0.0
     attempt: int = 0
+    delay_ms: float = 0.0        # delay-node: the latency added
+
+    @property
+    def on_node(self) -> bool:
+        return self.kind in (FaultKind.KILL_NODE, FaultKind.KILL_AGENT, FaultKind.PARTITION_NODE, FaultKind.DELAY_NODE)
 
     def __post_init__(self) -> None:
-        fix = "write e.g. kill-rank:1@step=50, kill-node:1@seconds=10, delay-rank:0@step=20,for=5 or fail-build"
+        fix = ("write e.g. kill-rank:1@step=50, kill-node:1@seconds=10, delay-rank:0@step=20,for=5, "
+               "partition-node:1@step=20,for=30, delay-node:1@step=5,ms=50 or fail-build")
         if not isinstance(self.kind, FaultKind):
             raise InvalidValueError("fault", self.kind, f"is not one of {[k.value for k in FaultKind]}", fix)
         if self.kind is not FaultKind.FAIL_BUILD and (self.at_step is None) == (self.at_seconds is None):
             raise InvalidValueError("fault", self.describe(), "needs exactly one of step= or seconds=", fix)
         if self.kind is FaultKind.DELAY_RANK and not self.duration > 0:
             raise InvalidValueError("fault", self.describe(), "needs for=<seconds> (how long the rank stops)", fix)
+        if self.kind is FaultKind.DELAY_NODE and not (math.isfinite(self.delay_ms) and self.delay_ms > 0):
+            raise InvalidValueError("fault", self.describe(), "needs ms=<milliseconds> (the latency to add)", fix)
         if self.target < 0 or self.attempt < 0 or (self.at_step is not None and self.at_step < 0) or \
                 (self.at_seconds is not None and not (math.isfinite(self.at_seconds) and self.at_seconds >= 0)):
             raise InvalidValueError("fault", self.describe(), "has a negative or infinite number", fix)
 
     @staticmethod
     def parse(text: str) -> Fault:
-        fix = "write e.g. kill-rank:1@step=50, kill-node:1@seconds=10, delay-rank:0@step=20,for=5 or fail-build"
+        fix = ("write e.g. kill-rank:1@step=50, kill-node:1@seconds=10, delay-rank:0@step=20,for=5, "
+               "partition-node:1@step=20,for=30, delay-node:1@step=5,ms=50 or fail-build")
         match = _FAULT.match(text.strip()) if isinstance(text, str) else None
         if match is None:
-            raise InvalidValueError("inject", text, "is not KIND[:RANK_OR_NODE][@step=N|seconds=S[,for=S][,attempt=N]]",
+            raise InvalidValueError("inject", text, "is not KIND[:RANK_OR_NODE][@step=N|seconds=S[,for=S][,ms=M]"
+                                    "[,attempt=N]]",
                                     fix)
         try:
             kind = FaultKind(match["kind"])
@@ -274,18 +286,20 @@ class Fault:
             raise InvalidValueError("inject", text, f"names the fault {match['kind']!r}; faults are "
                                     f"{[k.value for k in FaultKind]}", fix) from None
         when: dict[str, str] = dict(p.split("=", 1) for p in (match["when"] or "").split(",") if p)
-        unknown = set(when) - {"step", "seconds", "for", "attempt"}
+        unknown = set(when) - {"step", "seconds", "for", "attempt", "ms"}
         if unknown:
-            raise InvalidValueError("inject", text, f"has {sorted(unknown)}; use step=, seconds=, for=, attempt=", fix)
+            raise InvalidValueError("inject", text, f"has {sorted(unknown)}; use step=, seconds=, for=, ms=, "
+                                    "attempt=", fix)
         return Fault(kind, int(match["target"] or 0), int(when["step"]) if "step" in when else None,
                      float(when["seconds"]) if "seconds" in when else None, float(when.get("for", 0)),
-                     int(when.get("attempt", 0)))
+                     int(when.get("attempt", 0)), float(when.get("ms", 0)))
 
     def describe(self) -> str:
         when = f"step={self.at_step}" if self.at_step is not None else f"seconds={self.at_seconds:g}"
         if self.kind is FaultKind.FAIL_BUILD:
             return self.kind.value
-        extra = f",for={self.duration:g}" if self.duration else ""
+        extra = (f",for={self.duration:g}" if self.duration else "") + (f",ms={self.delay_ms:g}" if self.delay_ms
+                                                                          else "")
         return f"{self.kind.value}:{self.target}@{when}{extra}" + (f",attempt={self.attempt}" if self.attempt else "")
 
 
@@ -339,11 +353,9 @@ class JobSpec:
             raise InvalidValueError("distributed_backend", "nccl", "needs GPUs but use_gpu=False",
                                     "pass use_gpu=True, or use distributed_backend='gloo' on CPU")
         if self.fault is not None and self.fault.kind is not FaultKind.FAIL_BUILD:
-            bound = self.resources.node_count if self.fault.kind in (FaultKind.KILL_NODE, FaultKind.KILL_AGENT) \
-                else self.resources.world_size
+            bound = self.resources.node_count if self.fault.on_node else self.resources.world_size
             if self.fault.target >= bound:
-                what = "node" if bound == self.resources.node_count and self.fault.kind is not FaultKind.KILL_RANK \
-                    and self.fault.kind is not FaultKind.DELAY_RANK else "rank"
+                what = "node" if self.fault.on_node else "rank"
                 raise InvalidValueError("fault", self.fault.describe(), f"names {what} {self.fault.target}, but the "
                                         f"run has {bound} {what}s", f"pick a {what} from 0 to {bound - 1}")
         if isinstance(self.priority, bool) or not isinstance(self.priority, int) or abs(self.priority) > 1_000_000:

@@ -334,8 +334,10 @@ class Supervisor:
         if fault is not None and fault.kind is not FaultKind.FAIL_BUILD and fault.attempt == attempt:
             injector = FaultInjector(fault, self.spec, self.folder, attempt).start()
             base_env = {**base_env, **injector.environment()}
+        decided = None
         try:
             outcome = self._attempt(interpreter, base_env, attempt)
+            decided = time.time()  # how it ended was known then (a network fault may outlast the attempt)
         finally:
             if injector is not None:
                 report = injector.stop()
@@ -348,6 +350,7 @@ class Supervisor:
         # a cluster job the scheduler requeued (preempted, a lost node) ran again within this attempt
         requeued = [t for x in getattr(self, "_launchers", []) for t in getattr(x, "requeued_at", [])]
         record: dict[str, Any] = {"started": started, "ended": time.time(), "outcome": ended,
+                                  "decidedSeconds": round((decided or time.time()) - started, 3),
                                   "resumedFromStep": first_logged_step(self.folder.spool_dir, started) if attempt
                                   else None}
         if requeued:
@@ -358,6 +361,10 @@ class Supervisor:
 
     def _attempt(self, interpreter: str, base_env: dict[str, str], attempt: int) -> Outcome:
         launchers = self.target.launchers(self.spec, self.folder, interpreter, base_env, attempt)
+        if self.spec.resources.node_count > 1:  # a node that drops off the network is named, not waited on
+            from runyard.launch.network_watch import NetworkWatch
+
+            launchers = [*launchers, NetworkWatch(self.folder.spool_dir, time.time() - 1.0)]
         for launcher in launchers:
             if hasattr(launcher, "after_node_loss"):
                 launcher.after_node_loss = getattr(self, "_node_lost", False)

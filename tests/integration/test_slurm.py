@@ -265,3 +265,37 @@ def test_an_mpi_job_spans_both_hosts_on_their_own_network(workspace, target):
         assert [s["host"] for s in seen] == ["n1", "n2"]  # world size 2 across two hosts, not two worlds of 1
     script = (run.folder.path / "sbatch_attempt_0.sh").read_text()
     assert '--mca btl_tcp_if_include "$net"' in script and "runyard.launch.network cidr" in script
+
+
+@pytest.mark.skipif(os.environ.get("RUNYARD_SLURM_HOSTS", "netns") != "netns", reason="needs nodes on hosts of their own")
+def test_a_partitioned_node_is_named_within_30_s_and_the_run_resumes_once_the_link_is_back(workspace, target, project):
+    from runyard import Experiment
+    from runyard.train.dnn import PyTorch
+    from tests.ddp_jobs import RESUMABLE
+
+    src = project("train.py", RESUMABLE)
+    run = Experiment(workspace, "partition").submit(PyTorch(
+        str(src), entry_script="train.py", node_count=2, process_count_per_node=1, distributed_backend="gloo",
+        compute_target=target(), fault="partition-node:1@step=30,for=20"))
+    details = run.wait_for_completion(raise_on_error=False)
+    assert details["status"] == "Completed", details.get("error")
+    props = run.get_properties()
+    fault = json.loads(props["runyard.fault"])
+    first, second = json.loads(props["runyard.attempt.0"]), json.loads(props["runyard.attempt.1"])
+    assert fault["injected"] and fault["step"] >= 30 and fault["restoredAfter"] >= 20
+    assert "node 1 (" in first["outcome"] and "stopped answering on the network" in first["outcome"]
+    assert first["decidedSeconds"] - fault["seconds"] <= 30  # named within 30 s of the cut, no rank left hanging
+    assert second["outcome"] == "completed" and second["resumedFromStep"] >= 30
+    assert len(run.get_metrics()["loss"]) >= 100  # what was logged before the cut is kept, and the rest after it
+
+
+def test_network_faults_are_refused_on_the_local_target_with_the_fix(workspace, project):
+    from runyard import Experiment
+    from runyard.errors import ComputeTargetException
+    from runyard.train.dnn import PyTorch
+
+    src = project("train.py", "print(1)\n")
+    with pytest.raises(ComputeTargetException, match="no node's link can be cut or slowed alone. Fix: run it on a "
+                                                     "Slurm or Ray cluster"):
+        Experiment(workspace, "local").submit(PyTorch(str(src), entry_script="train.py", node_count=2,
+                                                      distributed_backend="gloo", fault="delay-node:1@step=5,ms=50"))

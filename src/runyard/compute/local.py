@@ -60,6 +60,12 @@ class LocalCompute(ComputeTarget):
                 f"fault={spec.fault.describe()!r}: compute target {self.name!r} runs its node agents inside the run's "
                 "supervisor, so there is no agent process to kill. Fix: use kill-node:N (every rank of node N), or "
                 "run it on a Slurm or Ray target")
+        if spec.fault is not None and spec.fault.kind in (FaultKind.PARTITION_NODE, FaultKind.DELAY_NODE):
+            raise ComputeTargetException(
+                f"fault={spec.fault.describe()!r}: compute target {self.name!r} runs every node on this machine's own "
+                "network, so no node's link can be cut or slowed alone. Fix: run it on a Slurm or Ray cluster whose "
+                "nodes are hosts of their own (scripts/slurm_cluster.sh and scripts/ray_cluster.sh make such test "
+                "clusters)")
         max_nodes = self.config.get("max_nodes")
         if max_nodes is not None and res.node_count > int(max_nodes):
             raise ComputeTargetException(

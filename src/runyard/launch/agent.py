@@ -21,6 +21,7 @@ from runyard.launch.expand import JOB_VARIABLES, expand, expandable
 from runyard.launch.containers import RankContainers
 from runyard.launch.launcher import RankExit
 from runyard.launch.network import interface_env, record, route_to
+from runyard.launch.network_watch import HeartbeatListener
 from runyard.launch.procs import die_with_parent, share_cores, terminate_groups
 from runyard.launch.system_sampler import SystemSampler, wanted
 from runyard.run_folder import RunFolder
@@ -45,6 +46,7 @@ class NodeAgent:
         self.containers = None if in_container else RankContainers.of(spec, base_env)
         self._container_names: list[str] = []
         self._inside: dict[int, int] = {}  # rank -> its container's first process (host pid)
+        self._heartbeat: HeartbeatListener | None = None
         self._sampler: SystemSampler | None = None
         self._reaper: int | None = None
         self._exits: dict[int, RankExit] = {}
@@ -103,8 +105,10 @@ class NodeAgent:
         return [self.command(self.rank_env(lr)) for lr in range(self.spec.resources.process_count_per_node)]
 
     def start(self) -> None:
+        if self.route is not None and self.spec.resources.node_count > 1:
+            self._heartbeat = HeartbeatListener(self.route.address)  # the supervisor knocks: is this node there?
         record(self.route, interface_env(self.route, self.base_env), self.node_rank, self.master_addr,
-               self.folder.spool_dir)
+               self.folder.spool_dir, self._heartbeat.port if self._heartbeat else None)
         for local_rank in range(self.spec.resources.process_count_per_node):
             env = self.rank_env(local_rank)
             rank = int(env["RANK"])
@@ -179,6 +183,9 @@ class NodeAgent:
 
     def close(self) -> None:
         """The attempt is over: the system sampler writes its last window and ends."""
+        if self._heartbeat is not None:
+            self._heartbeat.close()
+            self._heartbeat = None
         if self._sampler is not None:
             self._sampler.stop()
             self._sampler = None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -90,12 +91,14 @@ class FaultInjector:
     def __init__(self, fault: Fault, spec: JobSpec, folder: RunFolder, attempt: int) -> None:
         self.fault, self.spec, self.folder, self.attempt = fault, spec, folder, attempt
         self.started = time.time()
-        first_rank = fault.target * spec.resources.process_count_per_node \
-            if fault.kind in (FaultKind.KILL_NODE, FaultKind.KILL_AGENT) else fault.target
+        first_rank = fault.target * spec.resources.process_count_per_node if fault.on_node else fault.target
         self.steps = StepWatcher(folder.spool_dir, first_rank, self.started - 1.0)
         self.report: dict[str, Any] | None = None
         # a step fault of ranks is fired by the ranks themselves (exactly at the step)
-        self.in_ranks = fault.at_step is not None and fault.kind is not FaultKind.KILL_AGENT
+        self.in_ranks = fault.at_step is not None and fault.kind in (FaultKind.KILL_RANK, FaultKind.KILL_NODE,
+                                                                     FaultKind.DELAY_RANK)
+        self._link: NetworkFault | None = None
+        self._link_back = threading.Event()  # a network fault without for= lasts until the attempt ends
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="runyard-fault", daemon=True)
 
@@ -124,8 +127,11 @@ class FaultInjector:
                 "ranks": sorted(r["rank"] for r in found)}
 
     def stop(self) -> dict[str, Any]:
-        """Stop watching; what was injected (or that the moment never came)."""
+        """Stop watching; what was injected (or that the moment never came). A network fault with for= lasts
+        its time even when the attempt ends first (the link is down, whatever runyard does); then it is undone."""
         self._stop.set()
+        if not self.fault.duration:
+            self._link_back.set()
         if self._thread.is_alive():
             self._thread.join()
         if self.in_ranks:
@@ -146,6 +152,26 @@ class FaultInjector:
                 self.report = self._fire()
                 return
 
+    def _fire_on_link(self) -> dict[str, Any]:
+        """Cut (or slow) the network of the node's host, entered through its agent's network namespace."""
+        agents = [p for p, env in run_processes(self.folder) if "RUNYARD_RANK" not in env
+                  and _agent_node(p, env) == str(self.fault.target)]
+        at = time.time()
+        base = {"fault": self.fault.describe(), "attempt": self.attempt, "seconds": round(at - self.started, 3),
+                "step": self.steps.highest if self.steps.highest >= 0 else None, "pids": [p.pid for p in agents]}
+        if not agents:
+            return {**base, "injected": False, "why": f"no node agent of node {self.fault.target} runs on this machine"}
+        link = NetworkFault(agents[0].pid, self.fault)
+        why = link.apply()
+        if why is not None:
+            return {**base, "injected": False, "why": why}
+        self._link = link
+        try:
+            self._link_back.wait(self.fault.duration or None)
+        finally:
+            link.undo()
+        return {**base, "injected": True, "restoredAfter": round(time.time() - at, 3)}
+
     def _targets(self) -> list[psutil.Process]:
         kind, target = self.fault.kind, str(self.fault.target)
         procs = run_processes(self.folder)
@@ -158,6 +184,8 @@ class FaultInjector:
         return [p for p, env in procs if "RUNYARD_RANK" not in env and _agent_node(p, env) == target]
 
     def _fire(self) -> dict[str, Any]:
+        if self.fault.kind in (FaultKind.PARTITION_NODE, FaultKind.DELAY_NODE):
+            return self._fire_on_link()
         targets = self._targets()
         at = time.time()
         for p in targets:
@@ -195,3 +223,48 @@ def first_logged_step(spool_dir: Path, since: float) -> int | None:
         except (OSError, ValueError, IndexError, TypeError):
             continue
     return min(firsts) if firsts else None
+
+
+class NetworkFault:
+    """A partition (every packet off loopback dropped, both ways) or added latency (tc netem) on the network
+    namespace of one node's host, undone afterwards. Needs root, and the node on a host of its own."""
+
+    def __init__(self, pid: int, fault: Fault) -> None:
+        self.netns, self.fault = f"/proc/{pid}/ns/net", fault
+        self._undo: list[list[str]] = []
+
+    def _run(self, *command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["nsenter", f"--net={self.netns}", *command], capture_output=True, text=True,
+                              timeout=30)
+
+    def apply(self) -> str | None:
+        """None once applied, else why it could not be."""
+        try:
+            if os.readlink(self.netns) == os.readlink("/proc/self/ns/net"):
+                return (f"node {self.fault.target} shares this host's network: a network fault needs it on a host of "
+                        "its own (the test clusters' scripts/hosts.sh)")
+        except OSError as e:
+            return f"the node's network namespace cannot be read: {e}"
+        if self.fault.kind is FaultKind.PARTITION_NODE:
+            steps = [["iptables", "-I", "INPUT", "1", "!", "-i", "lo", "-j", "DROP"],
+                     ["iptables", "-I", "OUTPUT", "1", "!", "-o", "lo", "-j", "DROP"]]
+            undo = [["iptables", "-D", "INPUT", "!", "-i", "lo", "-j", "DROP"],
+                    ["iptables", "-D", "OUTPUT", "!", "-o", "lo", "-j", "DROP"]]
+        else:
+            links = [line.split(": ")[1].split("@")[0] for line in self._run("ip", "-o", "link", "show").stdout
+                     .splitlines() if ": " in line and not line.split(": ")[1].startswith("lo")]
+            steps = [["tc", "qdisc", "add", "dev", link, "root", "netem", "delay", f"{self.fault.delay_ms:g}ms"]
+                     for link in links]
+            undo = [["tc", "qdisc", "del", "dev", link, "root"] for link in links]
+        for step, back in zip(steps, undo):
+            done = self._run(*step)
+            if done.returncode != 0:
+                self.undo()
+                return f"{' '.join(step)} failed: {(done.stderr or done.stdout).strip()}"
+            self._undo.append(back)
+        return None
+
+    def undo(self) -> None:
+        for back in reversed(self._undo):
+            self._run(*back)
+        self._undo = []

@@ -56,12 +56,14 @@ def interface_env(route: Route | None, env: Mapping[str, str]) -> dict[str, str]
     return {name: route.interface for name in INTERFACE_VARIABLES if not env.get(name)}
 
 
-def record(route: Route | None, chosen: Mapping[str, str], node: int, master_addr: str, spool_dir: Path) -> None:
-    """The choice, as a run property through the spool (so a node on another host reports it too)."""
+def record(route: Route | None, chosen: Mapping[str, str], node: int, master_addr: str, spool_dir: Path,
+           heartbeat_port: int | None = None) -> None:
+    """The choice, as a run property through the spool (so a node on another host reports it too), with the
+    port the supervisor knocks on to tell a partitioned node (launch/network_watch.py)."""
     if route is None:
         return
     value = json.dumps({**asdict(route), "masterAddr": master_addr, "host": socket.gethostname(),
-                        "set": sorted(chosen)})
+                        "set": sorted(chosen), "heartbeatPort": heartbeat_port})
     line = json.dumps(["property", NETWORK_PROPERTY.format(node=node), value, None, time.time(), ""])
     try:
         spool_dir.mkdir(parents=True, exist_ok=True)
