@@ -299,3 +299,20 @@ def test_network_faults_are_refused_on_the_local_target_with_the_fix(workspace, 
                                                      "Slurm or Ray cluster"):
         Experiment(workspace, "local").submit(PyTorch(str(src), entry_script="train.py", node_count=2,
                                                       distributed_backend="gloo", fault="delay-node:1@step=5,ms=50"))
+
+
+@pytest.mark.skipif(os.environ.get("RUNYARD_SLURM_HOSTS", "netns") != "netns", reason="needs nodes on hosts of their own")
+def test_a_delayed_node_slows_the_job_but_does_not_fail_it(workspace, target):
+    from runyard import Experiment
+    from runyard.train.dnn import PyTorch
+    from tests.ddp_jobs import DDP
+
+    run = Experiment(workspace, "delay").submit(PyTorch(
+        str(DDP), entry_script="train.py", compute_target=target(), node_count=2, distributed_backend="gloo",
+        script_params={"--steps": 40}, fault="delay-node:1@step=5,ms=30,for=5"))
+    details = run.wait_for_completion(raise_on_error=False)
+    assert details["status"] == "Completed", details.get("error")
+    fault = json.loads(run.get_properties()["runyard.fault"])
+    # injected where the kernel has tc's netem; where it does not, said plainly (and the run is untouched)
+    assert fault["injected"] or "netem" in fault["why"], fault
+    assert len(run.get_metrics()["loss"]) == 40
