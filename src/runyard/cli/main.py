@@ -436,6 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-restarts", type=int, default=0, help="restart every rank up to N times if one fails")
     s.add_argument("--inject", help="a failure to inject, to test the script's resilience: kill-rank:R@step=N, "
                                     "kill-node:N@seconds=S, kill-agent:N@seconds=S, delay-rank:R@step=N,for=S, "
+                                    "partition-node:N@step=K,for=S, delay-node:N@step=K,ms=M, "
                                     "fail-build (add ,attempt=K for a later attempt)")
     s.add_argument("--wait", action="store_true", help="stream the output and exit with the run's outcome")
     s.add_argument("--all-ranks", action="store_true", help="with --wait: every rank's output, prefixed by rank")

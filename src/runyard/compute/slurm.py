@@ -139,6 +139,8 @@ class SlurmCompute(ClusterTarget):
             "# NodeAddr, not the node name: the name need not resolve (it does not on a test cluster)",
             'export MASTER_ADDR=$(scontrol show node "$first_node" -o | sed -n \'s/.* NodeAddr=\\([^ ]*\\).*/\\1/p\')',
             "export MASTER_PORT=$((29500 + SLURM_JOB_ID % 1000))",
+            "# each node agent sets GLOO_SOCKET_IFNAME, NCCL_SOCKET_IFNAME and TP_SOCKET_IFNAME (unless the job does) to "
+            "its interface on the route to MASTER_ADDR, and records it as runyard.network.node<N>",
         ]
         if spec.backend is Backend.MPI and spec.container is not None:
             way = runtime_binary(self._containers())
