@@ -44,6 +44,7 @@ def test_slurm_dry_run_is_the_sbatch_script(workspace, tmp_path):
     dry = cluster.dry_run(RunFolder(shared / "run"), _spec("cpus", 2, 1, Backend.GLOO), "/envs/python")
     assert dry.request.startswith("#!/bin/bash") and "#SBATCH --nodes=2" in dry.request
     assert "#SBATCH --partition=debug" in dry.request and "--interpreter /envs/python" in dry.request
+    assert "sets GLOO_SOCKET_IFNAME, NCCL_SOCKET_IFNAME" in dry.request  # how each node picks its interface
 
 
 def test_ray_dry_run_is_the_placement_plan(workspace, tmp_path):
