@@ -427,11 +427,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--memory", help="memory the run needs, where the box limits memory, e.g. --memory 16G")
     s.add_argument("--priority", type=int, default=0,
                    help="place in the box's queue: higher starts first (default 0)")
-    s.add_argument("--image", help="run each process in a container of this image (Podman or Docker), e.g. "
-                                   "--image pytorch/pytorch:2.3.0-cuda12.1-cudnn8-runtime")
+    s.add_argument("--image", help="run each process in a container of this image, e.g. --image python:3.11-slim")
     s.add_argument("--shm-size", help="with --image: the container's /dev/shm (default 2g), e.g. --shm-size 8g")
-    s.add_argument("--dry-run", action="store_true", help="print what would be started (each process's command "
-                                                          "line, the container's), and start nothing")
+    s.add_argument("--dry-run", action="store_true", help="print each process's command line; start nothing")
     s.add_argument("--max-duration", type=float, default=None, help="stop the run after this many seconds")
     s.add_argument("--max-restarts", type=int, default=0, help="restart every rank up to N times if one fails")
     s.add_argument("--inject", help="a failure to inject, to test the script's resilience: kill-rank:R@step=N, "
