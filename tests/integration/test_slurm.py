@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -316,3 +317,31 @@ def test_a_delayed_node_slows_the_job_but_does_not_fail_it(workspace, target):
     # injected where the kernel has tc's netem; where it does not, said plainly (and the run is untouched)
     assert fault["injected"] or "netem" in fault["why"], fault
     assert len(run.get_metrics()["loss"]) == 40
+
+
+@pytest.mark.skipif(os.environ.get("RUNYARD_SLURM_HOSTS", "netns") != "netns", reason="needs nodes on hosts of their own")
+def test_metrics_shipped_from_the_other_hosts_reach_the_server_here_exactly_once(workspace, target):
+    from runyard import Experiment, Workspace
+    from runyard.train.dnn import PyTorch
+    from tests.ddp_jobs import DDP
+    from tests.web import start_server
+
+    target()  # attached in the folder the server serves
+    server, url = start_server(workspace, "--host", "0.0.0.0", "--token", "team-secret")
+    try:
+        # the user names the server as they know it here (loopback); the nodes are other hosts
+        run = Experiment(Workspace.connect(url, token="team-secret"), "ship").submit(PyTorch(
+            str(DDP), entry_script="train.py", compute_target="cluster", node_count=2, distributed_backend="gloo",
+            script_params={"--steps": 12},
+            environment_variables={"RUNYARD_SERVER_URL": url, "RUNYARD_SERVER_TOKEN": "team-secret"}))
+        details = run.wait_for_completion(raise_on_error=False)
+        assert details["status"] == "Completed", details.get("error")
+        assert [len(run.get_metrics(rank=r)["loss"]) for r in (0, 1)] == [12, 12]  # shipped and ingested: once
+        logs = "".join(p.read_text() for p in (Path(details["runFolder"]) / "system_logs").glob("slurm-*.txt"))
+        shipped_to = re.findall(r"node \d: shipping the run's metrics to (\S+)", logs)
+        port = url.rsplit(":", 1)[1]
+        assert len(shipped_to) == 2 and all(u.startswith("http://10.") and u.endswith(f":{port}") for u in shipped_to)
+        assert logs.count("the server has every metric logged here") == 2  # each node reached it
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

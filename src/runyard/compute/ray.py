@@ -98,8 +98,13 @@ class RayCompute(ClusterTarget):
                   attempt: int) -> list[Launcher]:
         from runyard.launch.ray_job import RayJob
 
+        from runyard.launch.network import SUBMIT_ADDR_ENV, cluster_address
+
         real = RunFolder(folder.path.resolve())
         env = {**base_env, "RUNYARD_RUN_DIR": str(real.path)}
+        head = str(self.config["address"]).removeprefix("ray://").rsplit(":", 1)[0]
+        if (address := cluster_address(head)) is not None:  # for nodes that ship metrics back to a server here
+            env[SUBMIT_ADDR_ENV] = address
         return [RayJob(real, self.config["address"], self.plan(real, spec, interpreter, attempt), env, attempt)]
 
     def list_nodes(self) -> list[dict[str, Any]]:

@@ -177,7 +177,7 @@ class SlurmCompute(ClusterTarget):
         from runyard.launch.slurm_job import SlurmJob
 
         real = RunFolder(folder.path.resolve())
-        env = {**base_env, "RUNYARD_RUN_DIR": str(real.path)}
+        env = {**base_env, "RUNYARD_RUN_DIR": str(real.path), **_submit_addr()}
         env.pop("SLURM_JOB_ID", None)
         image = base_env.get("RUNYARD_CONTAINER_IMAGE")
         return [SlurmJob(real, self.sbatch_script(real, spec, interpreter, attempt, image), env, attempt)]
@@ -188,3 +188,24 @@ class SlurmCompute(ClusterTarget):
         out = subprocess.run(["sinfo", "-h", "-N", "-o", "%N|%T|%c"], capture_output=True, text=True,
                              env={**os.environ}).stdout
         return [dict(zip(("name", "state", "cpus"), line.split("|"))) for line in out.splitlines() if line]
+
+
+def _submit_addr() -> dict[str, str]:
+    """This machine's address on the route to the controller, for nodes that ship metrics back (see
+    launch/network.reachable_url); nothing when it cannot be told."""
+    import subprocess
+
+    from runyard.launch.network import SUBMIT_ADDR_ENV, cluster_address
+
+    try:
+        config = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    for line in config.splitlines():
+        if line.replace(" ", "").startswith(("SlurmctldAddr=", "SlurmctldHost[0]=")):
+            value = line.split("=", 1)[1].strip()
+            host = value.split("(", 1)[1].rstrip(")") if "(" in value else value
+            address = cluster_address(host) if host and host != "(null)" else None
+            if address:
+                return {SUBMIT_ADDR_ENV: address}
+    return {}

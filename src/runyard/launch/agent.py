@@ -254,8 +254,11 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ.get("RUNYARD_SERVER_URL"):  # a node that cannot reach the workspace: ship spools instead
         from runyard.tracking.shipper import SpoolShipper
 
-        shipper = SpoolShipper(os.environ["RUNYARD_SERVER_URL"], folder.run_id, folder.spool_dir,
-                               token=os.environ.get("RUNYARD_SERVER_TOKEN")).start()
+        from runyard.launch.network import SUBMIT_ADDR_ENV, reachable_url
+
+        url = reachable_url(os.environ["RUNYARD_SERVER_URL"], agent.route, os.environ.get(SUBMIT_ADDR_ENV))
+        print(f"node {args.node_rank}: shipping the run's metrics to {url}", flush=True)
+        shipper = SpoolShipper(url, folder.run_id, folder.spool_dir, token=os.environ.get("RUNYARD_SERVER_TOKEN")).start()
     stop_requested = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop_requested.set())
     signal.signal(signal.SIGINT, lambda *_: stop_requested.set())
@@ -273,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
         store.stop(5.0)
     if shipper is not None:
         shipper.stop()  # what the ranks logged last reaches the server before the node leaves
+        print(f"node {args.node_rank}: " + ("the server has every metric logged here" if shipper.last_error is None
+                                            else f"metrics left unshipped ({shipper.last_error}); they stay in "
+                                                 f"{folder.spool_dir}"), flush=True)
     if failed is None and agent.finished():
         return 0
     report = folder.path / "nodes" / f"node_{args.node_rank}.json"

@@ -73,6 +73,29 @@ def record(route: Route | None, chosen: Mapping[str, str], node: int, master_add
         pass  # the run goes on; only the record is missing
 
 
+SUBMIT_ADDR_ENV = "RUNYARD_SUBMIT_ADDR"  # the submitting machine's address on the route to the cluster
+
+
+def reachable_url(url: str, route: Route | None, submit_addr: str | None) -> str:
+    """A server URL a node on another host can reach: a loopback host (what the user knows the server by on
+    the submitting machine) becomes that machine's address on the route to the cluster."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    loopback = host == "localhost" or host.startswith("127.") or host == "::1"
+    if not loopback or not submit_addr or route is None or ipaddress.ip_address(route.address).is_loopback:
+        return url
+    netloc = f"[{submit_addr}]" if ":" in submit_addr else submit_addr
+    return urlunsplit(parts._replace(netloc=netloc + (f":{parts.port}" if parts.port else "")))
+
+
+def cluster_address(host: str) -> str | None:
+    """This machine's address on the route to a cluster host (its controller, its head node)."""
+    route = route_to(host)
+    return route.address if route is not None and not ipaddress.ip_address(route.address).is_loopback else None
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 3 or argv[1] != "cidr":
         print("usage: python -m runyard.launch.network cidr MASTER_ADDR", file=sys.stderr)
