@@ -23,16 +23,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = "localhost/runyard-test-debian:bookworm"
 PODMAN = ["podman", "--cgroup-manager=cgroupfs", "--events-backend=file"]
-SCRIPT = "import os, time\nopen(os.environ['STAMP_FILE'], 'a').write(repr(time.time()) + '\\n')\n"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from submit_latency import SCRIPT, _wait_stamp  # noqa: E402 - the same stamp script and wait as the process bench
 
 
-def _first_line(stamp: Path, timeout: float = 600.0) -> float:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if stamp.exists() and stamp.read_text().endswith("\n"):
-            return float(stamp.read_text().split()[0])
-        time.sleep(0.002)
-    raise TimeoutError(stamp)
+def _first_line(stamp: Path) -> float:
+    return _wait_stamp(stamp, timeout=600.0)  # a first Dockerfile build may take a while
 
 
 def _submit(exp: object, config: object, stamp: Path) -> float:
