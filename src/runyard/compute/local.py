@@ -33,6 +33,7 @@ from runyard.compute.box_settings import BoxSettings
 from runyard.errors import ComputeTargetException
 from runyard.identity import OWNER_ENV, current_owner
 from runyard.launch.launcher import Launcher
+from runyard.launch.procs import start_ticks
 from runyard.run_folder import RunFolder
 from runyard.spec import Backend, FaultKind, JobSpec
 
@@ -254,6 +255,7 @@ def spawn_supervisor(folder: RunFolder, spec: JobSpec, command: list[str]) -> No
         created = psutil.Process(proc.pid).create_time()
     except psutil.Error:
         created = None
-    folder.write_json(folder.supervisor_file, {"pid": proc.pid, "create_time": created, "host": socket.gethostname()})
+    folder.write_json(folder.supervisor_file, {"pid": proc.pid, "create_time": created, "host": socket.gethostname(),
+                                               "start_ticks": start_ticks(proc.pid)})
     # reap it when it ends, so a long-lived submitting process collects no zombies
     threading.Thread(target=proc.wait, name=f"runyard-reap-{proc.pid}", daemon=True).start()

@@ -19,7 +19,7 @@ def supervisor_alive(folder: RunFolder) -> bool | None:
     info = folder.read_json(folder.supervisor_file)
     if info is None or info.get("host", socket.gethostname()) != socket.gethostname():
         return None
-    return process_alive(int(info["pid"]), info.get("create_time"))
+    return process_alive(int(info["pid"]), info.get("create_time"), info.get("start_ticks"))
 
 
 def _kill_ranks(folder: RunFolder) -> None:

@@ -51,11 +51,26 @@ def group_exists(pgid: int) -> bool:
         return True
 
 
-def process_alive(pid: int, create_time: float | None) -> bool:
-    """True if `pid` still runs and is the same process (not a recycled pid)."""
+def start_ticks(pid: int) -> int | None:
+    """When `pid` started, in clock ticks since boot (/proc/<pid>/stat): unlike psutil's create_time, which is
+    derived from the wall clock's boot time, it does not move when the clock is stepped (NTP, a VM resumed)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def process_alive(pid: int, create_time: float | None, ticks: int | None = None) -> bool:
+    """True if `pid` still runs and is the same process (not a recycled pid): by its start ticks where they were
+    recorded, else by its create time."""
     try:
         p = psutil.Process(pid)
-        if create_time is not None and abs(p.create_time() - create_time) > 0.5:
+        now_ticks = start_ticks(pid) if ticks is not None else None
+        if now_ticks is not None:
+            if now_ticks != ticks:
+                return False
+        elif create_time is not None and abs(p.create_time() - create_time) > 0.5:
             return False
         return p.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
