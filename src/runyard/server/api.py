@@ -31,7 +31,7 @@ SORTABLE = {"created", "status", "experiment", "duration", "run_id"}
 SPOOL_SOURCE = re.compile(r"^[A-Za-z0-9_.-]{1,200}\.jsonl$")
 
 
-def _run(ws: Workspace, run_id: str) -> Run:
+def run_or_404(ws: Workspace, run_id: str) -> Run:
     try:
         return Run.get(ws, run_id)
     except (RunNotFoundError, InvalidValueError) as e:
@@ -42,7 +42,7 @@ def _owned(ws: Workspace, run_id: str) -> Run:
     """The run, if this request's token may change it (its submitter's own, or an admin token)."""
     from runyard.identity import may_change
 
-    run = _run(ws, run_id)
+    run = run_or_404(ws, run_id)
     refusal = may_change(ws.store.get_run(run.id).owner)
     if refusal is not None:
         raise HTTPException(403, f"run {run.id}: {refusal}")
@@ -129,7 +129,7 @@ def build_router(ws: Workspace) -> APIRouter:
     @api.get("/runs/{run_id}/record")
     def run_record(run_id: str) -> dict[str, Any]:
         """The stored row of a run (a prefix of its id is enough), its status made true first."""
-        run = _run(ws, run_id)
+        run = run_or_404(ws, run_id)
         run._status()
         record = ws.store.get_run(run.id)
         return {**{f.name: getattr(record, f.name) for f in fields(record)}, "status": record.status.value}
@@ -137,7 +137,7 @@ def build_router(ws: Workspace) -> APIRouter:
     @api.post("/runs/{run_id}/status")
     def set_status(run_id: str, body: dict[str, Any]) -> dict[str, str]:
         """The end of an interactive run (a client's run.complete() / run.fail())."""
-        run = _run(ws, run_id)
+        run = run_or_404(ws, run_id)
         try:
             status = RunStatus(body.get("status"))
         except ValueError:
@@ -151,7 +151,7 @@ def build_router(ws: Workspace) -> APIRouter:
 
     @api.post("/runs/{run_id}/tags/remove")
     def remove_tags(run_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        run = _run(ws, run_id)
+        run = run_or_404(ws, run_id)
         keys = body.get("keys")
         if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
             raise HTTPException(400, "keys: send a list of tag names")
@@ -160,7 +160,7 @@ def build_router(ws: Workspace) -> APIRouter:
 
     @api.post("/runs/{run_id}/properties")
     def add_properties(run_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        run = _run(ws, run_id)
+        run = run_or_404(ws, run_id)
         try:
             run.add_properties({str(k): str(v) for k, v in body.items()})
         except InvalidValueError as e:
@@ -176,7 +176,7 @@ def build_router(ws: Workspace) -> APIRouter:
             experiment = Experiment(ws, body.get("experiment"))
             parent = body.get("parentId")
             if parent is not None:
-                parent = _run(ws, str(parent)).id
+                parent = run_or_404(ws, str(parent)).id
             display = body.get("displayName")
             run_id = ws.backend.start_interactive(experiment.name, None if display is None else str(display)[:255],
                                                   parent, None)
@@ -186,7 +186,7 @@ def build_router(ws: Workspace) -> APIRouter:
 
     @api.get("/runs/{run_id}")
     def run_details(run_id: str) -> dict[str, Any]:
-        run = _run(ws, run_id)
+        run = run_or_404(ws, run_id)
         return {**run.get_details(), "files": run.get_file_names()}
 
     @api.get("/models")
@@ -205,7 +205,7 @@ def build_router(ws: Workspace) -> APIRouter:
     @api.put("/runs/{run_id}/files/{name:path}")
     async def put_run_file(run_id: str, name: str, request: Request) -> dict[str, str]:
         """A file for the run (run.upload_file / log_image from a remote client), confined to the run."""
-        run = _run(ws, run_id)
+        run = run_or_404(ws, run_id)
         try:
             target = run.folder.upload_target(name)
         except InvalidValueError as e:
@@ -220,7 +220,7 @@ def build_router(ws: Workspace) -> APIRouter:
         from runyard.spec import SweepSpec
         from runyard.submission import SWEEP_FILE
 
-        run = _run(ws, run_id)
+        run = run_or_404(ws, run_id)
         path = run.folder.path / SWEEP_FILE
         if not path.is_file():
             raise HTTPException(404, f"run {run.id} is not a sweep")
@@ -235,12 +235,12 @@ def build_router(ws: Workspace) -> APIRouter:
     @api.get("/runs/{run_id}/children")
     def run_children(run_id: str) -> dict[str, Any]:
         """A run's children; for a sweep, best first by its primary metric, with their hyperparameters."""
-        run = _run(ws, run_id)
+        run = run_or_404(ws, run_id)
         return {"primaryMetric": getattr(run, "primary_metric_config", None), "children": run.children_summary()}
 
     @api.get("/runs/{run_id}/metrics")
     def run_metrics(run_id: str, rank: int | None = Query(None, ge=0), all_ranks: bool = False) -> dict[str, Any]:
-        run = _run(ws, run_id)
+        run = run_or_404(ws, run_id)
         keys: dict[str, list[int]] = {}
         for s in ws.store.metric_summaries(run_ids=[run.id]):
             if s.kind.value == "scalar":
@@ -251,7 +251,7 @@ def build_router(ws: Workspace) -> APIRouter:
     @api.get("/runs/{run_id}/metrics/{key:path}/series")  # a key may hold '/' ('train/loss')
     def series(run_id: str, key: str, rank: int = 0, max_points: int = Query(2000, ge=10, le=100_000),
                step_min: float | None = None, step_max: float | None = None) -> dict[str, Any]:
-        run = _run(ws, run_id)
+        run = run_or_404(ws, run_id)
         run._catch_up()
         rng = (step_min if step_min is not None else float("-inf"), step_max if step_max is not None else float("inf"))
         view = get_series(ws.store, run.id, key, rank=rank, max_points=max_points,
@@ -261,7 +261,7 @@ def build_router(ws: Workspace) -> APIRouter:
 
     @api.get("/runs/{run_id}/files/{name:path}")
     def file(run_id: str, name: str, offset: int = Query(0, ge=0)) -> Response:
-        run = _run(ws, run_id)
+        run = run_or_404(ws, run_id)
         try:
             if not run.folder.path.is_dir():  # the run's folder is on another host: its mirrored copy
                 return Response(run._backend.read_file(run.id, name, offset), media_type="application/octet-stream",
@@ -277,24 +277,24 @@ def build_router(ws: Workspace) -> APIRouter:
 
     @api.get("/runs/{run_id}/logs/{rank}")
     def logs(run_id: str, rank: int, offset: int = Query(0, ge=0)) -> PlainTextResponse:
-        data = _read_log(_run(ws, run_id), rank, offset)
+        data = _read_log(run_or_404(ws, run_id), rank, offset)
         return PlainTextResponse(data.decode("utf-8", errors="replace"),
                                  headers={"X-Next-Offset": str(offset + len(data))})
 
     @api.get("/runs/{run_id}/logs/{rank}/follow")
     async def follow(run_id: str, rank: int) -> StreamingResponse:
-        run = _run(ws, run_id)
+        run = run_or_404(ws, run_id)
         return StreamingResponse(_follow(run, rank), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache"})
 
     @api.get("/runs/{run_id}/spool")
     def spool_offsets(run_id: str) -> dict[str, int]:
-        return ws.store.spool_offsets(_run(ws, run_id).id)
+        return ws.store.spool_offsets(run_or_404(ws, run_id).id)
 
     @api.post("/runs/{run_id}/spool/{source}")
     async def spool_batch(run_id: str, source: str, request: Request, start: int = Query(..., ge=0)) -> JSONResponse:
         """Whole spool lines from a worker that cannot reach the workspace: stored exactly once, by offset."""
-        run = _run(ws, run_id)
+        run = run_or_404(ws, run_id)
         if not SPOOL_SOURCE.match(source):
             raise HTTPException(400, f"source={source!r}: not a spool file name (rank-<r>.<pid>.jsonl)")
         data = await request.body()
@@ -339,7 +339,7 @@ def build_router(ws: Workspace) -> APIRouter:
 
     @api.get("/runs/{run_id}/system")
     def system_metrics(run_id: str, name: str | None = None) -> dict[str, Any]:
-        run = _run(ws, run_id)
+        run = run_or_404(ws, run_id)
         return {"runId": run.id, "system": run.get_system_metrics(name)}
 
     @api.get("/box")

@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from runyard import __version__
 from runyard.server.address import DEFAULT_HOST, DEFAULT_PORT, base_url
 from runyard.server.api import build_router
+from runyard.server.run_page_api import build_run_page_router
 from runyard.server.security import MAX_REQUEST_BYTES, GuardMiddleware
 from runyard.server.submit_api import build_submit_router
 from runyard.server.tokens import TokenBook
@@ -31,6 +32,7 @@ def create_app(workspace: Workspace, token: str | None = None, max_upload_bytes:
     app.add_middleware(GuardMiddleware, tokens=TokenBook(workspace.store, token), max_body=max_upload_bytes)
     app.include_router(build_router(workspace))
     app.include_router(build_submit_router(workspace))
+    app.include_router(build_run_page_router(workspace))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

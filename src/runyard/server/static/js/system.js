@@ -1,7 +1,7 @@
-// runyard web UI: the run page's System view: a chart per system metric (10-second means; x: seconds in), a line per node, GPU
+// The run page's System view: a chart per system metric (10-second means; x: seconds in), a line per node, GPU
 // or rank, drawn beside the metrics and the straggler view so a slow rank can be matched with what its GPU did.
-// Loaded before app.js, whose chart() and esc() it uses when a run page is shown.
-"use strict";
+import { api, runPath } from "./api.js";
+import { chart } from "./charts.js";
 
 function systemGroups(system) {
   const groups = new Map();  // chart title -> lines
@@ -11,9 +11,11 @@ function systemGroups(system) {
     const gpu = key.match(/^system\/gpu_(\d+(?:_mig_\d+)?)_(.+)$/);
     const rankGpu = key.match(/^system\/rank_(\d+)_gpu_(\d+(?:_mig_\d+)?)_(.+)$/);
     const rank = key.match(/^system\/rank_(\d+)_(.+)$/);
-    const title = gpu ? `system/gpu_${gpu[2]}` : rankGpu ? `system/rank_gpu_${rankGpu[3]}` : rank ? `system/rank_${rank[2]}` : key;
+    const title = gpu ? `system/gpu_${gpu[2]}` : rankGpu ? `system/rank_gpu_${rankGpu[3]}`
+      : rank ? `system/rank_${rank[2]}` : key;
     for (const [node, s] of Object.entries(nodes)) {
-      const label = gpu ? `${node} GPU ${gpu[1]}` : rankGpu ? `rank ${rankGpu[1]} GPU ${rankGpu[2]}` : rank ? `rank ${rank[1]}` : node;
+      const label = gpu ? `${node} GPU ${gpu[1]}` : rankGpu ? `rank ${rankGpu[1]} GPU ${rankGpu[2]}`
+        : rank ? `rank ${rank[1]}` : node;
       if (!groups.has(title)) groups.set(title, []);
       groups.get(title).push({ label, steps: s.time.map((t) => Math.round(t - t0)), times: s.time, values: s.mean });
     }
@@ -21,10 +23,11 @@ function systemGroups(system) {
   return [...groups.entries()].sort(([a], [b]) => a.localeCompare(b));
 }
 
-async function systemCharts(el, runId) {
+export async function systemCharts(el, runId) {
   if (!el) return;
-  const { system } = await api("/runs/" + encodeURIComponent(runId) + "/system");
+  const { system } = await api(runPath(runId) + "/system");
   const groups = systemGroups(system);
-  el.innerHTML = groups.length ? "" : `<p class="note" id="no-system">No system metrics (yet): each node writes them every 10 s while the run goes on.</p>`;
+  el.innerHTML = groups.length ? "" : `<p class="note" id="no-system">No system metrics (yet): each node writes them
+    every 10 s while the run goes on.</p>`;
   for (const [title, lines] of groups) chart(el, title, lines);
 }

@@ -1,0 +1,60 @@
+"""What a run page needs in two requests, whatever the size of the run: the metric overview (no points) and
+every chart's series at the chart's width (`/charts`), in batches the page asks for as it draws."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import Response
+
+from runyard.run import Run
+from runyard.server.api import run_or_404
+from runyard.store.base import MetricKind
+from runyard.tracking.chart_data import chart_batch, metric_overview
+from runyard.workspace import Workspace
+
+MAX_KEYS_PER_BATCH = 500
+
+
+def _json(body: Any) -> Response:
+    # json.dumps straight away: FastAPI's encoder walks every float of 100 charts one by one
+    return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
+
+
+def build_run_page_router(ws: Workspace) -> APIRouter:
+    api = APIRouter(prefix="/api/v1")
+
+    def run_of(run_id: str) -> Run:
+        run = run_or_404(ws, run_id)
+        run._catch_up()  # a local run's spool read in first, as every metric read does
+        return run
+
+    @api.get("/runs/{run_id}/metric-overview")
+    def overview(run_id: str) -> Response:
+        """Per key: the ranks that logged it as a series, last/min/max/count; lists, rows, tables, images."""
+        run = run_of(run_id)
+        return _json(metric_overview(ws.store, run.id).as_json())
+
+    @api.get("/runs/{run_id}/charts")
+    def charts(run_id: str, keys: list[str] = Query(..., description="metric keys, repeated: keys=a&keys=b"),
+               width: int = Query(600, ge=10, le=4000, description="buckets per series: the chart's width in px"),
+               step_min: float | None = None, step_max: float | None = None) -> Response:
+        """Each key's series for every rank that logged it, as raw points when they fit in `width`, else one
+        bucket per pixel with its min, max and mean; step_min/step_max narrow it to a zoomed range."""
+        if len(keys) > MAX_KEYS_PER_BATCH:
+            raise HTTPException(422, f"keys: {len(keys)} keys in one request; ask for at most "
+                                     f"{MAX_KEYS_PER_BATCH} at a time")
+        run = run_of(run_id)
+        ranks: dict[str, list[int]] = {}
+        for s in ws.store.metric_summaries(run_ids=[run.id]):
+            if s.kind is MetricKind.SCALAR:
+                ranks.setdefault(s.key, []).append(s.rank)
+        bounded = step_min is not None or step_max is not None
+        step_range = (step_min if step_min is not None else float("-inf"),
+                      step_max if step_max is not None else float("inf")) if bounded else None
+        found = chart_batch(ws.store, run.id, keys, {k: sorted(v) for k, v in ranks.items()}, width, step_range)
+        return _json({"series": [s.as_json() for s in found]})
+
+    return api

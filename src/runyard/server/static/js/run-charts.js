@@ -1,0 +1,168 @@
+// A run's metric charts at any size: every key gets a box at once; series come from the server already bucketed to
+// the chart's width (/charts), a few keys per request, the first screen first. Up to EAGER charts are drawn
+// straight away, the rest as they scroll into view; a search box narrows them. Selecting an x range fetches that
+// range at full detail; a double click goes back. A running run's charts take new points in place.
+import { api, runPath } from "./api.js";
+import { chart, chartWidth } from "./charts.js";
+import { esc, fmt } from "./format.js";
+import { scope } from "./page.js";
+import { stragglers } from "./stragglers.js";
+
+const EAGER = 150;  // charts drawn without waiting to be scrolled to
+const FIRST_BATCH = 4;  // what the first screen shows
+const BATCH = 10;
+const IN_FLIGHT = 3;  // the browser keeps 6 connections a host: leave room for the rest of the page
+const LIVE_EVERY_MS = 1500;
+
+// the keys worth a chart: logged as a number more than once by some rank (once: the summary says it)
+const chartable = (overview) => overview.summary.filter((s) => s.count > 1 || overview.series[s.key].length > 1)
+  .map((s) => s.key);
+
+export function summaryRows(overview) {
+  return overview.summary.map((s) => `<tr><td>${esc(s.key)}</td><td>${fmt(s.last)}</td><td>${fmt(s.min)}</td>
+    <td>${fmt(s.max)}</td><td>${s.count}</td></tr>`).join("");
+}
+
+export class RunCharts {
+  constructor(el, runId, overview, { live = false, onOverview = null } = {}) {
+    this.el = el;
+    this.runId = runId;
+    this.overview = overview;
+    this.onOverview = onOverview;
+    this.scope = scope();
+    this.boxes = new Map();  // key -> its box in the grid
+    this.data = new Map();  // key -> lines drawn from the whole series
+    this.charts = new Map();  // key -> chart handle
+    this.zoomed = new Set();
+    this.queue = [];
+    this.queued = new Set();
+    this.inFlight = 0;
+    el.innerHTML = `<div class="toolbar"><input id="chart-search" type="search" placeholder="find a metric"
+        size="24"><span id="chart-count"></span></div><div class="charts" id="charts"></div>`;
+    this.grid = el.querySelector("#charts");
+    this.width = chartWidth(this.grid);
+    this.observer = new IntersectionObserver((entries) => entries.forEach((e) => {
+      if (e.isIntersecting) this.want([e.target.dataset.metric]);
+    }), { rootMargin: "800px 0px" });
+    this.scope.add(() => this.observer.disconnect());
+    el.querySelector("#chart-search").addEventListener("input", (e) => this.filter(e.target.value));
+    this.addKeys(chartable(overview));
+    if (live) this.scope.later(() => this.follow(), LIVE_EVERY_MS);
+  }
+
+  addKeys(keys) {
+    const fresh = keys.filter((k) => !this.boxes.has(k));
+    fresh.forEach((key) => {
+      const box = document.createElement("div");
+      box.className = "chart pending";
+      box.dataset.metric = key;
+      box.innerHTML = `<h4>${esc(key)}</h4>`;
+      this.grid.appendChild(box);
+      this.boxes.set(key, box);
+      if (this.boxes.size > EAGER) this.observer.observe(box);
+    });
+    this.want(fresh.filter((k) => [...this.boxes.keys()].indexOf(k) < EAGER));
+    this.el.querySelector("#chart-count").textContent = `${this.boxes.size} chart${this.boxes.size === 1 ? "" : "s"}`;
+  }
+
+  filter(text) {
+    const q = text.trim().toLowerCase();
+    this.boxes.forEach((box, key) => { box.hidden = Boolean(q) && !key.toLowerCase().includes(q); });
+  }
+
+  // ask for keys not drawn or asked for yet, a batch at a time
+  want(keys) {
+    keys.filter((k) => !this.data.has(k) && !this.queued.has(k)).forEach((k) => {
+      this.queued.add(k);
+      this.queue.push(k);
+    });
+    this.pump();
+  }
+
+  pump() {
+    while (this.inFlight < IN_FLIGHT && this.queue.length) {
+      const size = this.data.size || this.inFlight ? BATCH : FIRST_BATCH;
+      const keys = this.queue.splice(0, size);
+      this.inFlight += 1;
+      this.fetch(keys).then((lines) => lines.forEach((l, key) => this.draw(key, l)))
+        .catch((e) => { if (this.scope.alive) console.warn("charts", e); })
+        .finally(() => {
+          this.inFlight -= 1;
+          keys.forEach((k) => this.queued.delete(k));
+          if (this.scope.alive) this.pump();
+        });
+    }
+  }
+
+  // key -> [{label, rank, steps, values, times, low?, high?}] for `keys`, optionally a step range only
+  async fetch(keys, range = null) {
+    const q = new URLSearchParams({ width: this.width });
+    keys.forEach((k) => q.append("keys", k));
+    if (range) { q.set("step_min", range[0]); q.set("step_max", range[1]); }
+    const { series } = await api(runPath(this.runId) + "/charts?" + q);
+    const byKey = new Map(keys.map((k) => [k, []]));
+    series.forEach((s) => byKey.get(s.key).push({ label: "rank " + s.rank, ...s }));
+    return byKey;
+  }
+
+  draw(key, lines) {
+    if (!this.scope.alive || !lines.length) return;
+    this.data.set(key, lines);
+    const box = this.boxes.get(key);
+    box.classList.remove("pending");
+    const have = this.charts.get(key);
+    if (have && !this.zoomed.has(key) && have.update(lines)) return;
+    if (have) have.plot.destroy();
+    this.charts.set(key, chart(null, key, lines, {
+      box, onZoom: (lo, hi) => this.zoom(key, lo, hi), onReset: () => this.unzoom(key) }));
+    this.zoomed.delete(key);
+    this.drawStragglers();
+  }
+
+  async zoom(key, lo, hi) {
+    this.zoomed.add(key);
+    const lines = (await this.fetch([key], [Math.floor(lo), Math.ceil(hi)])).get(key);
+    if (this.zoomed.has(key) && lines.length) this.charts.get(key).update(lines, false);
+  }
+
+  unzoom(key) {
+    this.zoomed.delete(key);
+    this.charts.get(key).update(this.data.get(key), true);
+  }
+
+  // every chart again (the smoothing or the x axis changed)
+  redraw() {
+    this.charts.forEach((c) => c.plot.destroy());
+    this.charts.clear();
+    this.data.forEach((lines, key) => this.draw(key, lines));
+  }
+
+  drawStragglers() {
+    const key = [...this.data.keys()].find((k) => this.data.get(k).length > 1);
+    if (!key) return;
+    this.grid.querySelector(".stragglers")?.remove();
+    stragglers(this.grid, key, this.data.get(key));
+  }
+
+  // a running run: the overview every LIVE_EVERY_MS, and again the series of every drawn key that grew
+  async follow() {
+    try {
+      const next = await api(runPath(this.runId) + "/metric-overview");
+      const before = new Map(this.overview.summary.map((s) => [s.key, s.count]));
+      this.overview = next;
+      if (this.onOverview) this.onOverview(next);
+      this.addKeys(chartable(next));
+      const grew = next.summary.filter((s) => this.data.has(s.key) && before.get(s.key) !== s.count).map((s) => s.key);
+      for (let i = 0; i < grew.length; i += BATCH) {
+        const lines = await this.fetch(grew.slice(i, i + BATCH));
+        lines.forEach((l, key) => this.draw(key, l));
+      }
+      const rec = await api(runPath(this.runId) + "/record");
+      if (["Completed", "Failed", "Canceled"].includes(rec.status)) return;
+    } catch (e) {
+      if (!this.scope.alive) return;  // left the page: the aborted request is expected
+      console.warn("live charts", e);  // a failed look is retried: a live page never stops following
+    }
+    this.scope.later(() => this.follow(), LIVE_EVERY_MS);
+  }
+}
