@@ -88,16 +88,27 @@ def content_digest(path: Path, cache: DigestCache) -> ContentDigest:
     return ContentDigest(listing.hexdigest(), files, total)
 
 
+# One entry per distribution name: the first on the path, the one Python imports (importlib lists them in
+# sys.path order). A distribution not installed from a wheel (an editable install, a source tree's .egg-info) has no
+# RECORD of its files, so it is marked NOT_FROM_A_WHEEL instead of a hash, whichever of its forms is found first.
+NOT_FROM_A_WHEEL = "editable"
 _LOCK_SCRIPT = """
-import hashlib, json, sys, importlib.metadata as md
-out = []
+import hashlib, json, re, sys, importlib.metadata as md
+out, seen = [], set()
 for d in md.distributions():
-    record = d.read_text("RECORD") or ""
-    out.append([d.metadata["Name"], d.version, hashlib.sha256(record.encode()).hexdigest()])
+    name = d.metadata["Name"]
+    key = re.sub(r"[-_.]+", "-", name or "").lower()
+    if not key or key in seen:
+        continue
+    seen.add(key)
+    direct = json.loads(d.read_text("direct_url.json") or "{}")
+    record = d.read_text("RECORD")
+    editable = record is None or bool(direct.get("dir_info", {}).get("editable"))
+    out.append([name, d.version, "%s" if editable else hashlib.sha256(record.encode()).hexdigest()])
 torch = next((v for n, v, _ in out if n and n.lower() == "torch"), None)
 print(json.dumps({"python": sys.version.split()[0], "torch": torch,
                   "packages": sorted(out, key=lambda p: (p[0] or "").lower())}))
-"""
+""" % NOT_FROM_A_WHEEL
 
 
 def environment_lock(interpreter: str, cache_dir: Path) -> dict[str, Any]:
@@ -110,7 +121,8 @@ def environment_lock(interpreter: str, cache_dir: Path) -> dict[str, Any]:
         site = subprocess.run([interpreter, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                               capture_output=True, text=True, timeout=60, check=True).stdout.strip()
     try:
-        stamp = f"{interpreter}\0{os.stat(site).st_mtime_ns}"
+        # the path decides which of two installs of a name is imported: part of what the lock depends on
+        stamp = f"{interpreter}\0{os.stat(site).st_mtime_ns}\0{os.environ.get('PYTHONPATH', '')}"
     except OSError:
         stamp = interpreter
     cached = cache_dir / (hashlib.sha256(stamp.encode()).hexdigest()[:24] + ".json")

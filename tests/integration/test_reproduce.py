@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 
@@ -14,6 +15,7 @@ from runyard import Experiment
 from runyard.errors import ReproducibilityError
 from runyard.run import Run
 from runyard.train.dnn import PyTorch
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
 CLI = [sys.executable, "-m", "runyard.cli.main"]
@@ -78,7 +80,8 @@ def test_a_run_records_what_it_needs_to_be_reproduced(original):
     assert record["environment"]["torch"] == torch.__version__
     assert record["environment"]["python"] == sys.version.split()[0]
     names = {p[0].lower() for p in record["environment"]["packages"]}
-    assert {"torch", "numpy", "runyard"} <= names and all(len(p[2]) == 64 for p in record["environment"]["packages"])
+    assert {"torch", "numpy", "runyard"} <= names
+    assert all(len(p[2]) == 64 or p[2] == "editable" for p in record["environment"]["packages"])
     assert record["machine"]["cores"] and record["machine"]["cpu"]
     assert run.get_properties()["runyard.seed"] == "1234"
 
@@ -94,6 +97,20 @@ def test_a_rerun_of_a_deterministic_script_gives_identical_metrics_and_output_bi
     shown = subprocess.run([*CLI, "-w", str(run.experiment.workspace.path), "diff", run.id, again.id],
                            capture_output=True, text=True, check=True).stdout
     assert "same code, parameters, environment, data, layout, machine and final metrics" in shown
+
+
+def test_a_cli_rerun_with_the_source_tree_first_on_the_path_reproduces(original):
+    """runyard installed editable is found twice (site-packages' .dist-info and src/runyard.egg-info); which one
+    comes first depends on PYTHONPATH, and neither form may read as a changed environment."""
+    run, _, _ = original
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run([*CLI, "-w", str(run.experiment.workspace.path), "rerun", run.id], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"a rerun of {run.id}" in done.stdout
+    again = Run.get(run.experiment.workspace, done.stdout.split()[1].rstrip(","))
+    again.wait_for_completion(raise_on_error=True)
+    assert again.get_metrics()["loss"] == run.get_metrics()["loss"]
 
 
 def test_a_rerun_on_changed_data_is_refused_naming_it_and_recorded_when_allowed(original, workspace, tmp_path):

@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from runyard.provenance import ContentDigest, DigestCache, content_digest, environment_lock, machine
+from runyard.provenance import NOT_FROM_A_WHEEL, ContentDigest, DigestCache, content_digest, environment_lock, machine
 from runyard.spec import DataMode, JobSpec
 
 EXPECTED_PROPERTY = "runyard.expectedProvenance"   # set on a rerun: what the original recorded
@@ -69,6 +69,10 @@ def differences(expected: dict[str, Any], found: dict[str, Any]) -> list[str]:
                 said.append(f"environment: {name}=={now[name][0]} is installed now, not then")
             elif then[name][0] != now[name][0]:
                 said.append(f"environment: {name} {then[name][0]} then, {now[name][0]} now")
+            elif then[name][1] != now[name][1] and NOT_FROM_A_WHEEL in (then[name][1], now[name][1]):
+                how = ["an editable install" if h == NOT_FROM_A_WHEEL else "from a wheel"
+                       for h in (then[name][1], now[name][1])]
+                said.append(f"environment: {name}=={now[name][0]} was {how[0]} then, is {how[1]} now")
             elif then[name][1] != now[name][1]:
                 said.append(f"environment: {name}=={now[name][0]} has other files now (RECORD sha256 "
                             f"{then[name][1][:12]} then, {now[name][1][:12]} now)")
