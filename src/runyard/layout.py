@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from runyard.errors import WorkspaceError
 from runyard.run_folder import RunFolder
@@ -48,6 +48,19 @@ def find_workspace_path() -> Path:
         if (folder / DEFAULT_DIR / CONFIG_NAME).exists():
             return folder / DEFAULT_DIR
     return here / DEFAULT_DIR
+
+
+class ConfiguredWorkspace(Protocol):
+    """What compute targets and environments read and write of a workspace: its name and its config sections.
+    The facade `Workspace` (what users pass) and the `WorkspaceFolder` (what the supervisor passes) both are one,
+    so nothing below the facade needs to import it."""
+
+    @property
+    def name(self) -> str: ...
+
+    def config_section(self, section: str) -> dict[str, Any]: ...
+
+    def update_config(self, section: str, key: str, value: Any) -> Any: ...
 
 
 class WorkspaceFolder:

@@ -47,3 +47,20 @@ def test_importing_run_in_a_script_stays_light():
     modules = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     for heavy in ("torch", "numpy", "rich", "sqlite3", "yaml", "pathspec"):
         assert heavy not in modules, f"`from runyard import Run` imported {heavy}"
+
+
+def test_compute_and_environments_never_import_the_facade_workspace_even_for_typing():
+    """The supervisor hands compute targets a WorkspaceFolder: they are annotated with the ConfiguredWorkspace
+    protocol both satisfy, not with the facade they would have to import."""
+    import ast
+    from pathlib import Path
+
+    import runyard
+
+    package = Path(runyard.__file__).parent
+    offenders = []
+    for module in [*(package / "compute").glob("*.py"), *(package / "environments").glob("*.py")]:
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "runyard.workspace":
+                offenders.append(f"{module.relative_to(package)}:{node.lineno}")
+    assert not offenders, offenders

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from runyard.launch.ray_job import RayPlan
     from runyard.run_folder import RunFolder
     from runyard.spec import JobSpec
-    from runyard.workspace import Workspace
+    from runyard.layout import ConfiguredWorkspace
 
 
 # the request a backend is sent: each rank's (or mpirun's) argv here, an sbatch script, a Ray placement plan
@@ -61,7 +61,7 @@ class ComputeStatus:
 class ComputeTarget:
     type = "base"
 
-    def __new__(cls, workspace: Workspace | None = None, name: str | None = None, **kwargs: Any) -> Any:
+    def __new__(cls, workspace: ConfiguredWorkspace | None = None, name: str | None = None, **kwargs: Any) -> Any:
         if cls is ComputeTarget:
             if workspace is None or name is None:
                 raise ComputeTargetException("ComputeTarget(workspace=ws, name=...) needs both. "
@@ -71,7 +71,7 @@ class ComputeTarget:
             return get_target(workspace, name)
         return super().__new__(cls)
 
-    def __init__(self, workspace: Workspace, name: str, config: dict[str, Any] | None = None) -> None:
+    def __init__(self, workspace: ConfiguredWorkspace, name: str, config: dict[str, Any] | None = None) -> None:
         if getattr(self, "_initialized", False):
             return  # already built by the registry (ComputeTarget(ws, name) lands here again)
         self.workspace = workspace
@@ -142,19 +142,19 @@ class ComputeTarget:
 
     # -- the service's surface --------------------------------------------------------------------
     @staticmethod
-    def create(workspace: Workspace, name: str, provisioning_configuration: Any) -> ComputeTarget:
+    def create(workspace: ConfiguredWorkspace, name: str, provisioning_configuration: Any) -> ComputeTarget:
         from runyard.compute.registry import attach
 
         return attach(workspace, name, provisioning_configuration)
 
     @staticmethod
-    def attach(workspace: Workspace, name: str, attach_configuration: Any) -> ComputeTarget:
+    def attach(workspace: ConfiguredWorkspace, name: str, attach_configuration: Any) -> ComputeTarget:
         from runyard.compute.registry import attach
 
         return attach(workspace, name, attach_configuration)
 
     @staticmethod
-    def list(workspace: Workspace) -> list[ComputeTarget]:
+    def list(workspace: ConfiguredWorkspace) -> list[ComputeTarget]:
         from runyard.compute.registry import all_targets
 
         return list(all_targets(workspace).values())

@@ -9,7 +9,7 @@ from runyard.errors import ComputeTargetException, InvalidValueError
 
 if TYPE_CHECKING:
     from runyard.compute.base import ComputeTarget
-    from runyard.workspace import Workspace
+    from runyard.layout import ConfiguredWorkspace
 
 # backend type -> "module:Class", loaded lazily so an unused backend costs nothing
 BACKENDS = {"local": "runyard.compute.local:LocalCompute", "slurm": "runyard.compute.slurm:SlurmCompute",
@@ -23,14 +23,14 @@ def _backend(kind: str) -> type[ComputeTarget]:
     return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
 
 
-def _build(workspace: Workspace, name: str, config: dict[str, Any]) -> ComputeTarget:
+def _build(workspace: ConfiguredWorkspace, name: str, config: dict[str, Any]) -> ComputeTarget:
     cls = _backend(config.get("type", "local"))
     target = object.__new__(cls)
     cls.__init__(target, workspace, name, {k: v for k, v in config.items() if k != "type"})
     return target
 
 
-def all_targets(workspace: Workspace) -> dict[str, ComputeTarget]:
+def all_targets(workspace: ConfiguredWorkspace) -> dict[str, ComputeTarget]:
     # the local target's settings are what `runyard compute update local` recorded for this box
     targets = {"local": _build(workspace, "local", {"type": "local",
                                                     **workspace.config_section("box").get("local", {})})}
@@ -39,7 +39,7 @@ def all_targets(workspace: Workspace) -> dict[str, ComputeTarget]:
     return targets
 
 
-def get_target(workspace: Workspace, name: str) -> ComputeTarget:
+def get_target(workspace: ConfiguredWorkspace, name: str) -> ComputeTarget:
     if not isinstance(name, str):
         raise InvalidValueError("compute_target", name, "must be a name", "pass 'local' or an attached target's name")
     targets = all_targets(workspace)
@@ -51,7 +51,7 @@ def get_target(workspace: Workspace, name: str) -> ComputeTarget:
     return targets[name]
 
 
-def attach(workspace: Workspace, name: str, configuration: Any) -> ComputeTarget:
+def attach(workspace: ConfiguredWorkspace, name: str, configuration: Any) -> ComputeTarget:
     if name == "local":
         raise InvalidValueError("name", name, "is the built-in local target", "choose another name")
     config = configuration.to_config() if hasattr(configuration, "to_config") else None
@@ -63,7 +63,7 @@ def attach(workspace: Workspace, name: str, configuration: Any) -> ComputeTarget
     return _build(workspace, name, config)
 
 
-def detach(workspace: Workspace, name: str) -> None:
+def detach(workspace: ConfiguredWorkspace, name: str) -> None:
     if name == "local":
         raise InvalidValueError("name", name, "is the built-in local target and cannot be removed", "detach another")
     workspace.update_config("compute_targets", name, None)

@@ -25,7 +25,7 @@ from runyard.spec import ContainerSpec, EnvironmentSpec
 DEFAULT_BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04"
 
 if TYPE_CHECKING:
-    from runyard.workspace import Workspace
+    from runyard.layout import ConfiguredWorkspace
 
 _log = logging.getLogger(__name__)
 
@@ -235,7 +235,7 @@ class Environment:
         )
 
     # -- registry (kept in the workspace config, versioned) -------------------------------------
-    def register(self, workspace: Workspace) -> Environment:
+    def register(self, workspace: ConfiguredWorkspace) -> Environment:
         versions = workspace.config_section("environments").get(self.name, [])
         entry = {"spec": spec_to_dict(self.to_spec()), "docker": self._docker_dict()}
         if versions and versions[-1]["spec"] == entry["spec"] and versions[-1].get("docker") == entry["docker"]:
@@ -247,7 +247,7 @@ class Environment:
         return self
 
     @classmethod
-    def get(cls, workspace: Workspace, name: str, version: str | None = None, label: str | None = None
+    def get(cls, workspace: ConfiguredWorkspace, name: str, version: str | None = None, label: str | None = None
             ) -> Environment:
         versions = workspace.config_section("environments").get(name)
         if not versions and isinstance(name, str) and is_curated_name(name):
@@ -265,7 +265,7 @@ class Environment:
         return env
 
     @classmethod
-    def list(cls, workspace: Workspace) -> dict[str, Environment]:
+    def list(cls, workspace: ConfiguredWorkspace) -> dict[str, Environment]:
         """The workspace's registered environments and the service's curated names runyard stands in for."""
         found = {n: cls._curated(n, quiet=True) for n in KNOWN_NAMES}
         found.update({n: cls.get(workspace, n) for n in workspace.config_section("environments")})
