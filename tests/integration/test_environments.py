@@ -134,3 +134,38 @@ def test_env_list_and_prune(workspace, project):
     assert "0 environment(s) removed" in kept
     gone = subprocess.run([*cli, "prune", "--older-than", "0"], capture_output=True, text=True, check=True).stdout
     assert "1 environment(s) removed" in gone
+
+
+VISION = """
+import torch, torchvision
+from runyard import Run
+boxes = torch.tensor([[0, 0, 10, 10], [1, 1, 10, 10], [50, 50, 60, 60]], dtype=torch.float32)
+kept = torchvision.ops.nms(boxes, torch.tensor([0.9, 0.8, 0.7]), 0.5)
+Run.get_context().log("kept", len(kept))
+print("torchvision", torchvision.__version__)
+"""
+
+
+def test_a_pytorch_estimator_whose_source_imports_torchvision_gets_the_release_matching_torch(workspace, project):
+    """The service's PyTorch image held torchvision: the estimator adds the release that matches the base torch
+    when the source folder imports it, and a build that cannot load over this torch is named with the fix in the
+    preparation log, not left to fail at import."""
+    from runyard.environments.curated import base_torch_version, matching_torchvision
+
+    plain = project("plain.py", "import torch\nprint('plain')\n", name="plain")
+    assert PyTorch(str(plain), entry_script="plain.py").environment.pip_packages == ()  # no torchvision: no slower
+    src = project("vision.py", VISION)
+    est = PyTorch(str(src), entry_script="vision.py")
+    expected = matching_torchvision(base_torch_version())
+    assert expected in est.environment.pip_packages
+    run = Experiment(workspace, "vision").submit(est)
+    run.wait_for_completion(raise_on_error=False)
+    prepare = (workspace.path / "runs" / run.id / "system_logs" / "prepare.txt")
+    text = prepare.read_text() if prepare.exists() else run.get_details()["error"]["error"]["message"]
+    if run.get_status() == "Completed":
+        assert run.get_metrics()["kept"] == 2
+    else:  # PyPI's torchvision is a CUDA build; over a CPU torch it cannot load: said where it is decided
+        message = run.get_details()["error"]["error"]["message"]
+        assert "torchvision==" in message and "cannot load over the base interpreter's torch" in message, message
+        assert "Fix: ask for the torchvision build of that torch" in message
+        assert "torchvision" in text

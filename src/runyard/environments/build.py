@@ -227,10 +227,32 @@ def build(spec: EnvironmentSpec, path: Path, log_file: Path, log: Log) -> tuple[
                     log_file, log)
         if done.returncode:
             raise _failure("installing packages", done.stderr.strip() or done.stdout.strip(), requested)
+    if "torchvision" in needed:
+        check_torchvision_loads(python, needed["torchvision"], base.get("torch"), log_file)
     reused = sorted(n for n in top if n not in needed)
     if reused:
         log(f"reused from the base interpreter: {', '.join(f'{n}=={base[n]}' for n in reused if n in base)}")
     return needed, resolved
+
+
+# torchvision's compiled operators load only over the torch build they were made for
+_TORCHVISION_CHECK = ("import torch, torchvision; "
+                      "torchvision.ops.nms(torch.zeros(1, 4), torch.zeros(1), 0.5)")
+
+
+def check_torchvision_loads(python: str, vision: str, torch: str | None, log_file: Path) -> None:
+    """A torchvision wheel built for another torch (PyPI's CUDA build over a CPU torch) installs fine and fails
+    at the script's first use: name it here, with the build to ask for instead."""
+    done = _run([python, "-c", _TORCHVISION_CHECK], log_file)
+    if done.returncode == 0:
+        return
+    last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
+    local = (torch or "").partition("+")[2] or "cpu"
+    raise EnvironmentBuildError(
+        f"torchvision=={vision} was installed but cannot load over the base interpreter's torch {torch} ({last}). "
+        f"Fix: ask for the torchvision build of that torch, in a pip_requirements_file with the lines "
+        f"'--extra-index-url https://download.pytorch.org/whl/{local}' and 'torchvision=={vision}+{local}', or "
+        "install torchvision into the base interpreter beside torch")
 
 
 def ensure_environment(spec: EnvironmentSpec, cache: EnvironmentCache, log_file: Path,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 from runyard.errors import InvalidValueError
@@ -19,6 +20,19 @@ class PyTorch(Estimator):
 
     def __init__(self, source_directory: Any, **kwargs: Any) -> None:
         super().__init__(source_directory, **kwargs)
+
+    def _implied_packages(self) -> tuple[str, ...]:
+        """torchvision, as the service's PyTorch images held it: added (the release matching the base torch) only
+        when the source folder imports it and the environment has none, so other runs stay as fast as before."""
+        from runyard.environments.curated import base_torch_version, matching_torchvision
+        from runyard.train.source_imports import imports_module
+
+        if importlib.util.find_spec("torchvision") is not None or not imports_module(self.source_directory,
+                                                                                      "torchvision"):
+            return ()
+        torch = base_torch_version()
+        vision = matching_torchvision(torch) if torch else None
+        return (vision,) if vision else ()
 
 
 class _OtherFramework:

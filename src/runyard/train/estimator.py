@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -124,8 +125,11 @@ class Estimator:
             spec = definition.to_spec()  # takes precedence over the package parameters, as in the service
             return replace(spec, framework_version=spec.framework_version or framework_version)
         root = self.source_directory
+        asked = check_requirements("pip_packages", pip)
+        named = {re.split(r"[<>=!~\[; ]", p, maxsplit=1)[0].lower() for p in asked}
+        implied = tuple(p for p in self._implied_packages() if re.split(r"[<>=!~]", p)[0].lower() not in named)
         return EnvironmentSpec(
-            pip_packages=check_requirements("pip_packages", pip) + self._implied_packages(),
+            pip_packages=asked + implied,
             conda_packages=check_requirements("conda_packages", conda),
             pip_requirements=read_text_file("pip_requirements_file", pip_file, root),
             conda_specification=read_text_file("conda_dependencies_file", conda_file, root),
