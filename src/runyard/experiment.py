@@ -72,7 +72,7 @@ class Experiment:
             if properties is not None and not all(record.properties.get(str(k)) == str(v)
                                                   for k, v in dict(properties).items()):
                 continue
-            run = Run(self, record.run_id)
+            run = Run._from_record(self, record.run_id, record.properties)
             if tags is not None:
                 have = run.get_tags()
                 wanted = {tags: None} if isinstance(tags, str) else dict(tags)

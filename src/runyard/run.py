@@ -43,6 +43,15 @@ def _process_rank() -> int:
     return 0
 
 
+def _typed_class(properties: dict[str, str]) -> type[Run]:
+    """The service's class for a run: HyperDriveRun for a sweep, Run otherwise."""
+    if properties.get("runyard.runType") == "hyperdrive":
+        from runyard.train.hyperdrive.run import HyperDriveRun
+
+        return HyperDriveRun
+    return Run
+
+
 class Run(MetricLogging):
     """`Run(experiment, run_id)` or `Run.get(ws, run_id)`; in a script, `Run.get_context()`.
 
@@ -50,6 +59,15 @@ class Run(MetricLogging):
     `with exp.start_logging() as run:` ends Completed, or Failed with the exception that left the block."""
 
     _outputs_dir: Path | None = None  # an interactive run's ./outputs, uploaded at complete()
+
+    def __new__(cls, experiment: Experiment | None = None, run_id: str | None = None,
+                _writer: SpoolWriter | None = None, **_: Any) -> Run:
+        """`Run(experiment, id)` of a sweep is a HyperDriveRun, as every other way of getting it."""
+        if cls is Run and _writer is None and experiment is not None and run_id is not None:
+            backend = experiment.workspace.backend
+            record = backend.record(backend.resolve_run_id(run_id))
+            return super().__new__(_typed_class(record.properties))
+        return super().__new__(cls)
 
     def __init__(self, experiment: Experiment, run_id: str, _writer: SpoolWriter | None = None,
                  **_: Any) -> None:
@@ -69,11 +87,17 @@ class Run(MetricLogging):
 
         backend = workspace.backend
         record = backend.record(backend.resolve_run_id(run_id))
-        if cls is Run and record.properties.get("runyard.runType") == "hyperdrive":
-            from runyard.train.hyperdrive.run import HyperDriveRun
+        typed = _typed_class(record.properties) if cls is Run else cls
+        run: Run = object.__new__(typed)
+        run.__init__(Experiment(workspace, record.experiment), record.run_id)  # type: ignore[misc]
+        return run
 
-            return HyperDriveRun(Experiment(workspace, record.experiment), record.run_id)
-        return cls(Experiment(workspace, record.experiment), record.run_id)
+    @classmethod
+    def _from_record(cls, experiment: Experiment, run_id: str, properties: dict[str, str]) -> Run:
+        """A run whose record was just read (a listing): typed without reading it again."""
+        run: Run = object.__new__(_typed_class(properties))
+        run.__init__(experiment, run_id)  # type: ignore[misc]
+        return run
 
     @classmethod
     def get_context(cls, allow_offline: bool = True, used_for_context_manager: bool = False,

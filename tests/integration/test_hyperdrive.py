@@ -55,6 +55,12 @@ def test_grid_sweep_with_bandit_policy(workspace, project, capsys):
     ranked = sweep.get_children_sorted_by_primary_metric(top=2)
     assert [r["best_primary_metric"] for r in ranked] == [0.9, 0.9]
     assert isinstance(Run.get(workspace, sweep.id), HyperDriveRun)  # from another handle, by id
+    # every way of getting the sweep back gives the service's type, with its methods
+    listed = next(r for r in Experiment(workspace, "sweep").get_runs() if r.id == sweep.id)
+    for again in (listed, Run(Experiment(workspace, "sweep"), sweep.id), workspace.get_run(sweep.id)):
+        assert type(again) is HyperDriveRun and again.get_best_run_by_primary_metric().id == best.id
+    assert all(type(c) is Run for c in Experiment(workspace, "sweep").get_runs(include_children=True)
+               if c.id != sweep.id)
     assert best.parent.id == sweep.id and sweep.parent is None
     shown = subprocess.run([sys.executable, "-m", "runyard.cli.main", "-w", str(workspace.path), "show", sweep.id],
                            capture_output=True, text=True).stdout
