@@ -99,7 +99,9 @@ def print_summary(run: Run, details: dict[str, Any], out: IO[str]) -> None:
         lines.insert(7, f"Best run: {top[0]['run_id']} (best primary metric {top[0]['best_primary_metric']:.4g}, "
                         f"hyperparameters {top[0]['hyperparameters']})")
     if details.get("error"):
-        lines.insert(5, f"Error: {details['error']['error']['message'].splitlines()[0]}")
+        said = details["error"]["error"]["message"].splitlines()
+        fixes = [ln for ln in said[1:] if ln.startswith("Fix: ")]  # a fix the traceback led to, under the error
+        lines[5:5] = [f"Error: {said[0]}", *fixes]
     out.write("\n".join(lines) + "\n\n")
     out.flush()
 

@@ -321,7 +321,10 @@ class Supervisor:
         tail = traceback_tail(self.folder.rank_log(cause, attempt))
         said = outcome.describe() if cause == outcome.rank else \
             f"rank {cause} failed (its peers failed because of it; {outcome.describe()} first)"
-        return RunStatus.FAILED, said + (f"\n{tail}" if tail else "")
+        from runyard.failure_hints import fix_for
+
+        fix = fix_for(tail)
+        return RunStatus.FAILED, said + (f"\n{tail}" if tail else "") + (f"\n{fix}" if fix else "")
 
     def _observed_attempt(self, interpreter: str, base_env: dict[str, str], attempt: int) -> Outcome:
         """One attempt, with the fault injected into it if one is asked for; its record on the run

@@ -50,7 +50,7 @@ def test_read_only_commands_never_make_a_workspace(tmp_path):
 
 def test_a_validation_error_exits_2_and_a_busy_port_is_named(tmp_path):
     result = run_cli("submit", "missing.py", cwd=tmp_path)
-    assert result.returncode == 2 and "entry_script='missing.py'" in result.stderr and "Fix:" in result.stderr
+    assert result.returncode == 2 and "SCRIPT 'missing.py' does not exist" in result.stderr and "Fix:" in result.stderr
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -291,3 +291,30 @@ def test_run_details_is_a_live_widget_in_a_notebook(workspace, project):
         time.sleep(0.1)
     assert "Completed" in view.value and "epoch 7" in view.value and "loss" in view.value  # refreshed by itself
     assert view.value != first
+
+
+def test_cli_errors_name_the_flags_and_the_nearest_script(workspace, project):
+    src = project("train.py", "print('hi')\n", "eval.py", "print('e')\n")
+    ws = str(workspace.path)
+    typo = run_cli("-w", ws, "submit", "trian.py", "--source-dir", str(src))
+    assert typo.returncode == 2
+    assert "did you mean train.py?" in typo.stderr and "--source-dir" in typo.stderr, typo.stderr
+    assert "entry_script=" not in typo.stderr
+    layout = run_cli("-w", ws, "submit", "train.py", "--source-dir", str(src), "--procs-per-node", "2")
+    assert layout.returncode == 2
+    assert "--backend gloo" in layout.stderr and "--procs-per-node 2" in layout.stderr, layout.stderr
+    assert "distributed_backend" not in layout.stderr
+    assert not workspace.store.list_runs()  # nothing was recorded
+
+
+def test_a_rank_missing_a_module_ends_with_the_fix_in_both_words(workspace, project):
+    src = project("train.py", "import sklearn_not_here.sub\n")
+    done = run_cli("-w", str(workspace.path), "submit", "train.py", "--source-dir", str(src), "--wait")
+    assert done.returncode != 0
+    fix = "Fix: the run's environment has no sklearn_not_here: add it with `runyard submit --pip sklearn_not_here`"
+    assert fix in done.stdout + done.stderr
+    run = workspace.store.list_runs()[0]
+    from runyard import Run
+
+    message = Run.get(workspace, run.run_id).get_details()["error"]["error"]["message"]
+    assert "pip_packages=['sklearn_not_here'] (Python)" in message

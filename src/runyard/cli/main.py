@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from runyard.cli.errors import in_cli_words
 from runyard.errors import RunyardError, ValidationError
 from runyard.server.address import DEFAULT_HOST, DEFAULT_PORT
 from runyard.status import RunStatus
@@ -580,8 +581,8 @@ def main(argv: list[str] | None = None) -> int:
     args.script_args = script_args
     try:
         return int(args.func(args))
-    except ValidationError as e:  # a bad value: nothing was started
-        print(f"runyard: error: {e}", file=sys.stderr)
+    except ValidationError as e:  # a bad value: nothing was started; said with the flags the user typed
+        print(f"runyard: error: {in_cli_words(e, getattr(args, 'source_dir', None))}", file=sys.stderr)
         return EXIT_USAGE
     except RunyardError as e:
         print(f"runyard: error: {e}", file=sys.stderr)
