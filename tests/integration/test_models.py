@@ -1,6 +1,8 @@
 """Registering a trained model from a run, and finding it again (the seed page's next step)."""
 
 import json
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -68,7 +70,15 @@ def test_deploy_a_registered_model_as_a_local_web_service(workspace, project, tm
         assert service.run({"data": [5]}) == [15]
         with pytest.raises(WebserviceException, match="ValueError: bad input"):
             service.run({"data": "boom"})
-        assert "init done" in service.get_logs()
+        request = urllib.request.Request(service.scoring_uri, data=b'{"data": "boom"}',
+                                         headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as failed:
+            urllib.request.urlopen(request, timeout=30)
+        body = json.loads(failed.value.read())
+        assert failed.value.code == 500 and body["error"] == "ValueError: bad input"
+        assert "Traceback" not in json.dumps(body) and str(src) not in json.dumps(body)  # no server paths
+        logs = service.get_logs()
+        assert "init done" in logs and "Traceback" in logs and "ValueError: bad input" in logs
         with pytest.raises(RunyardError, match="name='scaler-svc'"):
             Model.deploy(workspace, "scaler-svc", [model], config)
     finally:

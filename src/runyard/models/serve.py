@@ -2,7 +2,9 @@
 
 It imports the entry script, calls its init() once (AZUREML_MODEL_DIR points at the model files), then
 answers POST /score by calling run(raw_json_string) and returning its result as JSON; GET / is the health
-check. A service deployed with auth_enabled wants `Authorization: Bearer <key>` on /score. A script error becomes a 500 with the traceback, and the process keeps serving.
+check. A service deployed with auth_enabled wants `Authorization: Bearer <key>` on /score. A script error becomes a 500 with
+the error's message only (its traceback goes to the service's log, `service.get_logs()`: no server paths
+reach the caller), and the process keeps serving.
 """
 
 from __future__ import annotations
@@ -69,8 +71,10 @@ def make_handler(module: Any, key: str | None = None, instance: str = "") -> typ
             try:
                 result = module.run(raw)
                 json.dumps(result)
-            except Exception:  # noqa: BLE001 - the caller gets the script's own traceback
-                self._reply(500, {"error": traceback.format_exc()})
+            except Exception as e:  # noqa: BLE001 - the script's own error, whatever it is
+                _log.error("run() failed:\n%s", traceback.format_exc())
+                self._reply(500, {"error": f"{type(e).__name__}: {e}",
+                                  "detail": "the traceback is in the service's log: service.get_logs()"})
                 return
             self._reply(200, result)
 
