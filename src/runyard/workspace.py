@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,6 +88,9 @@ class Workspace:
             identity = {k: str(service_arguments[k]) for k in IDENTITY_FIELDS if service_arguments.get(k)}
             self.folder.create({"name": name or self.path.parent.name or "workspace", "version": 1, **identity,
                                 "datastores": {}, "compute_targets": {}})
+            # said once, where it happens: runs from this folder and below go here, not to another workspace
+            print(f"runyard: created workspace {self.folder.read_config()['name']!r} at {self.path}; runs "
+                  f"submitted from {self.path.parent} and below are kept there", file=sys.stderr)
         if service_config(config) is not None:
             raise WorkspaceError(f"path={str(self.path)!r}: its config.json is the service's (workspace_name, "
                                  "subscription_id), not a runyard workspace; runyard leaves it as it is. Fix: "

@@ -208,8 +208,10 @@ def test_the_runs_table_fits_100_columns(workspace, project):
     table = run_cli("-w", str(workspace.path), "runs")
     assert table.returncode == 0
     lines = table.stdout.splitlines()
-    assert len(lines) == 2 and max(len(line) for line in lines) <= 100, table.stdout
-    assert "ago" in lines[1] or "just now" in lines[1]
+    assert lines[0] == f"Workspace {workspace.name} ({workspace.path})"  # which workspace this is, first
+    assert len(lines) == 3 and max(len(line) for line in lines[1:]) <= 100, table.stdout
+    assert "ago" in lines[2] or "just now" in lines[2]
+    assert lines[1].split()[:2] == ["RUN", "ID"] and "EXPERIMENT" in lines[1]  # headers whole, never cut
 
 
 def test_mlflow_round_trip_keeps_params_metrics_and_tags(workspace, project, tmp_path):

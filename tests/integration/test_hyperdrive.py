@@ -67,6 +67,13 @@ def test_grid_sweep_with_bandit_policy(workspace, project, capsys):
     table = shown[shown.index("CHILD RUN"):].splitlines()
     assert "ACCURACY (max)" in table[0] and "--lr" in table[0] and len(table) == 7
     assert table[1].split()[2] == "0.9" and table[1].split()[3] == "0.9"  # the leaders first, with their lr
+    listing = subprocess.run([sys.executable, "-m", "runyard.cli.main", "-w", str(workspace.path), "runs"],
+                             capture_output=True, text=True).stdout.splitlines()
+    at = next(i for i, line in enumerate(listing) if line.startswith(sweep.id))
+    trials = listing[at + 1:at + 7]  # the trials folded right under their sweep, with their hyperparameters
+    assert all(t.startswith("└ ") for t in trials) and "HYPERPARAMETERS" in listing[1], listing
+    assert {t.split()[1] for t in trials} == {c.id for c in children}
+    assert sum("lr=0.9" in t and "bs=" in t for t in trials) == 2, trials
 
 
 def _running_intervals(run) -> tuple[float, float]:

@@ -106,30 +106,9 @@ def _interrupted(run_id: str) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from runyard.cli.render import console, runs_table
+    from runyard.cli.runs_listing import cmd_runs as listing
 
-    ws = _workspace(args)
-    status = RunStatus(args.status) if args.status else None
-    expressions = [e for e in (args.filter, f"owner = '{args.owner}'" if args.owner else None) if e]
-    records = ws.backend.list_runs(experiment=args.experiment, status=status, limit=args.limit,
-                                   filter_string=" and ".join(expressions) or None)
-    table = ws.backend.run_metrics([r.run_id for r in records]) if records and not args.no_metrics else {}
-    metrics = {r.run_id: table[r.run_id].latest() if r.run_id in table else {} for r in records}
-    if args.json:
-        print(json.dumps([{"runId": r.run_id, "experiment": r.experiment, "status": r.status.value,
-                           "target": r.target, "owner": r.owner, "metrics": metrics[r.run_id],
-                           **({"statusDetail": r.status_detail} if r.status_detail else {})} for r in records],
-                         default=str))
-        return EXIT_OK
-    if not records:
-        print("No runs yet. Submit one: runyard submit train.py")
-        return EXIT_OK
-    out = console()
-    out.print(runs_table(records, metrics, out.width))
-    for r in records:  # what each queued run waits for, under the table
-        if r.status is RunStatus.QUEUED and r.status_detail:
-            out.print(f"{r.run_id} Queued: {r.status_detail}", markup=False, overflow="fold")
-    return EXIT_OK
+    return listing(args, _workspace(args))
 
 
 def _resilience_rows(properties: dict[str, str]) -> list[tuple[str, Any]]:

@@ -67,38 +67,6 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
-def runs_table(records: list[RunRecord], metrics: dict[str, dict[str, Any]], width: int = PIPED_WIDTH) -> Table:
-    keys: list[str] = []
-    for m in metrics.values():
-        keys += [k for k in m if k not in keys]
-    # column priorities: the id (whole: it is what you copy), status, age and duration always; the target only
-    # where some run is not local; at most three metrics, each cut with an ellipsis rather than wrapped
-    show_target = any(r.target != "local" for r in records)
-    show_owner = len({r.owner for r in records}) > 1  # who submitted, once runs come from several people
-    id_width = max((len(r.run_id) for r in records), default=6)
-    experiment_width = min(14, max((len(r.experiment) for r in records), default=10))
-    used = id_width + experiment_width + 10 + 9 + 8 + (11 if show_target else 0) + (11 if show_owner else 0) + 4  # + the gaps between
-    shown = [k for i, k in enumerate(keys[:3]) if used + 13 * (i + 1) <= width]  # metrics while they fit
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    table.add_column("RUN ID", no_wrap=True, min_width=min(id_width, 40))
-    table.add_column("EXPERIMENT", max_width=experiment_width, overflow="ellipsis", no_wrap=True)
-    table.add_column("STATUS", no_wrap=True, min_width=9)
-    if show_target:
-        table.add_column("TARGET", max_width=10, overflow="ellipsis", no_wrap=True)
-    if show_owner:
-        table.add_column("BY", max_width=10, overflow="ellipsis", no_wrap=True)
-    table.add_column("SUBMITTED", no_wrap=True, min_width=8)
-    table.add_column("DURATION", no_wrap=True, min_width=6)
-    for key in shown:
-        table.add_column(key.upper(), max_width=12, overflow="ellipsis", no_wrap=True)
-    for r in records:
-        values = metrics.get(r.run_id, {})
-        cells = [r.run_id, r.experiment, status_text(r.status), *([r.target] if show_target else []),
-                 *([r.owner] if show_owner else []), ago(r.created_time), duration(r), *(fmt(values[k]) if k in values else "" for k in shown)]
-        table.add_row(*cells)
-    return table
-
-
 def system_table(system: dict[str, dict[str, dict[str, list[float]]]]) -> Table:
     """A row per system series: its node, last 10-second mean, and the lowest and highest value seen."""
     table = Table(box=None, pad_edge=False, header_style="bold")

@@ -80,7 +80,7 @@ def build_router(ws: Workspace) -> APIRouter:
 
     @api.get("/version")
     def version() -> dict[str, Any]:
-        return {"runyard": __version__, "api": API_VERSION, "workspace": ws.name}
+        return {"runyard": __version__, "api": API_VERSION, "workspace": ws.name, "workspacePath": str(ws.path)}
 
     @api.get("/experiments")
     def experiments() -> list[str]:
