@@ -210,6 +210,12 @@ def build_router(ws: Workspace) -> APIRouter:
             target = run.folder.upload_target(name)
         except InvalidValueError as e:
             raise HTTPException(400, str(e)) from None
+        clash = next((p for p in (target, *target.parents) if p.is_relative_to(run.folder.path) and
+                      (p.is_dir() if p == target else p.exists() and not p.is_dir())), None)
+        if clash is not None:  # a file where a folder is, or a folder where the file would go
+            raise HTTPException(409, f"name={name!r}: {clash.relative_to(run.folder.path)} is already a "
+                                     f"{'folder' if clash.is_dir() else 'file'} of the run. Fix: upload under "
+                                     "another name")
         await receive_to(request, target)
         return {"name": name}
 
