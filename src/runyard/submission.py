@@ -138,7 +138,10 @@ def submit(folder: WorkspaceFolder, experiment: str, config: Any, tags: dict[str
         return _submit_sweep(folder, experiment, config, tags or {})
     prepared = prepare(folder, config, experiment)
     spec = take_snapshot(folder, prepared)
-    return record_and_launch(folder, spec, prepared.compute, tags or {}, properties)
+    from runyard.script_defaults import defaults_property
+
+    defaults = defaults_property(Path(prepared.source_directory) / spec.entry_script)
+    return record_and_launch(folder, spec, prepared.compute, tags or {}, {**defaults, **(properties or {})})
 
 
 def submit_child(folder: WorkspaceFolder, parent_id: str, experiment: str, config: Any,

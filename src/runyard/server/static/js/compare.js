@@ -22,7 +22,7 @@ function effectiveParameters(d) {
 }
 
 const shown = (p) => (p === NOT_PASSED ? `<span class="absent">not passed</span>`
-  : p.isDefault ? `${fmt(p.value)} <span class="default">(default)</span>` : fmt(p.value));
+  : p.isDefault ? `${p.value === null ? "None" : fmt(p.value)} <span class="default">(default)</span>` : fmt(p.value));
 const same = (a, b) => String(a?.value ?? "\u0000") === String(b?.value ?? "\u0000");
 
 export async function comparePage(ids) {
@@ -69,6 +69,9 @@ export async function comparePage(ids) {
     pc.addEventListener("change", drawParallel);
     drawParallel();
   }
+  // a run's line is named by its id's last 8 characters, or its whole id where those are not unique
+  const short = ids.map((id) => id.slice(-8));
+  const labels = new Set(short).size === ids.length ? short : ids;
   const el = view().querySelector("#charts");
   const width = chartWidth(el);
   const fetched = await Promise.all(ids.map((id) => {
@@ -81,7 +84,7 @@ export async function comparePage(ids) {
     el.innerHTML = "";
     seriesKeys.forEach((key) => {
       const lines = fetched.flatMap((f, i) => f.series.filter((s) => s.key === key && s.rank === 0)
-        .map((s) => ({ ...s, label: ids[i].slice(-8) })));
+        .map((s) => ({ ...s, label: labels[i] })));
       if (lines.length) chart(el, key, lines);
     });
   };

@@ -40,6 +40,8 @@ async function route() {
 
 setRenderer(route);
 window.addEventListener("hashchange", route);
+// charts take their ink from the palette when drawn: draw the view again when the system switches light/dark
+window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", route);
 api("/version", { signal: null }).then((v) => {
   const ws = document.getElementById("workspace");
   ws.textContent = "workspace " + v.workspace;
