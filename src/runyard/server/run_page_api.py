@@ -12,7 +12,8 @@ from fastapi.responses import Response
 from runyard.run import Run
 from runyard.server.api import run_or_404
 from runyard.store.base import MetricKind
-from runyard.tracking.chart_data import chart_batch, metric_overview
+from runyard.server.chart_cache import ChartCache
+from runyard.tracking.chart_data import chart_series, metric_overview
 from runyard.workspace import Workspace
 
 MAX_KEYS_PER_BATCH = 500
@@ -25,6 +26,7 @@ def _json(body: Any) -> Response:
 
 def build_run_page_router(ws: Workspace) -> APIRouter:
     api = APIRouter(prefix="/api/v1")
+    cache = ChartCache()
 
     def run_of(run_id: str) -> Run:
         run = run_or_404(ws, run_id)
@@ -47,14 +49,18 @@ def build_run_page_router(ws: Workspace) -> APIRouter:
             raise HTTPException(422, f"keys: {len(keys)} keys in one request; ask for at most "
                                      f"{MAX_KEYS_PER_BATCH} at a time")
         run = run_of(run_id)
-        ranks: dict[str, list[int]] = {}
+        counts: dict[str, dict[int, int]] = {}  # key -> rank -> points: what a cached entry must still match
         for s in ws.store.metric_summaries(run_ids=[run.id]):
             if s.kind is MetricKind.SCALAR:
-                ranks.setdefault(s.key, []).append(s.rank)
+                counts.setdefault(s.key, {})[s.rank] = s.count
         bounded = step_min is not None or step_max is not None
         step_range = (step_min if step_min is not None else float("-inf"),
                       step_max if step_max is not None else float("inf")) if bounded else None
-        found = chart_batch(ws.store, run.id, keys, {k: sorted(v) for k, v in ranks.items()}, width, step_range)
-        return _json({"series": [s.as_json() for s in found]})
+        parts = [cache.get_or_make(
+            (run.id, key, rank, count, width, step_range),
+            lambda key=key, rank=rank: json.dumps(chart_series(ws.store, run.id, key, rank, width, step_range)
+                                                  .as_json(), separators=(",", ":")))
+            for key in keys for rank, count in sorted(counts.get(key, {}).items())]
+        return Response('{"series":[' + ",".join(parts) + "]}", media_type="application/json")
 
     return api

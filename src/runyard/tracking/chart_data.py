@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,13 +72,6 @@ def chart_series(store: Store, run_id: str, key: str, rank: int, buckets: int,
         low, high, mean = np.nanmin(grid, axis=1), np.nanmax(grid, axis=1), np.nanmean(grid, axis=1)
     return ChartSeries(key, rank, total, steps[starts].tolist(), times[starts].tolist(), _nullable(mean),
                        _nullable(low), _nullable(high))
-
-
-def chart_batch(store: Store, run_id: str, keys: Iterable[str], ranks: dict[str, Sequence[int]], buckets: int,
-                step_range: tuple[float, float] | None = None) -> list[ChartSeries]:
-    """The series of `keys` for every rank that logged them, in the order asked."""
-    return [chart_series(store, run_id, key, rank, buckets, step_range)
-            for key in keys for rank in ranks.get(key, ())]
 
 
 @dataclass(frozen=True)

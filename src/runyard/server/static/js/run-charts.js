@@ -80,8 +80,9 @@ export class RunCharts {
   }
 
   pump() {
-    while (this.inFlight < IN_FLIGHT && this.queue.length) {
-      const size = this.data.size || this.inFlight ? BATCH : FIRST_BATCH;
+    // the first screen's few charts alone, so nothing competes with them; then several batches at once
+    while (this.inFlight < (this.data.size ? IN_FLIGHT : 1) && this.queue.length) {
+      const size = this.data.size ? BATCH : FIRST_BATCH;
       const keys = this.queue.splice(0, size);
       this.inFlight += 1;
       this.fetch(keys).then((lines) => lines.forEach((l, key) => this.draw(key, l)))
