@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from runyard.errors import InvalidValueError, WorkspaceError
+from runyard.install_hint import install_extra
 from runyard.run_folder import RunFolder
 
 ARTIFACTS_ENV = "RUNYARD_ARTIFACTS_URI"
@@ -45,7 +46,7 @@ class ArtifactStore:
             return fsspec.core.url_to_fs(self.uri)
         except (ImportError, ValueError) as e:
             raise WorkspaceError(f"artifacts {self.uri}: {e}. Fix: install the filesystem's package "
-                                 "(pip install 'runyard[s3]' for s3://)") from None
+                                 f"({install_extra('s3')} for s3://)") from None
 
     def check(self) -> None:
         """Reachable and writable: a small marker written and read back, before a server says it is up."""

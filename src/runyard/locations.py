@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from runyard.errors import InvalidValueError, WorkspaceError
+from runyard.install_hint import install_extra
 
 SECRET_OPTIONS = ("key", "secret", "token", "password", "account_key", "sas_token", "credential")
 
@@ -87,7 +88,7 @@ class FsspecLocation:
             self.fs, self.base = fsspec.core.url_to_fs(url.rstrip("/"), **(storage_options or {}))
         except (ImportError, ValueError) as e:
             raise WorkspaceError(f"datastore url={url!r}: {e}. Fix: install the fsspec backend for its scheme: "
-                                 "pip install 'runyard[s3]' for s3://, or gcsfs for gs://, adlfs for abfs://") from None
+                                 f"{install_extra('s3')} for s3://, or gcsfs for gs://, adlfs for abfs://") from None
         self.url = url
 
     def local_path(self, rel: str) -> Path | None:

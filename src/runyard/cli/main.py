@@ -16,6 +16,7 @@ from typing import Any
 
 from runyard.cli.errors import in_cli_words
 from runyard.errors import RunyardError, ValidationError
+from runyard.install_hint import install_extra
 from runyard.server.address import DEFAULT_HOST, DEFAULT_PORT
 from runyard.status import RunStatus
 
@@ -267,7 +268,7 @@ def cmd_server(args: argparse.Namespace) -> int:
         from runyard.server.security import is_loopback, new_token, require_token_for
     except ModuleNotFoundError as e:  # fastapi / uvicorn: the server extra
         raise WorkspaceError(f"`runyard {args.command}` needs the server extra ({e.name} is not installed). "
-                             "Fix: pip install 'runyard[server]'") from None
+                             "Fix: " + install_extra("server")) from None
 
     token = args.token or os.environ.get("RUNYARD_SERVER_TOKEN")
     generated = args.command == "ui" and not token and not is_loopback(args.host)

@@ -25,6 +25,7 @@ from typing import Any
 
 from runyard.compute.cluster import ClusterTarget
 from runyard.errors import ComputeTargetException, InvalidTypeError, InvalidValueError
+from runyard.install_hint import install_extra
 from runyard.launch.launcher import Launcher
 from runyard.launch.ray_job import RayPlan
 from runyard.run_folder import RunFolder
@@ -73,7 +74,7 @@ class RayCompute(ClusterTarget):
                 "mpirun. Fix: use distributed_backend='gloo' or 'nccl', or a local or Slurm target for Horovod")
         if importlib.util.find_spec("ray") is None:  # not imported: that alone costs a second at submit
             raise ComputeTargetException(f"compute_target={self.name!r}: Ray is not installed here. "
-                                         "Fix: pip install 'runyard[ray]'")
+                                         "Fix: " + install_extra("ray"))
 
     def placement(self, spec: JobSpec) -> str:
         return (f"{spec.resources.node_count} Ray node(s) of the cluster at {self.config['address']}, "

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runyard.data.data_reference import DataReference
-from runyard.locations import clean_relative
 from runyard.errors import InvalidTypeError, InvalidValueError, WorkspaceError
+from runyard.install_hint import install_extra
+from runyard.locations import clean_relative
 from runyard.spec import DataMode
 
 if TYPE_CHECKING:
@@ -134,7 +135,7 @@ class TabularDataset(_Dataset):
             import pandas as pd
         except ImportError:
             raise WorkspaceError("to_pandas_dataframe needs pandas, which is not installed here. "
-                                 "Fix: pip install 'runyard[tabular]' (or pandas)") from None
+                                 "Fix: " + install_extra("tabular")) from None
 
         local = self.datastore.location.local_path(self.path)
         if local is None:  # an object store: read through fsspec

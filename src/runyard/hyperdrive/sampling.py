@@ -10,6 +10,7 @@ from typing import Any
 
 from runyard.errors import InvalidTypeError, InvalidValueError
 from runyard.hyperdrive.parameter_expressions import Expression
+from runyard.install_hint import install_extra
 
 
 def _space(parameter_space: Any) -> dict[str, Expression]:
@@ -59,7 +60,7 @@ class BayesianParameterSampling(ParameterSampling):
 
         if importlib.util.find_spec("optuna") is None:  # its TPE sampler does the work
             raise InvalidValueError("BayesianParameterSampling", "optuna", "needs Optuna, which is not installed",
-                                    "pip install 'runyard[hpo]', or use RandomParameterSampling")
+                                    install_extra("hpo") + ", or use RandomParameterSampling")
         super().__init__(parameter_space, properties)
 
 

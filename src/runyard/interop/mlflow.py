@@ -1,6 +1,6 @@
 """Runs to and from an MLflow tracking store (`runyard export RUN... --to mlflow URI`, `runyard import --from mlflow
 URI`): parameters, every metric point with its step and time, tags, status and times, and output files. Needs the
-`mlflow` extra (`pip install 'runyard[mlflow]'`); the URI is any MLflow tracking URI (`sqlite:///mlflow.db`,
+`mlflow` extra; the URI is any MLflow tracking URI (`sqlite:///mlflow.db`,
 `http://mlflow-server:5000`, ...).
 
 runyard's parameters are its runs' `--name value` arguments and sampled hyperparameters; an MLflow run's params come
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runyard.errors import InvalidValueError, WorkspaceError
+from runyard.install_hint import install_extra
 from runyard.spec import parameters_of as parameters
 from runyard.status import RunStatus
 from runyard.store.base import RunRecord, SpoolEvent
@@ -36,7 +37,7 @@ def _client(uri: str) -> Any:
     try:
         from mlflow.tracking import MlflowClient
     except ModuleNotFoundError:
-        raise WorkspaceError("MLflow is not installed. Fix: pip install 'runyard[mlflow]'") from None
+        raise WorkspaceError("MLflow is not installed. Fix: " + install_extra("mlflow")) from None
     if not isinstance(uri, str) or not uri:
         raise InvalidValueError("uri", uri, "is not an MLflow tracking URI", "pass e.g. sqlite:///mlflow.db")
     return MlflowClient(tracking_uri=uri)

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from runyard.errors import StoreError
+from runyard.install_hint import install_extra
 from runyard.store.sql import Dialect, SqlStore, Tx
 
 POSTGRES = Dialect(placeholder="%s", for_update=" FOR UPDATE", event_order="seq",
@@ -109,7 +110,7 @@ class PostgresStore(SqlStore):
             from psycopg_pool import ConnectionPool
         except ModuleNotFoundError as e:
             raise StoreError(f"store {shown(uri)!r} needs the PostgreSQL driver ({e.name} is not installed). "
-                             "Fix: pip install 'runyard[postgres]'") from None
+                             "Fix: " + install_extra("postgres")) from None
         self.uri = uri
         self.where_name = f"the store {shown(uri)}"
         self._errors = psycopg.Error
