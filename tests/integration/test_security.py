@@ -304,12 +304,12 @@ def test_no_injected_markup_runs_on_any_page(workspace, project, tmp_path, monke
             for hash_ in ("#/", f"#/run/{run.id}", f"#/run/{interactive.id}", "#/models", "#/data",
                           f"#/compare/{run.id},{interactive.id}"):
                 page.goto(f"{base}/{hash_}")
-                page.wait_for_timeout(800)
+                page.locator("#view > *").first.wait_for()  # the view drew what it was given
                 assert page.evaluate("window.__xss") is None, hash_
                 assert page.locator("img[src=x]").count() == 0, hash_
                 assert page.locator("#view script").count() == 0, hash_
             page.goto(f"{base}/#/run/{run.id}")
-            page.wait_for_timeout(800)
+            page.locator("#params").wait_for()
             assert PAYLOAD in page.locator("#view").inner_text()  # shown as text, not run
     finally:
         proc.terminate()

@@ -12,6 +12,7 @@ from runyard import Experiment
 from runyard.core import ScriptRunConfig
 from runyard.train.dnn import PyTorch
 from runyard.train.hyperdrive import GridParameterSampling, HyperDriveConfig, PrimaryMetricGoal, choice
+from tests.waiting import eventually
 from tests.web import SCREENSHOTS, served_page
 
 pytestmark = [pytest.mark.integration,
@@ -115,9 +116,9 @@ def test_a_running_runs_chart_gains_points_without_reload_and_can_be_canceled(ui
     chart = page.locator(".chart[data-metric='loss']")
     chart.wait_for()
     first = int(chart.get_attribute("data-points"))
-    page.wait_for_timeout(4000)
-    later = int(page.locator(".chart[data-metric='loss']").get_attribute("data-points"))
-    assert later > first, (first, later)  # new points arrived, the page was not reloaded
+    # new points arrive without a reload (waited for as a condition: a busy machine only makes it later)
+    later = eventually(lambda: (n := int(page.locator(".chart[data-metric='loss']").get_attribute("data-points")))
+                       > first and n, "the live chart to gain points", timeout=30)
     summary_points = int(page.locator("#summary tbody tr", has_text="loss").locator("td").nth(4).inner_text())
     assert summary_points > first, (first, summary_points)  # the summary table follows the chart
     _shot(page, "run-live")
@@ -151,9 +152,8 @@ def test_runs_table_columns_grouped_sweeps_and_a_phone_layout(ui, workspace, pro
     page.locator("#runs thead", has_text="lr").wait_for()
     page.fill("#filter", "0.02")
     page.press("#filter", "Enter")
-    page.wait_for_timeout(500)
-    assert page.locator("#runs tbody tr").count() == 1
-    assert page.locator("#count").inner_text().startswith("1 shown of ")  # the count says the filter hides runs
+    page.locator("#count", has_text="1 shown of ").wait_for()  # the count says the filter hides runs
+    assert page.locator("#runs tbody tr").count() == 1  # the count says the filter hides runs
     _shot(page, "runs-table")
     page.set_viewport_size({"width": 390, "height": 844})  # a phone
     page.goto(f"{base}/#/run/{trial_ids[0]}")
