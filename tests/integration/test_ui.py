@@ -13,7 +13,7 @@ from runyard.core import ScriptRunConfig
 from runyard.train.dnn import PyTorch
 from runyard.train.hyperdrive import GridParameterSampling, HyperDriveConfig, PrimaryMetricGoal, choice
 from tests.waiting import eventually
-from tests.web import SCREENSHOTS, served_page
+from tests.web import SCREENSHOTS
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(__import__("importlib").util.find_spec("fastapi") is None,
@@ -55,12 +55,6 @@ for step in range(60):
 def _shot(page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-@pytest.fixture
-def ui(workspace, tmp_path):
-    with served_page(workspace, tmp_path) as (base, page):
-        yield base, page
 
 
 def test_empty_workspace_shows_the_first_command_and_a_missing_page_has_a_way_back(ui):

@@ -13,7 +13,7 @@ from runyard import Experiment
 from runyard.core import ScriptRunConfig
 from runyard.status import RunStatus
 from runyard.store.base import RunRecord, SpoolEvent
-from tests.web import SCREENSHOTS, served_page
+from tests.web import SCREENSHOTS
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(__import__("importlib").util.find_spec("fastapi") is None,
@@ -32,12 +32,6 @@ for step in range(4):
     run.log('accuracy', args.learning_rate * (step + 1) + (args.layers or 0) / 100, step=step)
 run.log('final_accuracy', 0.9 + (args.layers or 0) / 100)
 """
-
-
-@pytest.fixture
-def ui(workspace, tmp_path):
-    with served_page(workspace, tmp_path) as (base, page):
-        yield base, page
 
 
 def _inside(page, selector: str, frame: str) -> list[str]:

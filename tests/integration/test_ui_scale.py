@@ -15,7 +15,6 @@ from runyard.core import ScriptRunConfig
 from runyard.train.hyperdrive import GridParameterSampling, HyperDriveConfig, PrimaryMetricGoal, choice
 from tests.metric_fill import big_run
 from tests.waiting import eventually
-from tests.web import served_page
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(__import__("importlib").util.find_spec("fastapi") is None,
@@ -40,12 +39,6 @@ run = Run.get_context()
 for step in range(3):
     run.log('accuracy', args.lr * (step + 1), step=step)
 """
-
-
-@pytest.fixture
-def ui(workspace, tmp_path):
-    with served_page(workspace, tmp_path) as (base, page):
-        yield base, page
 
 
 def _requests(page) -> list[str]:
