@@ -35,14 +35,14 @@ run.log('final_accuracy', 0.9 + (args.layers or 0) / 100)
 
 
 def _inside(page, selector: str, frame: str) -> list[str]:
-    """The texts matching `selector` that reach outside `frame`'s box."""
-    box = page.locator(frame).bounding_box()
-    out = []
-    for i in range(page.locator(selector).count()):
-        b = page.locator(selector).nth(i).bounding_box()
-        if b and (b["x"] < box["x"] - 0.5 or b["x"] + b["width"] > box["x"] + box["width"] + 0.5):
-            out.append(page.locator(selector).nth(i).inner_text())
-    return out
+    """The texts matching `selector` that reach outside `frame`'s box (measured in one go in the page)."""
+    return page.evaluate("""([selector, frame]) => {
+        const box = document.querySelector(frame).getBoundingClientRect();
+        return [...document.querySelectorAll(selector)].filter((t) => {
+            const b = t.getBoundingClientRect();
+            return b.left < box.left - 0.5 || b.right > box.right + 0.5;
+        }).map((t) => t.textContent);
+    }""", [selector, frame])
 
 
 def test_compare_says_defaults_orders_numbers_keeps_labels_inside_and_tables_lone_values(ui, workspace, project):
@@ -94,6 +94,7 @@ def test_compare_screenshots_light_and_dark(ui, workspace, count):
     ids = _fake_runs(workspace, count)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for scheme in ("light", "dark"):
+        page.goto("about:blank")  # a fresh load in each scheme, not a redraw racing the checks below
         page.emulate_media(color_scheme=scheme)
         page.goto(f"{base}/#/compare/{','.join(ids)}")
         page.locator(".chart[data-metric='loss'] canvas").wait_for()

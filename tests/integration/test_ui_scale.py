@@ -122,7 +122,7 @@ def test_a_running_runs_page_stays_live_after_visiting_big_pages_compare_and_a_s
     seen = _requests(page)
     for _ in range(6):  # about 10 s of following: each look must bring the new points
         before = _points(page)
-        eventually(lambda: _points(page) > before, "new points on the live chart", timeout=8)
+        eventually(lambda: _points(page) > before, "new points on the live chart", timeout=10)
     assert len([u for u in seen if "/metric-overview" in u]) >= 3
     live.cancel()
 

@@ -27,7 +27,7 @@ from packaging.utils import canonicalize_name
 from runyard.environments.cache import CachedEnvironment, EnvironmentCache
 from runyard.environments.conda import conda_packages, conda_requirements, conda_tool
 from runyard.errors import EnvironmentBuildError
-from runyard.pdeathsig import die_with_parent
+from runyard.pdeathsig import die_with_this_process
 from runyard.spec import EnvironmentSpec
 
 Log = Callable[[str], None]
@@ -118,7 +118,7 @@ def _run(command: list[str], log_file: Path, log: Log | None = None) -> subproce
     preparation log, which wait_for_completion and `runyard logs -f` stream), not when the step ends."""
     # its own process group (uv starts workers and build backends), killed with this process too
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                            start_new_session=True, preexec_fn=die_with_parent)
+                            start_new_session=True, preexec_fn=die_with_this_process())
     _running.add(proc)
     lines: list[str] = []
     try:

@@ -81,9 +81,10 @@ class NodeAgent:
 
     def _preexec(self, rank: int) -> Callable[[], None]:
         cores = self.cores[rank] if rank < len(self.cores) else ()
+        parent = os.getpid()  # this agent: a rank whose agent is already gone by exec time exits at once
 
         def before_exec() -> None:
-            die_with_parent()
+            die_with_parent(parent)
             if cores:
                 os.sched_setaffinity(0, cores)  # the rank (and what it starts) runs on its granted cores only
         return before_exec

@@ -19,7 +19,7 @@ from runyard.launch import reaper
 from runyard.launch.launcher import RankExit
 from runyard.environments.interpreter import path_with_interpreter
 from runyard.launch.system_sampler import SystemSampler, wanted
-from runyard.launch.procs import die_with_parent, share_cores, terminate_groups
+from runyard.launch.procs import die_with_this_process, share_cores, terminate_groups
 from runyard.run_folder import RunFolder
 from runyard.spec import JobSpec
 
@@ -75,7 +75,7 @@ class MpiLauncher:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(self.command(), cwd=self.folder.working_dir, env=self.env(),
                                          stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True, preexec_fn=die_with_parent)
+                                         start_new_session=True, preexec_fn=die_with_this_process())
         threading.Thread(target=self._wait, daemon=True).start()
         self._reaper = reaper.spawn([self.proc.pid])  # mpirun's group, if this process dies
         env = self.env()

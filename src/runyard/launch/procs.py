@@ -10,9 +10,10 @@ from collections.abc import Iterable, Sequence
 
 import psutil
 
-from runyard.pdeathsig import die_with_parent
+from runyard.pdeathsig import die_with_parent, die_with_this_process
 
-__all__ = ["die_with_parent", "group_exists", "process_alive", "share_cores", "signal_groups", "terminate_groups"]
+__all__ = ["die_with_parent", "die_with_this_process", "group_exists", "process_alive", "share_cores", "signal_groups",
+           "terminate_groups"]
 
 
 def signal_groups(pgids: Iterable[int], sig: int) -> None:

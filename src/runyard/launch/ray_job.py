@@ -61,12 +61,12 @@ class NodeAgentActor:
         return ray.util.get_node_ip_address(), port
 
     def run(self, command: list[str], env: dict[str, str], log_path: str) -> int:
-        from runyard.launch.procs import die_with_parent
+        from runyard.launch.procs import die_with_this_process
 
         with open(log_path, "ab") as log:
             self.proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, start_new_session=True,
-                                         preexec_fn=die_with_parent)
+                                         preexec_fn=die_with_this_process())
         return self.proc.wait()
 
     def stop(self, grace: float) -> None:

@@ -16,7 +16,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from runyard.launch.procs import die_with_parent, terminate_groups
+from runyard.launch.procs import die_with_this_process, terminate_groups
 
 AGENT_STORE_ENV = {"TORCHELASTIC_USE_AGENT_STORE": "True"}
 
@@ -42,7 +42,7 @@ class RendezvousHost:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, start_new_session=True,
-                                         preexec_fn=die_with_parent)
+                                         preexec_fn=die_with_this_process())
 
     def started(self) -> bool:
         return True
