@@ -84,3 +84,11 @@ def served_page(workspace: Any, tmp_path: Path) -> Iterator[tuple[str, Any]]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def live_loss_script(steps: int, pause: float) -> str:
+    """A training script that logs `loss` every `pause` seconds for `steps` steps, flushing each point: a run a
+    live page can follow."""
+    return ("import time\nfrom runyard import Run\nrun = Run.get_context()\n"
+            f"for step in range({steps}):\n    run.log('loss', 1.0 / (step + 1), step=step)\n"
+            f"    run.flush()\n    time.sleep({pause})\n")

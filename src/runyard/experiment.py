@@ -56,7 +56,7 @@ class Experiment:
         run_id = self.workspace.backend.start_interactive(self.name, display_name, parent_id, source)
         if outputs_dir is not None:
             outputs_dir.mkdir(parents=True, exist_ok=True)
-        run = Run(self, run_id)
+        run = Run._from_record(self, run_id, {})  # an interactive run is never a sweep: no record to read
         run._outputs_dir = outputs_dir.resolve() if outputs_dir is not None else None
         return run
 

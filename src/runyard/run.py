@@ -455,7 +455,7 @@ class Run(MetricLogging):
             raise InvalidTypeError("config", config, "is a sweep, which cannot be a child run here",
                                    "submit the HyperDriveConfig with experiment.submit(...)")
         run_id = self._backend.submit(self.experiment.name, config, tags, {PARENT_RUN_PROPERTY: self._id})
-        return Run(self.experiment, run_id)
+        return Run._from_record(self.experiment, run_id, {})  # a child here is never a sweep (refused above)
 
     # -- snapshots ------------------------------------------------------------------------------
     def get_snapshot_id(self) -> str:

@@ -13,7 +13,7 @@ from runyard.core import ScriptRunConfig
 from runyard.train.dnn import PyTorch
 from runyard.train.hyperdrive import GridParameterSampling, HyperDriveConfig, PrimaryMetricGoal, choice
 from tests.waiting import eventually
-from tests.web import SCREENSHOTS
+from tests.web import SCREENSHOTS, live_loss_script
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(__import__("importlib").util.find_spec("fastapi") is None,
@@ -41,15 +41,7 @@ run.tag('team', 'vision')
 run.add_properties({'dataset': 'digits-v2'})
 """
 
-LIVE = """
-import time
-from runyard import Run
-run = Run.get_context()
-for step in range(60):
-    run.log('loss', 1.0 / (step + 1), step=step)
-    run.flush()
-    time.sleep(0.25)
-"""
+LIVE = live_loss_script(steps=60, pause=0.25)
 
 
 def _shot(page, name: str) -> None:

@@ -15,20 +15,13 @@ from runyard.core import ScriptRunConfig
 from runyard.train.hyperdrive import GridParameterSampling, HyperDriveConfig, PrimaryMetricGoal, choice
 from tests.metric_fill import big_run
 from tests.waiting import eventually
+from tests.web import live_loss_script
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(__import__("importlib").util.find_spec("fastapi") is None,
                                  reason="the server extra is not installed")]
 
-LIVE = """
-import time
-from runyard import Run
-run = Run.get_context()
-for step in range(200):
-    run.log('loss', 1.0 / (step + 1), step=step)
-    run.flush()
-    time.sleep(0.2)
-"""
+LIVE = live_loss_script(steps=200, pause=0.2)
 
 QUICK = """
 import argparse
