@@ -26,6 +26,19 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(key)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _stop_fork_servers() -> Iterator[None]:
+    """Supervisor fork servers the tests started (they would idle out later) go with the session."""
+    started = time.time()
+    yield
+    for p in psutil.process_iter(["cmdline", "create_time"]):
+        try:
+            if "runyard.supervisor_server" in " ".join(p.info["cmdline"] or []) and p.info["create_time"] >= started - 1:
+                p.terminate()
+        except psutil.Error:
+            continue
+
+
 @pytest.fixture
 def workspace(tmp_path: Path) -> Iterator[object]:
     from runyard import Workspace

@@ -36,6 +36,7 @@ from runyard.launch.launcher import Launcher
 from runyard.launch.procs import start_ticks
 from runyard.run_folder import RunFolder
 from runyard.spec import Backend, FaultKind, JobSpec
+from runyard.supervisor_start import enabled, fork_supervisor, served
 
 
 def free_port() -> int:
@@ -246,16 +247,23 @@ def spawn_supervisor(folder: RunFolder, spec: JobSpec, command: list[str]) -> No
     """Start the run's supervisor detached (its own session), so it outlives the submitting process."""
     env = dict(os.environ)
     package_root = str(Path(__file__).resolve().parents[2])  # so the supervisor imports this runyard
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    rest = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != package_root]
+    env["PYTHONPATH"] = os.pathsep.join([package_root, *rest])  # once: a sweep's trials share its fork server
     env[OWNER_ENV] = current_owner()  # a sweep's trials and a script's child runs record the same submitter
-    with open(folder.supervisor_log, "ab") as log:
-        proc = subprocess.Popen(command, cwd=folder.path, env=env, stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+    forked = fork_supervisor(command, folder.path, env, folder.supervisor_log) if enabled() and served(command) else None
+    if forked is None:
+        with open(folder.supervisor_log, "ab") as log:
+            proc = subprocess.Popen(command, cwd=folder.path, env=env, stdin=subprocess.DEVNULL,
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+        pid = proc.pid
+        # reap it when it ends, so a long-lived submitting process collects no zombies
+        threading.Thread(target=proc.wait, name=f"runyard-reap-{proc.pid}", daemon=True).start()
+    else:
+        pid = forked.pid
     try:
-        created = psutil.Process(proc.pid).create_time()
+        created = psutil.Process(pid).create_time()
     except psutil.Error:
         created = None
-    folder.write_json(folder.supervisor_file, {"pid": proc.pid, "create_time": created, "host": socket.gethostname(),
-                                               "start_ticks": start_ticks(proc.pid)})
-    # reap it when it ends, so a long-lived submitting process collects no zombies
-    threading.Thread(target=proc.wait, name=f"runyard-reap-{proc.pid}", daemon=True).start()
+    folder.write_json(folder.supervisor_file, {
+        "pid": pid, "create_time": created, "host": socket.gethostname(), "start_ticks": start_ticks(pid),
+        "started_by": f"fork server {forked.server_pid}" if forked else "new process"})
