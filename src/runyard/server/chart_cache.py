@@ -14,11 +14,11 @@ DEFAULT_BUDGET_BYTES = 64 << 20
 class ChartCache:
     def __init__(self, budget_bytes: int = DEFAULT_BUDGET_BYTES) -> None:
         self.budget = budget_bytes
-        self._entries: OrderedDict[Hashable, str] = OrderedDict()
+        self._entries: OrderedDict[Hashable, bytes] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get_or_make(self, key: Hashable, make: Callable[[], str]) -> str:
+    def get_or_make(self, key: Hashable, make: Callable[[], bytes]) -> bytes:
         with self._lock:
             if key in self._entries:
                 self._entries.move_to_end(key)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 
@@ -13,7 +14,7 @@ from runyard.run import Run
 from runyard.server.api import run_or_404
 from runyard.store.base import MetricKind
 from runyard.server.chart_cache import ChartCache
-from runyard.tracking.chart_data import chart_series, metric_overview
+from runyard.tracking.chart_data import chart_series, charted_keys, metric_overview
 from runyard.workspace import Workspace
 
 MAX_KEYS_PER_BATCH = 500
@@ -40,27 +41,36 @@ def build_run_page_router(ws: Workspace) -> APIRouter:
         return _json(metric_overview(ws.store, run.id).as_json())
 
     @api.get("/runs/{run_id}/charts")
-    def charts(run_id: str, keys: list[str] = Query(..., description="metric keys, repeated: keys=a&keys=b"),
+    def charts(run_id: str, keys: list[str] = Query([], description="metric keys, repeated: keys=a&keys=b"),
                width: int = Query(600, ge=10, le=4000, description="buckets per series: the chart's width in px"),
+               first: int | None = Query(None, ge=1, le=MAX_KEYS_PER_BATCH,
+                                         description="instead of keys: the first N keys the run page charts"),
                step_min: float | None = None, step_max: float | None = None) -> Response:
         """Each key's series for every rank that logged it, as raw points when they fit in `width`, else one
-        bucket per pixel with its min, max and mean; step_min/step_max narrow it to a zoomed range."""
+        bucket per pixel with its min, max and mean; step_min/step_max narrow it to a zoomed range. With
+        `first=N` (and no keys) the page's first N chart keys are chosen here and returned as `keys`, so a page
+        can ask for its first screen before it has the run's metric overview."""
         if len(keys) > MAX_KEYS_PER_BATCH:
             raise HTTPException(422, f"keys: {len(keys)} keys in one request; ask for at most "
                                      f"{MAX_KEYS_PER_BATCH} at a time")
+        if bool(keys) == (first is not None):
+            raise HTTPException(422, "pass either keys=KEY (repeated) or first=N, not both and not neither")
         run = run_of(run_id)
         counts: dict[str, dict[int, int]] = {}  # key -> rank -> points: what a cached entry must still match
         for s in ws.store.metric_summaries(run_ids=[run.id]):
-            if s.kind is MetricKind.SCALAR:
+            if s.kind is MetricKind.SCALAR and (s.last is not None or s.min is not None):
                 counts.setdefault(s.key, {})[s.rank] = s.count
+        if first is not None:
+            keys = charted_keys(counts)[:first]
         bounded = step_min is not None or step_max is not None
         step_range = (step_min if step_min is not None else float("-inf"),
                       step_max if step_max is not None else float("inf")) if bounded else None
         parts = [cache.get_or_make(
             (run.id, key, rank, count, width, step_range),
-            lambda key=key, rank=rank: json.dumps(chart_series(ws.store, run.id, key, rank, width, step_range)
-                                                  .as_json(), separators=(",", ":")))
+            lambda key=key, rank=rank: orjson.dumps(chart_series(ws.store, run.id, key, rank, width, step_range)
+                                                    .as_dict(), option=orjson.OPT_SERIALIZE_NUMPY))
             for key in keys for rank, count in sorted(counts.get(key, {}).items())]
-        return Response('{"series":[' + ",".join(parts) + "]}", media_type="application/json")
+        return Response(b'{"keys":' + orjson.dumps(keys) + b',"series":[' + b",".join(parts) + b"]}",
+                        media_type="application/json")
 
     return api

@@ -8,7 +8,6 @@ for the visible step range only, at the same width, which returns the raw points
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -24,18 +23,19 @@ MAX_BUCKETS = 4000
 
 @dataclass(frozen=True)
 class ChartSeries:
-    """One (key, rank) series for a chart: raw points when they fit, else one entry per bucket."""
+    """One (key, rank) series for a chart: raw points when they fit, else one entry per bucket. Arrays, so the
+    server encodes them without a Python float per point (NaN and inf become null: a gap)."""
 
     key: str
     rank: int
     total: int
-    steps: list[float]
-    times: list[float]
-    values: list[float | None]  # the points, or each bucket's mean
-    low: list[float | None] | None = None  # each bucket's min and max, only when bucketed
-    high: list[float | None] | None = None
+    steps: np.ndarray  # int64 when every step is whole
+    times: np.ndarray
+    values: np.ndarray  # the points (float64), or each bucket's mean (float32: a pixel needs no more)
+    low: np.ndarray | None = None  # each bucket's min and max, only when bucketed
+    high: np.ndarray | None = None
 
-    def as_json(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"key": self.key, "rank": self.rank, "total": self.total, "steps": self.steps,
                                "times": self.times, "values": self.values}
         if self.low is not None:
@@ -43,9 +43,28 @@ class ChartSeries:
         return out
 
 
-def _nullable(column: np.ndarray) -> list[float | None]:
-    """JSON has no NaN: a NaN or inf point (or an empty bucket) is a gap."""
-    return [v if math.isfinite(v) else None for v in column.tolist()]
+def _whole(steps: np.ndarray) -> np.ndarray:
+    return steps.astype(np.int64) if len(steps) and np.all(steps == np.floor(steps)) else steps
+
+
+def _bucket_stats(values: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """min, max and mean of each run of `size` consecutive points (the last run may be shorter)."""
+    total = len(values)
+    if np.isfinite(values).all():  # the usual case: plain reductions over a reshaped view, no copy
+        full = total - total % size
+        grid = values[:full].reshape(-1, size)
+        parts = [(grid.min(axis=1), grid.max(axis=1), grid.mean(axis=1))]
+        if full < total:
+            tail = values[full:]
+            parts.append((np.array([tail.min()]), np.array([tail.max()]), np.array([tail.mean()])))
+        return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
+    buckets = -(-total // size)
+    grid = np.full(buckets * size, np.nan)
+    grid[:total] = np.where(np.isfinite(values), values, np.nan)
+    grid = grid.reshape(buckets, size)
+    with warnings.catch_warnings():  # a bucket of only NaN is a gap, not a warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmin(grid, axis=1), np.nanmax(grid, axis=1), np.nanmean(grid, axis=1)
 
 
 def chart_series(store: Store, run_id: str, key: str, rank: int, buckets: int,
@@ -61,17 +80,18 @@ def chart_series(store: Store, run_id: str, key: str, rank: int, buckets: int,
     total = len(values)
     buckets = max(1, min(buckets, MAX_BUCKETS))
     if total <= buckets:
-        return ChartSeries(key, rank, total, steps.tolist(), times.tolist(), _nullable(values))
+        return ChartSeries(key, rank, total, _whole(steps), np.ascontiguousarray(times), values)
     size = -(-total // buckets)
+    low, high, mean = _bucket_stats(values, size)
     starts = np.arange(0, total, size)
-    grid = np.full(len(starts) * size, np.nan)
-    grid[:total] = np.where(np.isfinite(values), values, np.nan)
-    grid = grid.reshape(len(starts), size)
-    with warnings.catch_warnings():  # a bucket of only NaN is a gap, not a warning
-        warnings.simplefilter("ignore", RuntimeWarning)
-        low, high, mean = np.nanmin(grid, axis=1), np.nanmax(grid, axis=1), np.nanmean(grid, axis=1)
-    return ChartSeries(key, rank, total, steps[starts].tolist(), times[starts].tolist(), _nullable(mean),
-                       _nullable(low), _nullable(high))
+    return ChartSeries(key, rank, total, _whole(steps[starts]), times[starts], mean.astype(np.float32),
+                       low.astype(np.float32), high.astype(np.float32))
+
+
+def charted_keys(counts: dict[str, dict[int, int]]) -> list[str]:
+    """The keys a run page draws, in its order, from key -> rank -> points of the numeric series: a key logged
+    more than once by its first rank, or by several ranks (a value logged once is a summary row, not a chart)."""
+    return [key for key, ranks in sorted(counts.items()) if len(ranks) > 1 or ranks[min(ranks)] > 1]
 
 
 @dataclass(frozen=True)

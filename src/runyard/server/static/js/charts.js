@@ -56,9 +56,12 @@ function xsOf(s, mode) {
 
 // uPlot's columns: one x column (the union of every series' x) and a y column per drawn line
 function columns(seriesList, settings) {
-  const xs = [...new Set(seriesList.flatMap((s) => xsOf(s, settings.x)))].sort((a, b) => a - b);
-  const index = new Map(xs.map((x, i) => [x, i]));
+  const single = seriesList.length === 1;  // the usual chart: its own x column as it is, no merge
+  const xs = single ? xsOf(seriesList[0], settings.x)
+    : [...new Set(seriesList.flatMap((s) => xsOf(s, settings.x)))].sort((a, b) => a - b);
+  const index = single ? null : new Map(xs.map((x, i) => [x, i]));
   const at = (s, arr) => {
+    if (single) return arr;
     const y = new Array(xs.length).fill(null);
     xsOf(s, settings.x).forEach((x, j) => { y[index.get(x)] = arr[j]; });
     return y;
@@ -88,10 +91,20 @@ function columns(seriesList, settings) {
 
 const INTEGER_INCRS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 1e4, 2e4, 5e4, 1e5, 1e6, 1e7];
 
+// the page's palette (light or dark), read once per scheme: reading computed style per chart costs a style pass each
+const palettes = new Map();
+function palette() {
+  const dark = window.matchMedia("(prefers-color-scheme: dark)").matches;
+  if (!palettes.has(dark)) {
+    const css = getComputedStyle(document.documentElement);
+    palettes.set(dark, { ink: css.getPropertyValue("--fg").trim() || "#1d2330",
+                         gridInk: css.getPropertyValue("--line").trim() || "#e3e6eb" });
+  }
+  return palettes.get(dark);
+}
+
 function options(width, built, settings, hooks) {
-  const css = getComputedStyle(document.documentElement);  // axes in the page's palette (light or dark)
-  const ink = css.getPropertyValue("--fg").trim() || "#1d2330";
-  const gridInk = css.getPropertyValue("--line").trim() || "#e3e6eb";
+  const { ink, gridInk } = palette();
   const integerSteps = settings.x === "step" && built.xs.every((x) => Number.isInteger(x));
   return {
     width, height: 240, legend: { show: built.lines.length > 1 }, bands: built.bands, hooks,
@@ -107,8 +120,9 @@ function options(width, built, settings, hooks) {
 }
 
 // A chart in its own box, appended to `el` (or drawn into `box` when given, e.g. a placeholder). `onZoom(lo, hi)`
-// is called when the user selects an x range (step mode) and `onReset()` on a double click.
-export function chart(el, title, seriesList, { box = null, onZoom = null, onReset = null } = {}) {
+// is called when the user selects an x range (step mode) and `onReset()` on a double click. `width`, when the caller
+// knows it, spares a layout read per chart (many charts drawn in a row would each force one).
+export function chart(el, title, seriesList, { box = null, onZoom = null, onReset = null, width = null } = {}) {
   const settings = chartSettings();
   if (!box) {
     box = document.createElement("div");
@@ -132,8 +146,8 @@ export function chart(el, title, seriesList, { box = null, onZoom = null, onRese
       onZoom(u.posToVal(u.select.left, "x"), u.posToVal(u.select.left + u.select.width, "x"));
     }];
   }
-  const width = Math.max(280, Math.min((el || box.parentElement).clientWidth - 24, box.clientWidth || 520));
-  const plot = new uPlot(options(width, built, settings, hooks), built.data, box);
+  const px = width ?? Math.max(280, Math.min((el || box.parentElement).clientWidth - 24, box.clientWidth || 520));
+  const plot = new uPlot(options(px, built, settings, hooks), built.data, box);
   if (onReset) plot.over.addEventListener("dblclick", () => onReset());
   scope().add(() => plot.destroy());
   return {
@@ -152,7 +166,12 @@ export function chart(el, title, seriesList, { box = null, onZoom = null, onRese
 
 // the pixel width a chart in `el` gets: what to ask the server for
 export function chartWidth(el) {
-  const full = Math.max(300, (el.clientWidth || 1000));
+  return chartWidthIn(el.clientWidth);
+}
+
+// the same for a grid `gridPx` wide (known before the grid is drawn)
+export function chartWidthIn(gridPx) {
+  const full = Math.max(300, (gridPx || 1000));
   const perRow = Math.max(1, Math.floor((full + 12) / (460 + 12)));
   return Math.max(280, Math.floor((full - 12 * (perRow - 1)) / perRow) - 24);
 }

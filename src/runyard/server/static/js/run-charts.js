@@ -3,7 +3,7 @@
 // straight away, the rest as they scroll into view; a search box narrows them. Selecting an x range fetches that
 // range at full detail; a double click goes back. A running run's charts take new points in place.
 import { api, runPath } from "./api.js";
-import { chart, chartWidth } from "./charts.js";
+import { chart, chartWidth, chartWidthIn } from "./charts.js";
 import { esc, fmt } from "./format.js";
 import { scope } from "./page.js";
 import { stragglers } from "./stragglers.js";
@@ -23,8 +23,23 @@ export function summaryRows(overview) {
     <td>${fmt(s.max)}</td><td>${s.count}</td></tr>`).join("");
 }
 
+// series grouped by key, in `keys` order: key -> [{label, rank, steps, values, times, low?, high?}]
+function byKey(keys, series) {
+  const grouped = new Map(keys.map((k) => [k, []]));
+  series.forEach((s) => grouped.get(s.key)?.push({ label: "rank " + s.rank, ...s }));
+  return grouped;
+}
+
+// The first screen's charts, asked for at once, before the run's overview has come back and the page is laid out:
+// the server picks the same first keys the page would, at the width the grid will have.
+export function firstCharts(runId, gridPx) {
+  const q = new URLSearchParams({ first: FIRST_BATCH, width: chartWidthIn(gridPx) });
+  return api(runPath(runId) + "/charts?" + q);
+}
+
 export class RunCharts {
-  constructor(el, runId, overview, { live = false, onOverview = null } = {}) {
+  // `first`: firstCharts()'s promise, when the page asked for it early
+  constructor(el, runId, overview, { live = false, onOverview = null, first = null } = {}) {
     this.el = el;
     this.runId = runId;
     this.overview = overview;
@@ -46,6 +61,10 @@ export class RunCharts {
     }), { rootMargin: "800px 0px" });
     this.scope.add(() => this.observer.disconnect());
     el.querySelector("#chart-search").addEventListener("input", (e) => this.filter(e.target.value));
+    let firstDrawn;
+    this.ready = new Promise((resolve) => { firstDrawn = resolve; });  // the first screen drawn (or given up)
+    this.firstDrawn = firstDrawn;
+    if (first) this.takeFirst(first);
     this.addKeys(chartable(overview));
     if (live) this.scope.later(() => this.follow(), LIVE_EVERY_MS);
   }
@@ -79,6 +98,21 @@ export class RunCharts {
     this.pump();
   }
 
+  takeFirst(first) {
+    this.inFlight += 1;  // holds the other batches back until the first screen is drawn
+    first.then(({ keys, series }) => {
+      const lines = byKey(keys, series);
+      lines.forEach((l, key) => { if (this.boxes.has(key)) this.draw(key, l); });
+      this.queue = this.queue.filter((k) => !this.data.has(k));
+      keys.forEach((k) => this.queued.delete(k));
+    }).catch((e) => { if (this.scope.alive) console.warn("charts", e); })
+      .finally(() => {
+        this.inFlight -= 1;
+        if (this.data.size) this.firstDrawn();
+        if (this.scope.alive) this.pump();
+      });
+  }
+
   pump() {
     // the first screen's few charts alone, so nothing competes with them; then several batches at once
     while (this.inFlight < (this.data.size ? IN_FLIGHT : 1) && this.queue.length) {
@@ -90,9 +124,11 @@ export class RunCharts {
         .finally(() => {
           this.inFlight -= 1;
           keys.forEach((k) => this.queued.delete(k));
+          this.firstDrawn();
           if (this.scope.alive) this.pump();
         });
     }
+    if (!this.queue.length && !this.inFlight) this.firstDrawn();  // nothing to draw
   }
 
   // key -> [{label, rank, steps, values, times, low?, high?}] for `keys`, optionally a step range only
@@ -101,9 +137,7 @@ export class RunCharts {
     keys.forEach((k) => q.append("keys", k));
     if (range) { q.set("step_min", range[0]); q.set("step_max", range[1]); }
     const { series } = await api(runPath(this.runId) + "/charts?" + q);
-    const byKey = new Map(keys.map((k) => [k, []]));
-    series.forEach((s) => byKey.get(s.key).push({ label: "rank " + s.rank, ...s }));
-    return byKey;
+    return byKey(keys, series);
   }
 
   draw(key, lines) {
@@ -115,7 +149,7 @@ export class RunCharts {
     if (have && !this.zoomed.has(key) && have.update(lines)) return;
     if (have) have.plot.destroy();
     this.charts.set(key, chart(null, key, lines, {
-      box, onZoom: (lo, hi) => this.zoom(key, lo, hi), onReset: () => this.unzoom(key) }));
+      box, width: this.width, onZoom: (lo, hi) => this.zoom(key, lo, hi), onReset: () => this.unzoom(key) }));
     this.zoomed.delete(key);
     this.drawStragglers();
   }

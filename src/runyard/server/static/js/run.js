@@ -6,7 +6,7 @@ import { TERMINAL, esc, fmt, runLink } from "./format.js";
 import { refresh, scope, view } from "./page.js";
 import { environmentCell, inputsRow, objectMetrics, parameters, resilienceRows, resolvedArgs, timeline }
   from "./run-details.js";
-import { RunCharts, summaryRows } from "./run-charts.js";
+import { RunCharts, firstCharts, summaryRows } from "./run-charts.js";
 import { childRuns, sweepSummary } from "./sweep.js";
 import { systemCharts } from "./system.js";
 
@@ -43,8 +43,14 @@ function logTabs(d, sweep) {
   return { ranks, html: `<div class="tabs">${rankTabs}${systemTab}</div><pre class="log" id="log"></pre>` };
 }
 
+// the metric grid's width before the page is drawn: the view's, less main's padding and a section's padding and border
+const gridWidthAhead = () => view().clientWidth - 2 * 20 - 2 * (12 + 1);
+
 export async function runPage(runId) {
   const page = scope();
+  // the first screen's charts are asked for with the run's details, not after them (a sweep shows none: unused)
+  const first = firstCharts(runId, gridWidthAhead());
+  first.catch(() => { /* left the page, or an older server: the charts ask again */ });
   const [d, overview] = await Promise.all([api(runPath(runId)), api(runPath(runId) + "/metric-overview")]);
   const sweep = d.properties["runyard.runType"] === "hyperdrive";  // its controller writes the system log
   const params = parameters(d.runDefinition, d.properties);
@@ -89,14 +95,23 @@ export async function runPage(runId) {
     await api(runPath(runId) + "/cancel", { method: "POST" });
     refresh();
   });
-  followLogs(el, runId, logs.ranks, sweep, page);  // first: a live log must not wait for charts
+  if (running || sweep) followLogs(el, runId, logs.ranks, sweep, page);  // a live log never waits for charts
+  let below = Promise.resolve();  // what is below the first screen waits until its charts are drawn
   if (!sweep) {
     const summary = el.querySelector("#summary tbody");
     const charts = new RunCharts(el.querySelector("#metric-charts"), runId, overview, {
-      live: running, onOverview: (next) => { const rows = summaryRows(next); if (rows) summary.innerHTML = rows; } });
+      live: running, first,
+      onOverview: (next) => { const rows = summaryRows(next); if (rows) summary.innerHTML = rows; } });
     chartControls(el.querySelector("#chart-controls"), () => charts.redraw());
-    systemCharts(el.querySelector("#system"), runId).catch(() => { /* left the page */ });
+    below = charts.ready;
+    below.then(() => {
+      if (!page.alive) return;
+      if (!running) followLogs(el, runId, logs.ranks, sweep, page);
+      systemCharts(el.querySelector("#system"), runId).catch(() => { /* left the page */ });
+    });
   }
+  await below;
+  if (!page.alive) return;
   await childRuns(el, runId);
   if (sweep) await sweepSummary(el.querySelector("#sweep"), runId);
 }
