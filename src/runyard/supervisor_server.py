@@ -17,6 +17,7 @@ import fcntl
 import importlib
 import json
 import os
+import select
 import selectors
 import signal
 import socket
@@ -40,6 +41,7 @@ MODULES = frozenset({"runyard.supervisor", "runyard.hyperdrive.controller"})  # 
 IDLE_ENV = "RUNYARD_FORK_SERVER_IDLE"
 DEFAULT_IDLE_SECONDS = 600.0
 TICK_SECONDS = 1.0
+READY_SECONDS = 5.0  # how long the server waits for a forked child to be set up before it answers
 MAX_REQUEST_BYTES = 4 << 20
 
 
@@ -120,8 +122,9 @@ def _reap(*_: object) -> None:
             return
 
 
-def _run_child(request: ForkRequest) -> None:
-    """In the forked child: become the process `python -m module args` would have been."""
+def _run_child(request: ForkRequest, ready: int) -> None:
+    """In the forked child: become the process `python -m module args` would have been. A byte on `ready` says
+    it is its own session with the run's log as its output (the server answers the submitter only then)."""
     code: int | str | None = 1
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -132,7 +135,8 @@ def _run_child(request: ForkRequest) -> None:
         os.dup2(null, 0)
         os.dup2(log, 1)
         os.dup2(log, 2)
-        os.closerange(3, 65536)  # the socket, the lock file: a supervisor must hold none of the server's
+        os.write(ready, b"1")
+        os.closerange(3, 65536)  # the socket, the lock file, the pipe: a supervisor holds none of the server's
         os.chdir(request.cwd)
         os.umask(request.umask)
         os.environ.clear()
@@ -268,10 +272,18 @@ class ForkServer:
                 # `ps` and every tool that finds a run's processes by command line see the supervisor from its
                 # first instant: the title is set before the fork, and the server takes its own back after
                 _set_title(" ".join([sys.executable, "-m", request.module, *request.args]))
+                read_end, write_end = os.pipe()
                 pid = os.fork()
                 if pid == 0:
-                    _run_child(request)  # never returns
+                    os.close(read_end)
+                    _run_child(request, write_end)  # never returns
+                os.close(write_end)
                 _set_title(self.title)
+                try:
+                    # a pid handed out is already a session of its own (tools and tests look at once)
+                    select.select([read_end], [], [], READY_SECONDS)
+                finally:
+                    os.close(read_end)
                 _reply(conn, {"pid": pid, "server": os.getpid()})
             except (OSError, ValueError, KeyError, ConnectionError) as error:
                 print(f"[runyard fork server] request dropped: {error}", flush=True)
