@@ -18,6 +18,7 @@ import stat
 import struct
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,6 +160,4 @@ def start_server(socket_path: Path, env: dict[str, str]) -> None:
                                     stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
     except OSError:
         return  # runs still start, as processes
-    import threading
-
     threading.Thread(target=proc.wait, name="runyard-fork-server-reap", daemon=True).start()
