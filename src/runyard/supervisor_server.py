@@ -190,12 +190,13 @@ class ForkServer:
         self.files: dict[str, tuple[int, int]] = {}
         self.listener: socket.socket | None = None
         self.inode = 0
+        self.lock: int | None = None
         self.title = " ".join([sys.executable, "-m", "runyard.supervisor_server", str(socket_path)])
 
     def serve(self) -> int:
-        lock = os.open(str(self.socket_path) + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        self.lock = os.open(str(self.socket_path) + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return 0  # another server for this key is starting or serving
         for name in PRELOAD:
@@ -223,7 +224,7 @@ class ForkServer:
                         break
         except _Stopped:
             pass
-        self._unbind()
+        self._release()
         return 0
 
     def _bind(self) -> socket.socket:
@@ -238,11 +239,16 @@ class ForkServer:
         self.inode = os.stat(self.socket_path).st_ino
         return listener
 
-    def _unbind(self) -> None:
+    def _release(self) -> None:
+        """Give up the socket and the lock, so that a new server for this key can start at once."""
         if self._socket_is_mine():
             self.socket_path.unlink(missing_ok=True)
         if self.listener is not None:
             self.listener.close()
+            self.listener = None
+        if self.lock is not None:
+            os.close(self.lock)
+            self.lock = None
 
     def _socket_is_mine(self) -> bool:
         try:
@@ -265,6 +271,8 @@ class ForkServer:
                     return True
                 changed = _changed(self.files)
                 if changed is not None:
+                    # released before the answer: the server the client starts next must find the lock free
+                    self._release()
                     _reply(conn, {"stale": changed})
                     return False
                 sys.stdout.flush()
