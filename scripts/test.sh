@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
 # the layer contract in pyproject.toml: no module imports a layer above its own
 .venv/bin/lint-imports || { echo "scripts/test.sh: the import layers are broken (see above)" >&2; exit 1; }
-.venv/bin/python -m pytest -p no:cacheprovider "$@"
+.venv/bin/python -m pytest -p no:cacheprovider --durations=25 "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then
   echo "scripts/test.sh: pytest collected no tests; that is a failure" >&2
