@@ -4,10 +4,13 @@
 # folders a cluster shares. Only these hosts' own addresses are used (10.X.0.0/24, X picked from the prefix).
 #   bash scripts/hosts.sh up PREFIX N          # prints: bridge=ADDR subnet=CIDR hosts=ADDR1,ADDR2,...
 #   bash scripts/hosts.sh run PREFIX I NAME CMD...   # CMD as host I (1..N), hostname NAME, its own /tmp; the
-#                                                    # folders in $RUNYARD_HOSTS_SHARED (colon-separated) are shared
+#                                                    # folders in $RUNYARD_HOSTS_SHARED (colon-separated) are shared,
+#                                                    # and always this checkout (its .venv: what every node runs,
+#                                                    # as a cluster's shared home), even when it lies under /tmp
 #   bash scripts/hosts.sh down PREFIX          # every process, namespace and link it made
 # Needs root (ip netns, unshare).
 set -euo pipefail
+checkout=$(cd "$(dirname "$0")/.." && pwd)
 cmd=${1:-}
 prefix=${2:-}
 [ -n "$prefix" ] || { echo "usage: $0 up|run|down PREFIX ..." >&2; exit 2; }
@@ -46,7 +49,8 @@ run() {
   ns=$(ns_of "$i")
   # a mount namespace of its own: a private /tmp, then the shared folders bound back into it
   # nsenter, not `ip netns exec`: that remounts /sys, which hides the cgroup file system slurmd needs
-  nsenter --net="/run/netns/$ns" -- unshare --uts --mount --propagation private -- /bin/bash -c '
+  RUNYARD_HOSTS_SHARED="$checkout:${RUNYARD_HOSTS_SHARED:-}" \
+    nsenter --net="/run/netns/$ns" -- unshare --uts --mount --propagation private -- /bin/bash -c '
     set -e
     hostname "$1"; shift
     mkdir -p /run/runyard-hosts-shared
