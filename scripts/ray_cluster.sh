@@ -47,6 +47,8 @@ start_worker() {
 ours() {
   local pids children
   pids=$(pgrep -f -- "$dir" || true)
+  # and what names only its address: the Ray Client proxy the head starts outlives `ray start` under init
+  pids="$pids $(pgrep -f -- "-(-gcs)?-address=[0-9.]+:${port}( |$)" || true)"
   children=$pids
   while [ -n "$children" ]; do
     children=$(for p in $children; do pgrep -P "$p" || true; done)

@@ -28,6 +28,7 @@ TOKEN_ENV = "RUNYARD_SERVER_TOKEN"
 
 def create_app(workspace: Workspace, token: str | None = None, max_upload_bytes: int = MAX_REQUEST_BYTES) -> FastAPI:
     workspace.folder.store_connections = 16  # a PostgreSQL pool for the request threads of this process
+    workspace.backend  # noqa: B018 - its modules imported now, not by the first run page a user opens
     app = FastAPI(title="runyard", version=__version__, docs_url="/api/docs", openapi_url="/openapi.json")
     app.add_middleware(GuardMiddleware, tokens=TokenBook(workspace.store, token), max_body=max_upload_bytes)
     app.include_router(build_router(workspace))
