@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import ast
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
 RESOLVED_PROPERTY = "runyard.resolvedArguments"
 MAX_SCRIPT_BYTES = 1 << 20
+# CPython 3.11's AST builder keeps its recursion depth in interpreter-wide state (CPython gh-106905): threads
+# parsing at once (runs submitted from a thread pool) can fail with "AST constructor recursion depth mismatch"
+_PARSING = threading.Lock()
 
 
 def _option_name(call: ast.Call) -> str | None:
@@ -36,9 +40,11 @@ def argument_defaults(script: Path) -> dict[str, Any]:
     try:
         if script.stat().st_size > MAX_SCRIPT_BYTES:
             return {}
-        tree = ast.parse(script.read_text(errors="replace"))
-    except (OSError, SyntaxError, ValueError):
-        return {}
+        source = script.read_text(errors="replace")
+        with _PARSING:
+            tree = ast.parse(source)
+    except (OSError, SyntaxError, ValueError, SystemError):  # SystemError: that CPython bug, from another parser
+        return {}  # defaults unknown: a submit never fails over what only fills in a comparison
     found: dict[str, Any] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "add_argument":
