@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import ast
 import importlib.metadata
-import re
 import sys
 import tomllib
 from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
@@ -17,13 +19,14 @@ INSTALLED_BY_SCRIPTS = {"torch", "horovod"}
 
 
 def _name(requirement: str) -> str:
-    return re.split(r"[\[<>=!~; ]", requirement, maxsplit=1)[0].strip().lower().replace("_", "-")
+    return canonicalize_name(Requirement(requirement).name)
 
 
 def _declared() -> set[str]:
+    """What a user can install: core and the user extras (not the suite's or the benchmarks' own)."""
     names = {_name(r) for r in PROJECT["dependencies"]}
     for extra, requirements in PROJECT["optional-dependencies"].items():
-        if extra != "test":
+        if extra not in ("test", "bench"):
             names |= {_name(r) for r in requirements}
     return names
 
@@ -40,7 +43,7 @@ def _with_their_requirements(names: set[str]) -> set[str]:
             requirements = importlib.metadata.requires(name) or []
         except importlib.metadata.PackageNotFoundError:
             continue
-        todo += [_name(r) for r in requirements if "extra ==" not in r]
+        todo += [_name(r) for r in requirements if "extra" not in str(Requirement(r).marker or "")]
     return closure
 
 
@@ -60,7 +63,7 @@ def test_every_imported_library_is_declared_in_pyproject() -> None:
     declared = _with_their_requirements(_declared() | INSTALLED_BY_SCRIPTS)
     undeclared = []
     for module in sorted(_imported_top_level_modules()):
-        owners = {d.lower().replace("_", "-") for d in distributions.get(module, [module])}
+        owners = {canonicalize_name(d) for d in distributions.get(module, [module])}
         if not owners & declared:
             undeclared.append(f"{module} (from {sorted(owners)})")
     assert not undeclared, f"imported by runyard but in no dependency list of pyproject.toml: {undeclared}"

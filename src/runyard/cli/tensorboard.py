@@ -18,7 +18,7 @@ def event_dirs(run: Any) -> list[Path]:
 def tensorboard_command(runs: list[Any], port: int) -> list[str]:
     exe = shutil.which("tensorboard") or str(Path(sys.executable).parent / "tensorboard")
     if not Path(exe).exists():
-        raise RunyardError("TensorBoard is not installed. Fix: pip install tensorboard (or runyard[bench])")
+        raise RunyardError("TensorBoard is not installed. Fix: pip install 'runyard[tensorboard]'")
     specs = []
     for run in runs:
         dirs = event_dirs(run)
