@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -50,7 +51,8 @@ def workspace(tmp_path: Path) -> Iterator[object]:
     while (leftovers := processes_of(ws.path)) and time.time() < deadline:
         time.sleep(0.05)
     for p in leftovers:
-        p.kill()
+        with contextlib.suppress(psutil.NoSuchProcess):  # it may end (or be a zombie) by now
+            p.kill()
     assert not leftovers, f"processes outlived the test: {[p.cmdline() for p in leftovers]}"
 
 

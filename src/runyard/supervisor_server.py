@@ -124,7 +124,8 @@ def _reap(*_: object) -> None:
 
 def _run_child(request: ForkRequest, ready: int) -> None:
     """In the forked child: become the process `python -m module args` would have been. A byte on `ready` says
-    it is its own session with the run's log as its output (the server answers the submitter only then)."""
+    it is its own session in the run's folder with the run's log as its output and the submitter's environment
+    (the server answers the submitter only then: whoever gets the pid may look at it at once)."""
     code: int | str | None = 1
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -135,13 +136,13 @@ def _run_child(request: ForkRequest, ready: int) -> None:
         os.dup2(null, 0)
         os.dup2(log, 1)
         os.dup2(log, 2)
-        os.write(ready, b"1")
-        os.closerange(3, 65536)  # the socket, the lock file, the pipe: a supervisor holds none of the server's
         os.chdir(request.cwd)
         os.umask(request.umask)
         os.environ.clear()
         os.environ.update(request.env)
         time.tzset()
+        os.write(ready, b"1")  # a failure before this closes the pipe at exit: the server never waits it out
+        os.closerange(3, 65536)  # the socket, the lock file, the pipe: a supervisor holds none of the server's
         sys.argv = [request.module, *request.args]
         sys.path[0] = request.cwd  # as `python -m` run from cwd would have it
         # both served modules are `sys.exit(main(sys.argv))` under __main__; calling main() spares runpy

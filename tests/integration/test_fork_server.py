@@ -4,6 +4,7 @@ running changed code, and off when asked."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -42,7 +43,8 @@ def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("RUNYARD_RUNTIME_DIR", str(folder))
     yield folder
     for p in _servers(folder):
-        p.kill()
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.kill()
     shutil.rmtree(folder, ignore_errors=True)
 
 
