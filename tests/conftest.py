@@ -20,24 +20,36 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# the files that take longest (clusters, containers, restarts) start first, so that with workers (pytest-xdist,
+# scripts/test.sh) none of them is left to run alone at the end
+SLOW_FILES = ("test_slurm.py", "test_ray.py", "test_containers.py", "test_resilience.py", "test_distributed.py",
+              "test_ui_scale.py", "test_cli_conventions.py", "test_crash_consistency.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(SLOW_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FILES)))  # stable: each file keeps its order
+
+
+@pytest.fixture(scope="session")
+def _fork_server_folder() -> Iterator[Path]:
+    """This test session's own folder for supervisor fork servers: the tests never use (or stop) the user's
+    servers, and parallel sessions (pytest-xdist workers) never stop each other's. Its servers go with it."""
+    folder = Path(tempfile.mkdtemp(prefix="ry-", dir="/tmp"))  # short: a socket path holds ~104 bytes
+    yield folder
+    for p in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if "runyard.supervisor_server" in " ".join(p.info["cmdline"] or []) and str(folder) in p.info["cmdline"][-1]:
+                p.terminate()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def _clean_env(monkeypatch: pytest.MonkeyPatch, _fork_server_folder: Path) -> None:
     for key in list(os.environ):
         if key.startswith(("RUNYARD_", "AZUREML_")):
             monkeypatch.delenv(key)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _stop_fork_servers() -> Iterator[None]:
-    """Supervisor fork servers the tests started (they would idle out later) go with the session."""
-    started = time.time()
-    yield
-    for p in psutil.process_iter(["cmdline", "create_time"]):
-        try:
-            if "runyard.supervisor_server" in " ".join(p.info["cmdline"] or []) and p.info["create_time"] >= started - 1:
-                p.terminate()
-        except psutil.Error:
-            continue
+    monkeypatch.setenv("RUNYARD_RUNTIME_DIR", str(_fork_server_folder))
 
 
 @pytest.fixture
