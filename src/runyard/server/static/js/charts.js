@@ -163,15 +163,3 @@ export function chart(el, title, seriesList, { box = null, onZoom = null, onRese
     },
   };
 }
-
-// the pixel width a chart in `el` gets: what to ask the server for
-export function chartWidth(el) {
-  return chartWidthIn(el.clientWidth);
-}
-
-// the same for a grid `gridPx` wide (known before the grid is drawn)
-export function chartWidthIn(gridPx) {
-  const full = Math.max(300, (gridPx || 1000));
-  const perRow = Math.max(1, Math.floor((full + 12) / (460 + 12)));
-  return Math.max(280, Math.floor((full - 12 * (perRow - 1)) / perRow) - 24);
-}

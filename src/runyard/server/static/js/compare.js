@@ -2,8 +2,9 @@
 // run recorded it, else "not passed"), parameters against a metric, values logged once side by side, and every
 // series overlaid.
 import { api, runPath } from "./api.js";
-import { chart, chartControls, chartWidth } from "./charts.js";
+import { chart, chartControls } from "./charts.js";
 import { esc, fmt } from "./format.js";
+import { chartWidth } from "./geometry.js";
 import { view } from "./page.js";
 import { parallelCoordinates } from "./parallel.js";
 import { parameters } from "./run-details.js";

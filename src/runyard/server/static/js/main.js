@@ -1,28 +1,31 @@
 // runyard web UI: the router. Each address is a view (runs, a run, compare, models, data, box); moving to another
 // view ends the last one's scope (its requests, timers and streams) before the next one starts. No build step.
 import { NotFound, api } from "./api.js";
-import { boxPage } from "./box.js";
-import { comparePage } from "./compare.js";
 import { esc } from "./format.js";
 import { nextScope, setRenderer, view } from "./page.js";
-import { dataPage, modelsPage } from "./registry.js";
-import { runPage } from "./run.js";
-import { runsPage } from "./runs.js";
+import { runRequests } from "./run-requests.js";
 
+// each view's module is loaded when first shown (index.html preloads them); a run page's first requests go out
+// before its module is read, so the server works while the browser compiles
 function notFound(what) {
   view().innerHTML = `<div class="section" id="not-found"><h3>Not found</h3><p>${esc(what)}</p>
     <p><a href="#/">Back to the runs</a></p></div>`;
 }
 
-function show(hash) {
-  if (hash.startsWith("#/run/")) return runPage(decodeURIComponent(hash.slice(6)));
-  if (hash === "#/models") return modelsPage();
-  if (hash === "#/data") return dataPage();
-  if (hash === "#/box") return boxPage();
-  if (hash.startsWith("#/compare/")) {
-    return comparePage(hash.slice(10).split(",").filter(Boolean).map(decodeURIComponent));
+async function show(hash) {
+  if (hash.startsWith("#/run/")) {
+    const runId = decodeURIComponent(hash.slice(6));
+    const requests = runRequests(runId);
+    return (await import("./run.js")).runPage(runId, requests);
   }
-  if (hash === "#/" || hash === "#") return runsPage();
+  if (hash === "#/models") return (await import("./registry.js")).modelsPage();
+  if (hash === "#/data") return (await import("./registry.js")).dataPage();
+  if (hash === "#/box") return (await import("./box.js")).boxPage();
+  if (hash.startsWith("#/compare/")) {
+    const runIds = hash.slice(10).split(",").filter(Boolean).map(decodeURIComponent);
+    return (await import("./compare.js")).comparePage(runIds);
+  }
+  if (hash === "#/" || hash === "#") return (await import("./runs.js")).runsPage();
   notFound(`There is no page ${hash}.`);
   return null;
 }

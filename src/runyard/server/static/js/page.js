@@ -42,6 +42,12 @@ export function nextScope() {
 
 export const view = () => document.getElementById("view");
 
+// resolves once the browser could paint what is drawn so far (in a hidden tab, where frames stop: after 100 ms)
+export const afterPaint = () => new Promise((resolve) => {
+  const timer = setTimeout(resolve, 100);
+  requestAnimationFrame(() => setTimeout(() => { clearTimeout(timer); resolve(); }, 0));
+});
+
 // showing the current address again (after a change the view makes itself): through the router, in a new scope
 let render = async () => {};
 export function setRenderer(fn) { render = fn; }

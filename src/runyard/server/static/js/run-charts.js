@@ -3,13 +3,14 @@
 // straight away, the rest as they scroll into view; a search box narrows them. Selecting an x range fetches that
 // range at full detail; a double click goes back. A running run's charts take new points in place.
 import { api, runPath } from "./api.js";
-import { chart, chartWidth, chartWidthIn } from "./charts.js";
+import { chart } from "./charts.js";
 import { esc, fmt } from "./format.js";
-import { scope } from "./page.js";
+import { chartWidth } from "./geometry.js";
+import { afterPaint, scope } from "./page.js";
+import { FIRST_BATCH } from "./run-requests.js";
 import { stragglers } from "./stragglers.js";
 
 const EAGER = 150;  // charts drawn without waiting to be scrolled to
-const FIRST_BATCH = 4;  // what the first screen shows
 const BATCH = 10;
 const IN_FLIGHT = 3;  // the browser keeps 6 connections a host: leave room for the rest of the page
 const LIVE_EVERY_MS = 1500;
@@ -30,15 +31,8 @@ function byKey(keys, series) {
   return grouped;
 }
 
-// The first screen's charts, asked for at once, before the run's overview has come back and the page is laid out:
-// the server picks the same first keys the page would, at the width the grid will have.
-export function firstCharts(runId, gridPx) {
-  const q = new URLSearchParams({ first: FIRST_BATCH, width: chartWidthIn(gridPx) });
-  return api(runPath(runId) + "/charts?" + q);
-}
-
 export class RunCharts {
-  // `first`: firstCharts()'s promise, when the page asked for it early
+  // `first`: the first screen's charts when the page asked for them early (runRequests)
   constructor(el, runId, overview, { live = false, onOverview = null, first = null } = {}) {
     this.el = el;
     this.runId = runId;
@@ -98,19 +92,25 @@ export class RunCharts {
     this.pump();
   }
 
-  takeFirst(first) {
+  async takeFirst(first) {
     this.inFlight += 1;  // holds the other batches back until the first screen is drawn
-    first.then(({ keys, series }) => {
-      const lines = byKey(keys, series);
-      lines.forEach((l, key) => { if (this.boxes.has(key)) this.draw(key, l); });
-      this.queue = this.queue.filter((k) => !this.data.has(k));
+    try {
+      const { keys, series } = await first;
+      const lines = [...byKey(keys, series)].filter(([key, l]) => this.boxes.has(key) && l.length);
+      const drawing = new Set(lines.map(([key]) => key));
+      this.queue = this.queue.filter((k) => !drawing.has(k));  // not asked for again meanwhile
+      for (const [i, [key, l]] of lines.entries()) {
+        if (i === 1) await afterPaint();  // the first chart on screen before the others are built
+        this.draw(key, l);
+      }
       keys.forEach((k) => this.queued.delete(k));
-    }).catch((e) => { if (this.scope.alive) console.warn("charts", e); })
-      .finally(() => {
-        this.inFlight -= 1;
-        if (this.data.size) this.firstDrawn();
-        if (this.scope.alive) this.pump();
-      });
+    } catch (e) {
+      if (this.scope.alive) console.warn("charts", e);
+    } finally {
+      this.inFlight -= 1;
+      if (this.data.size) this.firstDrawn();
+      if (this.scope.alive) this.pump();
+    }
   }
 
   pump() {

@@ -6,7 +6,8 @@ import { TERMINAL, esc, fmt, runLink } from "./format.js";
 import { refresh, scope, view } from "./page.js";
 import { environmentCell, inputsRow, objectMetrics, parameters, resilienceRows, resolvedArgs, timeline }
   from "./run-details.js";
-import { RunCharts, firstCharts, summaryRows } from "./run-charts.js";
+import { RunCharts, summaryRows } from "./run-charts.js";
+import { runRequests } from "./run-requests.js";
 import { childRuns, sweepSummary } from "./sweep.js";
 import { systemCharts } from "./system.js";
 
@@ -43,15 +44,12 @@ function logTabs(d, sweep) {
   return { ranks, html: `<div class="tabs">${rankTabs}${systemTab}</div><pre class="log" id="log"></pre>` };
 }
 
-// the metric grid's width before the page is drawn: the view's, less main's padding and a section's padding and border
-const gridWidthAhead = () => view().clientWidth - 2 * 20 - 2 * (12 + 1);
-
-export async function runPage(runId) {
+// `requests`: runRequests(runId), sent already by the router while this module loaded
+export async function runPage(runId, requests = runRequests(runId)) {
   const page = scope();
   // the first screen's charts are asked for with the run's details, not after them (a sweep shows none: unused)
-  const first = firstCharts(runId, gridWidthAhead());
-  first.catch(() => { /* left the page, or an older server: the charts ask again */ });
-  const [d, overview] = await Promise.all([api(runPath(runId)), api(runPath(runId) + "/metric-overview")]);
+  const { first } = requests;
+  const [d, overview] = await Promise.all([requests.details, requests.overview]);
   const sweep = d.properties["runyard.runType"] === "hyperdrive";  // its controller writes the system log
   const params = parameters(d.runDefinition, d.properties);
   const props = Object.entries(d.properties).filter(([k]) => !k.startsWith("runyard.") && !HIDDEN_PROPERTIES.has(k));
