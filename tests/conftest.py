@@ -39,7 +39,8 @@ def _fork_server_folder() -> Iterator[Path]:
     yield folder
     for p in psutil.process_iter(["cmdline"]):
         with contextlib.suppress(psutil.Error):
-            if "runyard.supervisor_server" in " ".join(p.info["cmdline"] or []) and str(folder) in p.info["cmdline"][-1]:
+            command = " ".join(p.info["cmdline"] or [])
+            if "runyard.supervisor_server" in command and str(folder) in command:
                 p.terminate()
     shutil.rmtree(folder, ignore_errors=True)
 
