@@ -128,6 +128,48 @@ def test_numeric_series_are_chunked_with_summaries(store):
     assert by_key["count"].values == [3] and isinstance(by_key["count"].values[0], int)
 
 
+@pytest.mark.parametrize("stepless", [False, True])
+def test_a_long_series_is_charted_from_its_rollup_as_from_its_points(store, stepless):
+    """Chunks of uneven sizes (as batched ingests write them), a spike, a dip, NaN and inf: the chart read from the
+    rollup has the points' extremes, gaps and x positions; a series whose chunks lack a rollup (written before
+    rollups existed) is read from its points."""
+    import numpy as np
+
+    from runyard.tracking.chart_data import chart_series
+
+    new_run(store)
+    values = np.cos(np.arange(90_001) / 5000.0)
+    values[12_345], values[70_001] = 40.0, -40.0
+    values[30_000:30_500] = np.nan  # a gap wider than a bucket
+    values[50_000] = np.inf
+    offset, start = 0, 0
+    for size in (7, 20_000, 33, 45_000, 24_961):
+        events = [SpoolEvent("scalar", "loss", float(values[i]), None if stepless else 10 * i, 0, 1e9 + i)
+                  for i in range(start, start + size)]
+        store.ingest("r1", events, "rank-0.1.jsonl", offset, offset + 1)
+        offset, start = offset + 1, start + size
+    assert store.metric_rollup("r1", "loss").total == 90_001
+    drawn = chart_series(store, "r1", "loss", 0, 600)
+    exact = chart_series(store, "r1", "loss", 0, 600, step_range=(-1.0, 1e12))  # a range: always the points
+    assert drawn.total == exact.total == 90_001 and 540 <= len(drawn.steps) <= 660
+    assert np.nanmax(drawn.high) == 40.0 and np.nanmin(drawn.low) == -40.0
+    x = np.arange(90_001) * (1 if stepless else 10)
+    assert drawn.steps[0] == 0 and np.all(np.diff(drawn.steps) > 0) and set(drawn.steps) <= set(x)
+    gap = (drawn.steps > x[30_000]) & (drawn.steps < x[30_300])  # buckets (~150 points) inside the NaN run
+    assert gap.any() and np.isnan(drawn.values[gap]).all()  # gaps
+    assert np.isfinite(drawn.values[~np.isnan(drawn.values)]).all()  # inf is a gap, not a line to infinity
+    between = np.interp(exact.steps, drawn.steps, np.nan_to_num(drawn.values))
+    calm = np.isfinite(exact.values) & (np.abs(exact.values) < 2) & ~np.isnan(np.interp(exact.steps, drawn.steps,
+                                                                                       drawn.values))
+    assert np.abs(between[calm] - exact.values[calm]).max() < 0.05
+    # without rollups (an older workspace's series): read from the points, as exactly as before
+    with store._tx() as tx:
+        tx.execute("DELETE FROM metric_rollups WHERE run_id=? AND seq=(SELECT MIN(seq) FROM metric_rollups)", ("r1",))
+    assert store.metric_rollup("r1", "loss") is None
+    again = chart_series(store, "r1", "loss", 0, 600)
+    assert np.array_equal(again.steps, exact.steps) and np.array_equal(again.high, exact.high, equal_nan=True)
+
+
 def test_downsampling_keeps_extremes():
     import numpy as np
 
@@ -272,7 +314,7 @@ def test_a_whole_run_copies_between_engines(open_store, postgres_uri, tmp_path):
     assert target.put_bundle(bundle) and not target.put_bundle(bundle)  # a second copy is refused
     copied = target.run_bundle("run1a")
     assert copied.record == bundle.record and copied.tags == bundle.tags and copied.offsets == bundle.offsets
-    assert copied.chunks == bundle.chunks and copied.objects == bundle.objects
+    assert copied.chunks == bundle.chunks and copied.objects == bundle.objects and copied.rollups == bundle.rollups
     assert sorted(copied.summaries) == sorted(bundle.summaries)
     assert [e.status for e in copied.status_events] == [e.status for e in bundle.status_events]
     assert target.metric_values("run1a") == source.metric_values("run1a")

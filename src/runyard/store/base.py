@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Any
 
 from runyard.status import RunStatus
+from runyard.store.metric_rollup import SeriesRollup
 
 
 class MetricKind(str, Enum):
@@ -157,6 +158,7 @@ class RunBundle:
     chunks: list[tuple[Any, ...]]    # metric_rows.PackedMetrics.chunks rows, in storage order
     objects: list[tuple[Any, ...]]
     summaries: list[tuple[Any, ...]]
+    rollups: list[tuple[Any, ...]] = field(default_factory=list)  # PackedMetrics.rollups rows, in storage order
 
 
 class Store(abc.ABC):
@@ -225,6 +227,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def metric_series(self, run_id: str, key: str, rank: int = 0) -> Series: ...
+
+    def metric_rollup(self, run_id: str, key: str, rank: int = 0) -> SeriesRollup | None:
+        """The series' per-group min/max/sum (metric_rollup.py), or None where it has none: read the points."""
+        return None
 
     @abc.abstractmethod
     def metric_summaries(self, run_ids: Sequence[str] | None = None, experiment: str | None = None,

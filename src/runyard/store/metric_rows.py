@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runyard.store.base import KeyValues, MetricKind, MetricSummary, Series, SpoolEvent
+from runyard.store.metric_rollup import rollup_of
 
 NO_STEP = -1  # a point logged without step=
 KINDS = frozenset(k.value for k in MetricKind)
@@ -30,6 +31,8 @@ class PackedMetrics:
 
     # (run_id, key, rank, n, first_time, all_ints, steps, times, vals)
     chunks: list[tuple[Any, ...]] = field(default_factory=list)
+    # (run_id, key, rank, n, rollup): one per chunk, in the same order (metric_rollup.py)
+    rollups: list[tuple[Any, ...]] = field(default_factory=list)
     # (run_id, key, kind, rank, step, time, data, description)
     objects: list[tuple[Any, ...]] = field(default_factory=list)
     # (run_id, key, rank, kind, n, last_step, last_time, last_value, min_value, max_value)
@@ -56,6 +59,7 @@ def pack(run_id: str, events: Sequence[SpoolEvent]) -> PackedMetrics:
         all_ints = all(type(p.value) is int and abs(p.value) < 2**53 for p in pts)  # 3 reads back as 3, 3.0 as 3.0
         packed.chunks.append((run_id, key, rank, len(pts), pts[0].time, all_ints, steps.tobytes(), times.tobytes(),
                               vals.tobytes()))
+        packed.rollups.append((run_id, key, rank, len(pts), rollup_of(steps, times, vals, NO_STEP)))
         finite = [v for v in vals if not math.isnan(v)]
         last = pts[-1]
         packed.summaries.append((run_id, key, rank, MetricKind.SCALAR.value, len(pts), last.step, last.time,

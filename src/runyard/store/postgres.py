@@ -21,7 +21,7 @@ from runyard.store.sql import Dialect, SqlStore, Tx
 
 POSTGRES = Dialect(placeholder="%s", for_update=" FOR UPDATE", event_order="seq",
                    host_lock="SELECT pg_advisory_xact_lock(hashtext(%s))")
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _MIGRATION_LOCK = 0x72756E79  # "runy": one advisory lock id for schema changes
 
 SCHEMA_V1 = """
@@ -85,8 +85,16 @@ def _v1_to_v2(cur: Any) -> None:
             cur.execute(statement)
 
 
+def _v2_to_v3(cur: Any) -> None:
+    """A rollup of each metric chunk (metric_rollup.py); series written before have none."""
+    cur.execute("CREATE TABLE IF NOT EXISTS metric_rollups (seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+                " run_id TEXT NOT NULL, key TEXT NOT NULL, rank INTEGER NOT NULL, n INTEGER NOT NULL,"
+                " rollup BYTEA NOT NULL)")
+    cur.execute("CREATE INDEX IF NOT EXISTS metric_rollups_by_key ON metric_rollups(run_id, key, rank, seq)")
+
+
 # MIGRATIONS[v] takes a database from schema v to v + 1 (0 is an empty database)
-MIGRATIONS: dict[int, Callable[[Any], None]] = {0: _create_v1, 1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[Any], None]] = {0: _create_v1, 1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def shown(uri: str) -> str:

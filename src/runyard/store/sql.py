@@ -37,6 +37,7 @@ from runyard.store.base import (
     TokenKind,
     TokenRecord,
 )
+from runyard.store.metric_rollup import SeriesRollup, rollup_from_rows
 from runyard.store.metric_rows import (
     SUMMARY_COLUMNS,
     PackedMetrics,
@@ -96,10 +97,15 @@ SUMMARY_UPSERT = (
     "   THEN metric_summary.max_value ELSE excluded.max_value END")
 
 
+CHUNK_INSERT = ("INSERT INTO metric_chunks(run_id, key, rank, n, first_time, all_ints, steps, times, vals)"
+                " VALUES (?,?,?,?,?,?,?,?,?)")
+ROLLUP_INSERT = "INSERT INTO metric_rollups(run_id, key, rank, n, rollup) VALUES (?,?,?,?,?)"
+
+
 def write_packed(tx: Tx, packed: PackedMetrics) -> None:
     """Metric rows of one batch (inside the caller's transaction)."""
-    tx.executemany("INSERT INTO metric_chunks(run_id, key, rank, n, first_time, all_ints, steps, times, vals)"
-                   " VALUES (?,?,?,?,?,?,?,?,?)", packed.chunks)
+    tx.executemany(CHUNK_INSERT, packed.chunks)
+    tx.executemany(ROLLUP_INSERT, packed.rollups)
     tx.executemany("INSERT INTO metric_objects(run_id, key, kind, rank, step, time, data, description)"
                    " VALUES (?,?,?,?,?,?,?,?)", packed.objects)
     tx.executemany(SUMMARY_UPSERT, packed.summaries)
@@ -371,6 +377,15 @@ class SqlStore(Store):
         return series_from_rows(self._query("SELECT steps, times, vals FROM metric_chunks WHERE run_id=? AND key=?"
                                             " AND rank=? ORDER BY seq", (run_id, key, rank)))
 
+    def metric_rollup(self, run_id: str, key: str, rank: int = 0) -> SeriesRollup | None:
+        with self._read() as tx:
+            stored = tx.one("SELECT n FROM metric_summary WHERE run_id=? AND key=? AND rank=?", (run_id, key, rank))
+            rows = tx.rows("SELECT n, rollup FROM metric_rollups WHERE run_id=? AND key=? AND rank=? ORDER BY seq",
+                           (run_id, key, rank))
+        rollup = rollup_from_rows(rows)
+        # chunks written before rollups existed have none: then the points are read
+        return rollup if rollup is not None and stored is not None and rollup.total == stored[0] else None
+
     def metric_summaries(self, run_ids: Sequence[str] | None = None, experiment: str | None = None,
                          rank: int | None = None) -> list[MetricSummary]:
         sql = f"SELECT {SUMMARY_COLUMNS} FROM metric_summary s"
@@ -419,7 +434,7 @@ class SqlStore(Store):
         with self._read() as tx:
             found = {table: int(tx.rows(f"SELECT COUNT(*) FROM {table} WHERE run_id=?", (run_id,))[0][0])
                      for table in ("runs", "status_events", "tags", "params", "spool_offsets", "metric_chunks",
-                                   "metric_objects", "metric_summary")}
+                                   "metric_rollups", "metric_objects", "metric_summary")}
             found["metric_points"] = int(tx.rows("SELECT COALESCE(SUM(n), 0) FROM metric_chunks WHERE run_id=?",
                                                  (run_id,))[0][0])
         return found
@@ -429,12 +444,14 @@ class SqlStore(Store):
         with self._read() as tx:
             chunks = tx.rows("SELECT run_id, key, rank, n, first_time, all_ints, steps, times, vals FROM metric_chunks"
                              " WHERE run_id=? ORDER BY seq", (run_id,))
+            rollups = tx.rows("SELECT run_id, key, rank, n, rollup FROM metric_rollups WHERE run_id=? ORDER BY seq",
+                              (run_id,))
             objects = tx.rows("SELECT run_id, key, kind, rank, step, time, data, description FROM metric_objects"
                               " WHERE run_id=? ORDER BY seq", (run_id,))
             summaries = tx.rows(f"SELECT {SUMMARY_COLUMNS} FROM metric_summary s WHERE s.run_id=?", (run_id,))
         return RunBundle(record, self.status_events(run_id), self.get_tags(run_id), self.spool_offsets(run_id),
                          [(*c[:5], bool(c[5]), bytes(c[6]), bytes(c[7]), bytes(c[8])) for c in chunks],
-                         objects, summaries)
+                         objects, summaries, [(*r[:4], bytes(r[4])) for r in rollups])
 
     def put_bundle(self, bundle: RunBundle) -> bool:
         with self._tx() as tx:
@@ -447,8 +464,8 @@ class SqlStore(Store):
             tx.executemany(self._TAG_UPSERT, [(run_id, k, v) for k, v in bundle.tags.items()])
             tx.executemany('INSERT INTO spool_offsets(run_id, source, "offset") VALUES (?,?,?)',
                            [(run_id, s, o) for s, o in bundle.offsets.items()])
-            tx.executemany("INSERT INTO metric_chunks(run_id, key, rank, n, first_time, all_ints, steps, times, vals)"
-                           " VALUES (?,?,?,?,?,?,?,?,?)", bundle.chunks)
+            tx.executemany(CHUNK_INSERT, bundle.chunks)
+            tx.executemany(ROLLUP_INSERT, bundle.rollups)
             tx.executemany("INSERT INTO metric_objects(run_id, key, kind, rank, step, time, data, description)"
                            " VALUES (?,?,?,?,?,?,?,?)", bundle.objects)
             tx.executemany("INSERT INTO metric_summary(run_id, key, rank, kind, n, last_step, last_time, last_value,"

@@ -24,7 +24,7 @@ from runyard.store.system_metrics import SYSTEM_SCHEMA
 from runyard.store.metric_rows import pack
 from runyard.store.sql import Dialect, Tx, run_params, write_packed
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 METRICS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS metric_chunks (
@@ -52,6 +52,14 @@ CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, created);
 CREATE TABLE IF NOT EXISTS tokens (
     name TEXT PRIMARY KEY, digest TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, created REAL NOT NULL, revoked REAL);
 """
+# schema 6: a rollup of each metric chunk, in its own table (a column after the chunk's blobs would be read by
+# walking their overflow pages)
+ROLLUP_SCHEMA = """
+CREATE TABLE IF NOT EXISTS metric_rollups (
+    seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL, key TEXT NOT NULL, rank INTEGER NOT NULL, n INTEGER NOT NULL,
+    rollup BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS metric_rollups_by_key ON metric_rollups(run_id, key, rank, seq);
+"""
 _SQLITE = Dialect(placeholder="?", for_update="", event_order="rowid")
 
 CORE_SCHEMA = """
@@ -74,13 +82,13 @@ CREATE TABLE IF NOT EXISTS tags (
 CREATE TABLE IF NOT EXISTS spool_offsets (
     run_id TEXT NOT NULL, source TEXT NOT NULL, offset INTEGER NOT NULL, PRIMARY KEY (run_id, source));
 """
-CURRENT_SCHEMA = CORE_SCHEMA + METRICS_SCHEMA + SEARCH_SCHEMA + LEDGER_SCHEMA + SYSTEM_SCHEMA
+CURRENT_SCHEMA = CORE_SCHEMA + METRICS_SCHEMA + ROLLUP_SCHEMA + SEARCH_SCHEMA + LEDGER_SCHEMA + SYSTEM_SCHEMA
 
 
 def _v1_to_v2(db: sqlite3.Connection) -> None:
     """Schema 1 kept one row per metric point (`metrics`); schema 2 packs numeric points in chunks with
     a per-key summary. Every point moves across in its logging order, then the old table goes."""
-    execute_script(db, METRICS_SCHEMA)
+    execute_script(db, METRICS_SCHEMA + ROLLUP_SCHEMA)  # write_packed writes both
     rows = db.execute("SELECT run_id, key, kind, step, rank, time, value, data, description FROM metrics"
                       " ORDER BY run_id, rowid").fetchall()
     by_run: dict[str, list[SpoolEvent]] = {}
@@ -115,9 +123,15 @@ def _v4_to_v5(db: sqlite3.Connection) -> None:
     execute_script(db, LEDGER_SCHEMA + SYSTEM_SCHEMA)
 
 
+def _v5_to_v6(db: sqlite3.Connection) -> None:
+    """Schema 6 keeps a rollup of each metric chunk (metric_rollup.py). Series written before have none and are
+    charted from their points, as before (chunks moved by the schema 1 -> 2 migration already have theirs)."""
+    execute_script(db, ROLLUP_SCHEMA)
+
+
 # MIGRATIONS[v] takes a database from schema v to v + 1
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4,
-                                                                4: _v4_to_v5}
+                                                                4: _v4_to_v5, 5: _v5_to_v6}
 
 
 def execute_script(db: sqlite3.Connection, script: str) -> None:

@@ -2,7 +2,8 @@
 
 A chart of W pixels cannot show more than W x positions, so a series of 100,000 points is sent as W
 buckets of consecutive points, each with its first step and time, and its min, max and mean: the line is
-the mean and the band min..max, so a single spike still reaches the edge of the band. Zooming asks again
+the mean and the band min..max, so a single spike still reaches the edge of the band. A long series is bucketed
+from its stored rollup (metric_rollup.py: groups of 16 points) rather than from every point. Zooming asks again
 for the visible step range only, at the same width, which returns the raw points once they fit.
 """
 
@@ -15,10 +16,12 @@ from typing import Any
 import numpy as np
 
 from runyard.store.base import MetricKind, Store
+from runyard.store.metric_rollup import GROUP, SeriesRollup
 from runyard.store.metric_rows import NO_STEP
 from runyard.tracking.metrics_view import shape_metrics
 
 MAX_BUCKETS = 4000
+MIN_GROUPS_PER_BUCKET = 4  # a bucket of whole rollup groups is then within a quarter of its exact width
 
 
 @dataclass(frozen=True)
@@ -67,8 +70,32 @@ def _bucket_stats(values: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray
         return np.nanmin(grid, axis=1), np.nanmax(grid, axis=1), np.nanmean(grid, axis=1)
 
 
+def _from_rollup(key: str, rank: int, rollup: SeriesRollup, buckets: int) -> ChartSeries | None:
+    """The series in about `buckets` buckets of whole groups, or None when its groups are too coarse for that
+    (fewer than MIN_GROUPS_PER_BUCKET a bucket: the points are read instead)."""
+    size = -(-rollup.total // buckets)
+    if size < MIN_GROUPS_PER_BUCKET * GROUP:
+        return None
+    bucket_of = rollup.starts // size
+    firsts = np.flatnonzero(np.r_[True, bucket_of[1:] != bucket_of[:-1]])  # each bucket's first group
+    counts = np.add.reduceat(rollup.counts.astype(np.int64), firsts)
+    sums = np.add.reduceat(rollup.sums, firsts)
+    with np.errstate(invalid="ignore", divide="ignore"):  # a bucket of only NaN/inf is a gap
+        mean = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    steps = rollup.starts if rollup.stepless else rollup.steps
+    return ChartSeries(key, rank, rollup.total, steps[firsts].astype(np.int64), rollup.times[firsts],
+                       mean.astype(np.float32), np.fmin.reduceat(rollup.mins, firsts).astype(np.float32),
+                       np.fmax.reduceat(rollup.maxs, firsts).astype(np.float32))
+
+
 def chart_series(store: Store, run_id: str, key: str, rank: int, buckets: int,
                  step_range: tuple[float, float] | None = None) -> ChartSeries:
+    buckets = max(1, min(buckets, MAX_BUCKETS))
+    if step_range is None:  # the whole series: from its rollup when the store keeps one and it is fine enough
+        rollup = store.metric_rollup(run_id, key, rank)
+        drawn = _from_rollup(key, rank, rollup, buckets) if rollup is not None else None
+        if drawn is not None:
+            return drawn
     raw = store.metric_series(run_id, key, rank)
     steps = raw.steps.astype(np.float64)
     if len(steps) and (raw.steps == NO_STEP).any():  # logged without step=: x is the point's index
@@ -78,7 +105,6 @@ def chart_series(store: Store, run_id: str, key: str, rank: int, buckets: int,
         keep = (steps >= step_range[0]) & (steps <= step_range[1])
         steps, times, values = steps[keep], times[keep], values[keep]
     total = len(values)
-    buckets = max(1, min(buckets, MAX_BUCKETS))
     if total <= buckets:
         return ChartSeries(key, rank, total, _whole(steps), np.ascontiguousarray(times), values)
     size = -(-total // buckets)

@@ -32,8 +32,10 @@ function byKey(keys, series) {
 }
 
 export class RunCharts {
-  // `first`: the first screen's charts when the page asked for them early (runRequests)
-  constructor(el, runId, overview, { live = false, onOverview = null, first = null } = {}) {
+  // `first`: the first screen's charts when the page asked for them early (runRequests), `width` the chart width
+  // they were asked at (known before the page is laid out: reading it from the grid now would force a layout of
+  // the whole page before the first chart; it is checked once that chart is on screen)
+  constructor(el, runId, overview, { live = false, onOverview = null, first = null, width = null } = {}) {
     this.el = el;
     this.runId = runId;
     this.overview = overview;
@@ -49,7 +51,7 @@ export class RunCharts {
     el.innerHTML = `<div class="toolbar"><input id="chart-search" type="search" placeholder="find a metric"
         size="24"><span id="chart-count"></span></div><div class="charts" id="charts"></div>`;
     this.grid = el.querySelector("#charts");
-    this.width = chartWidth(this.grid);
+    this.width = width ?? chartWidth(this.grid);
     this.observer = new IntersectionObserver((entries) => entries.forEach((e) => {
       if (e.isIntersecting) this.want([e.target.dataset.metric]);
     }), { rootMargin: "800px 0px" });
@@ -93,39 +95,60 @@ export class RunCharts {
   }
 
   async takeFirst(first) {
-    this.inFlight += 1;  // holds the other batches back until the first screen is drawn
+    this.inFlight += 1;  // holds the other batches back until the first screen's answer is here
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
+      this.inFlight -= 1;
+      if (this.scope.alive) this.pump();
+    };
+    let keys = [];
     try {
-      const { keys, series } = await first;
-      const lines = [...byKey(keys, series)].filter(([key, l]) => this.boxes.has(key) && l.length);
+      const answer = await first;
+      keys = answer.keys;
+      const lines = [...byKey(keys, answer.series)].filter(([key, l]) => this.boxes.has(key) && l.length);
       const drawing = new Set(lines.map(([key]) => key));
       this.queue = this.queue.filter((k) => !drawing.has(k));  // not asked for again meanwhile
       for (const [i, [key, l]] of lines.entries()) {
-        if (i === 1) await afterPaint();  // the first chart on screen before the others are built
         this.draw(key, l);
+        if (i === 0) {  // the first chart is built: the next batches are asked for, then it is painted alone
+          release();
+          await afterPaint();
+        }
       }
-      keys.forEach((k) => this.queued.delete(k));
+      afterPaint().then(() => this.fitWidth());
     } catch (e) {
       if (this.scope.alive) console.warn("charts", e);
     } finally {
-      this.inFlight -= 1;
+      keys.forEach((k) => this.queued.delete(k));
+      release();
       if (this.data.size) this.firstDrawn();
-      if (this.scope.alive) this.pump();
     }
   }
 
   pump() {
-    // the first screen's few charts alone, so nothing competes with them; then several batches at once
+    // the first screen's few charts alone, so nothing competes with them; then several batches at once, the next
+    // asked for as soon as one is answered (the server works on it while this one is drawn)
     while (this.inFlight < (this.data.size ? IN_FLIGHT : 1) && this.queue.length) {
       const size = this.data.size ? BATCH : FIRST_BATCH;
       const keys = this.queue.splice(0, size);
       this.inFlight += 1;
-      this.fetch(keys).then((lines) => lines.forEach((l, key) => this.draw(key, l)))
-        .catch((e) => { if (this.scope.alive) console.warn("charts", e); })
+      let answered = false;
+      const next = () => {
+        if (answered) return;
+        answered = true;
+        this.inFlight -= 1;
+        keys.forEach((k) => this.queued.delete(k));
+        if (this.scope.alive) this.pump();
+      };
+      this.fetch(keys).then((lines) => {
+        next();
+        lines.forEach((l, key) => this.draw(key, l));
+      }).catch((e) => { if (this.scope.alive) console.warn("charts", e); })
         .finally(() => {
-          this.inFlight -= 1;
-          keys.forEach((k) => this.queued.delete(k));
+          next();
           this.firstDrawn();
-          if (this.scope.alive) this.pump();
         });
     }
     if (!this.queue.length && !this.inFlight) this.firstDrawn();  // nothing to draw
@@ -163,6 +186,14 @@ export class RunCharts {
   unzoom(key) {
     this.zoomed.delete(key);
     this.charts.get(key).update(this.data.get(key), true);
+  }
+
+  // the grid laid out narrower or wider than foreseen (a scrollbar came with the page): charts take its width
+  fitWidth() {
+    const width = chartWidth(this.grid);
+    if (!this.scope.alive || width === this.width) return;
+    this.width = width;
+    this.charts.forEach((c) => c.plot.setSize({ width, height: c.plot.height }));
   }
 
   // every chart again (the smoothing or the x axis changed)

@@ -5,11 +5,11 @@ import { chartWidthIn, runGridWidth } from "./geometry.js";
 
 export const FIRST_BATCH = 4;  // the charts the first screen shows
 
-// {details, overview, first}: promises; `first` is the first screen's charts, chosen by the server as the page
-// would choose them, at the width its grid will have
+// {details, overview, first, width}: promises, and the chart width they were asked at; `first` is the first
+// screen's charts, chosen by the server as the page would choose them, at the width its grid will have
 export function runRequests(runId) {
-  const q = new URLSearchParams({ first: FIRST_BATCH, width: chartWidthIn(runGridWidth()) });
-  const first = api(runPath(runId) + "/charts?" + q);
+  const width = chartWidthIn(runGridWidth());
+  const first = api(runPath(runId) + "/charts?" + new URLSearchParams({ first: FIRST_BATCH, width }));
   first.catch(() => { /* left the page, or an older server: the charts ask again */ });
-  return { details: api(runPath(runId)), overview: api(runPath(runId) + "/metric-overview"), first };
+  return { details: api(runPath(runId)), overview: api(runPath(runId) + "/metric-overview"), first, width };
 }

@@ -48,7 +48,7 @@ function logTabs(d, sweep) {
 export async function runPage(runId, requests = runRequests(runId)) {
   const page = scope();
   // the first screen's charts are asked for with the run's details, not after them (a sweep shows none: unused)
-  const { first } = requests;
+  const { first, width } = requests;
   const [d, overview] = await Promise.all([requests.details, requests.overview]);
   const sweep = d.properties["runyard.runType"] === "hyperdrive";  // its controller writes the system log
   const params = parameters(d.runDefinition, d.properties);
@@ -69,9 +69,9 @@ export async function runPage(runId, requests = runRequests(runId)) {
         <h3>Tags</h3><table class="kv" id="tags">${kvRows(Object.entries(d.tags || {}))}</table>
         ${props.length ? `<h3>Properties</h3><table class="kv" id="properties">${kvRows(props)}</table>` : ""}</div>
     </div>
-    <div class="section"><h3>Summary</h3><table id="summary"><thead><tr><th>metric</th><th>last</th><th>min</th>
-      <th>max</th><th>points</th></tr></thead><tbody>${summaryRows(overview)
-        || "<tr><td colspan=5>No metrics logged (yet)</td></tr>"}</tbody></table></div>
+    <div class="section"><h3>Summary</h3><div class="summary-box"><table id="summary"><thead><tr><th>metric</th>
+      <th>last</th><th>min</th><th>max</th><th>points</th></tr></thead><tbody>${summaryRows(overview)
+        || "<tr><td colspan=5>No metrics logged (yet)</td></tr>"}</tbody></table></div></div>
     ${sweep ? `<div class="section" id="sweep-section"><h3>Sweep</h3><div id="sweep"></div></div>` : ""}
     <div class="section" id="children-section" hidden><h3>Child runs</h3><div class="charts" id="children-chart"></div>
       <table class="runs" id="children"></table></div>
@@ -98,7 +98,7 @@ export async function runPage(runId, requests = runRequests(runId)) {
   if (!sweep) {
     const summary = el.querySelector("#summary tbody");
     const charts = new RunCharts(el.querySelector("#metric-charts"), runId, overview, {
-      live: running, first,
+      live: running, first, width,
       onOverview: (next) => { const rows = summaryRows(next); if (rows) summary.innerHTML = rows; } });
     chartControls(el.querySelector("#chart-controls"), () => charts.redraw());
     below = charts.ready;
