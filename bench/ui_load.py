@@ -5,7 +5,7 @@ Chromium through Playwright. Each time is printed twice: on the page's own clock
 the first frame showing it: what a user sees) and as the harness sees it (page.goto's round trips and the
 console message added). MLflow needs the bench extra (`pip install -e .[bench]`); without it its column says so.
 
-    .venv/bin/python bench/ui_load.py [--metrics 100] [--points 100000] [--runs 10000] [--repeats 3]
+    .venv/bin/python bench/ui_load.py [--metrics 100] [--points 100000] [--runs 10000] [--cold 5] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,21 +110,44 @@ def _median(values: list[float | str]) -> float | str:
     return statistics.median(numbers) if len(numbers) == len(values) else next(v for v in values if isinstance(v, str))
 
 
-def measure(page, run_url: str, chart: str, table_url: str, row: str, metrics: int, repeats: int) -> dict:
-    # the browser has shown the UI before (as when a user opens a run from the runs table); then the run page's
-    # first visit (nothing cached by the server), and the median of the visits after it (a page opened again)
-    marks = [(chart, 1), (chart, metrics), (row, 1)]
+@dataclass(frozen=True)
+class Pages:
+    """What one UI's pages are, for the same measurements: a run page with `metrics` charts, the runs table."""
+
+    run_url: str
+    chart: str  # a selector matching each drawn chart
+    table_url: str
+    row: str  # a selector matching each drawn row of the runs table
+    metrics: int
+
+
+def measure(page, pages: Pages, repeats: int) -> dict:
+    """One server and browser: the runs table (the browser has shown the UI, as when a user opens a run from it),
+    the run page's first visit (nothing cached by the server), then `repeats` visits again and to the table."""
+    marks = [(pages.chart, 1), (pages.chart, pages.metrics), (pages.row, 1)]
     watcher = watch(page, marks)
-    timed(page, table_url, [(row, 1)], watcher)
-    run = [timed(page, run_url, [(chart, 1), (chart, metrics)], watcher) for _ in range(repeats + 1)]
-    table = [timed(page, table_url, [(row, 1)], watcher)[0] for _ in range(repeats)]
-    numbers = {}
-    for clock in ("wall", "page"):
-        numbers[clock] = {
-            "first_cold": getattr(run[0][0], clock), "all_cold": getattr(run[0][1], clock),
-            "first": _median([getattr(r[0], clock) for r in run[1:]]),
-            "all": _median([getattr(r[1], clock) for r in run[1:]]),
-            "table": _median([getattr(t, clock) for t in table])}
+    timed(page, pages.table_url, [(pages.row, 1)], watcher)
+    run = [timed(page, pages.run_url, [(pages.chart, 1), (pages.chart, pages.metrics)], watcher)
+           for _ in range(repeats + 1)]
+    table = [timed(page, pages.table_url, [(pages.row, 1)], watcher)[0] for _ in range(repeats)]
+    return {clock: {"first_cold": getattr(run[0][0], clock), "all_cold": getattr(run[0][1], clock),
+                    "first": _median([getattr(r[0], clock) for r in run[1:]]) if repeats else "-",
+                    "all": _median([getattr(r[1], clock) for r in run[1:]]) if repeats else "-",
+                    "table": _median([getattr(t, clock) for t in table]) if repeats else "-"}
+            for clock in ("wall", "page")}
+
+
+def sessions(serve, pages: Pages, tmp: Path, args: argparse.Namespace) -> dict:
+    """`args.cold` first visits, each with a new server (`serve()`: a context giving its base URL) and a new browser
+    profile: their medians are the first-visit numbers (one visit varies by +-0.1 s on a 2-core machine); the first
+    session also measures the visits after it."""
+    runs = []
+    for i in range(args.cold):
+        with serve() as base, browser_page(tmp / f"profile-{i}", viewport={"width": 1400, "height": 1000}) as page:
+            at = Pages(base + pages.run_url, pages.chart, base + pages.table_url, pages.row, pages.metrics)
+            runs.append(measure(page, at, args.repeats if i == 0 else 0))
+    numbers = {clock: {**runs[0][clock], **{key: _median([r[clock][key] for r in runs])
+                                            for key in ("first_cold", "all_cold")}} for clock in ("wall", "page")}
     print(numbers, flush=True)
     return numbers
 
@@ -133,14 +158,18 @@ def runyard_numbers(tmp: Path, args: argparse.Namespace) -> dict:
     big_run(ws, BIG, args.metrics, args.points)
     small_runs(ws, args.runs)
     print(f"runyard filled in {time.perf_counter() - started:.1f} s")
-    proc, base = start_server(ws)
-    try:
-        with browser_page(tmp / "ry", viewport={"width": 1400, "height": 1000}) as page:
-            return measure(page, f"{base}/#/run/{BIG}", ".chart canvas", f"{base}/#/", "#runs tbody tr",
-                           args.metrics, args.repeats)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+
+    @contextmanager
+    def serve() -> Iterator[str]:
+        proc, base = start_server(ws)
+        try:
+            yield base
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+    return sessions(serve, Pages(f"/#/run/{BIG}", ".chart canvas", "/#/", "#runs tbody tr", args.metrics),
+                    tmp / "ry", args)
 
 
 def mlflow_numbers(tmp: Path, args: argparse.Namespace) -> dict | None:
@@ -151,12 +180,11 @@ def mlflow_numbers(tmp: Path, args: argparse.Namespace) -> dict | None:
     started = time.perf_counter()
     data = fill_mlflow(tmp, args.metrics, args.points, args.runs)
     print(f"mlflow filled in {time.perf_counter() - started:.1f} s")
-    with mlflow_server(data.db, free_port()) as base:
-        with browser_page(tmp / "ml", viewport={"width": 1400, "height": 1000}) as page:
-            # its charts are Plotly plots; a drawn one has a trace
-            return measure(page, f"{base}/#/experiments/{data.experiment_id}/runs/{data.big_run}/model-metrics",
-                           ".js-plotly-plot .scatterlayer .trace", f"{base}/#/experiments/{data.experiment_id}/runs",
-                           ".ag-row", args.metrics, args.repeats)
+    experiment = f"/#/experiments/{data.experiment_id}"
+    # its charts are Plotly plots; a drawn one has a trace
+    pages = Pages(f"{experiment}/runs/{data.big_run}/model-metrics", ".js-plotly-plot .scatterlayer .trace",
+                  f"{experiment}/runs", ".ag-row", args.metrics)
+    return sessions(lambda: mlflow_server(data.db, free_port()), pages, tmp / "ml", args)
 
 
 def main() -> int:
@@ -164,7 +192,8 @@ def main() -> int:
     parser.add_argument("--metrics", type=int, default=100)
     parser.add_argument("--points", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=10_000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="visits again, after the first")
+    parser.add_argument("--cold", type=int, default=5, help="first visits, each with a new server and browser")
     parser.add_argument("--without-mlflow", action="store_true", help="runyard's numbers only (quicker)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="runyard-uibench-") as tmp:
@@ -178,7 +207,8 @@ def main() -> int:
     shown = lambda v: f"{v:.2f}s" if isinstance(v, float) else str(v)  # noqa: E731
     for clock, title in (("page", "on the page's clock (from navigation start)"),
                          ("wall", "as the harness sees it (page.goto + the console message)")):
-        print(f"\n{title}; again = median of {args.repeats}")
+        print(f"\n{title}; first visit = median of {args.cold} (a new server and browser each), "
+              f"again = median of {args.repeats}")
         print(f"{'page':44} {'runyard':>10} {'mlflow ui':>12} {'ratio':>7}")
         for label, key in rows:
             mine = ours[clock][key]
