@@ -152,6 +152,7 @@ def test_a_long_series_is_charted_from_its_rollup_as_from_its_points(store, step
     drawn = chart_series(store, "r1", "loss", 0, 600)
     exact = chart_series(store, "r1", "loss", 0, 600, step_range=(-1.0, 1e12))  # a range: always the points
     assert drawn.total == exact.total == 90_001 and 540 <= len(drawn.steps) <= 660
+    assert not np.array_equal(drawn.steps, exact.steps)  # whole groups, not the points' exact buckets
     assert np.nanmax(drawn.high) == 40.0 and np.nanmin(drawn.low) == -40.0
     x = np.arange(90_001) * (1 if stepless else 10)
     assert drawn.steps[0] == 0 and np.all(np.diff(drawn.steps) > 0) and set(drawn.steps) <= set(x)
