@@ -59,6 +59,13 @@ def test_api_runs_details_series_files_logs(served):
     assert listing["runs"][0]["metrics"]["loss"] == {"last": 0.05, "min": 0.05, "max": 1.0, "count": 20}
     details = json.loads(get(f"{base}/api/v1/runs/{runs[1].id}")[1])
     assert details["status"] == "Completed" and "outputs/model.txt" in details["files"]
+    # a run page's first screen in one answer: the same details, overview and first charts as asked one by one
+    first = json.loads(get(f"{base}/api/v1/runs/{runs[1].id}/page?first=4&width=300")[1])
+    assert first["details"] == details
+    assert first["overview"] == json.loads(get(f"{base}/api/v1/runs/{runs[1].id}/metric-overview")[1])
+    assert first["charts"] == json.loads(get(f"{base}/api/v1/runs/{runs[1].id}/charts?first=4&width=300")[1])
+    assert first["charts"]["keys"] == ["loss"] and first["charts"]["series"][0]["total"] == 20
+    assert get(f"{base}/api/v1/runs/nope/page")[0] == 404
     series = json.loads(get(f"{base}/api/v1/runs/{runs[1].id}/metrics/loss/series?max_points=10")[1])
     assert series["total"] == 20 and series["downsampled"] and len(series["values"]) <= 10
     status, data = get(f"{base}/api/v1/runs/{runs[1].id}/files/outputs/model.txt")

@@ -45,12 +45,16 @@ def test_a_run_of_40_series_of_20k_points_draws_from_a_few_bucketed_requests_and
     run_id = big_run(workspace, "big_1700000000_abcdefgh", metrics=40, points=20_000, spikes={0: (12_345, 50.0)})
     seen = _requests(page)
     responses: list = []
-    page.on("response", lambda r: responses.append(r) if "/charts?" in r.url and r.ok else None)
+    page.on("response", lambda r: responses.append(r) if ("/charts?" in r.url or "/page?" in r.url) and r.ok else None)
     page.goto(f"{base}/#/run/{run_id}")
     page.locator(".chart canvas").nth(39).wait_for()
     assert not [u for u in seen if "/series" in u or u.endswith("/metrics")]  # no request per metric, no raw points
+    # the first screen (details, overview, first charts) in one request, the other charts in a few batches
+    assert len([u for u in seen if f"/runs/{run_id}/page?" in u]) == 1
+    assert not [u for u in seen if u.endswith(f"/runs/{run_id}") or u.endswith("/metric-overview")]
     assert 1 <= len([u for u in seen if "/charts?" in u]) <= 6
-    first = next(s for r in responses for s in r.json()["series"] if s["key"] == "metric_000")
+    answers = [r.json() for r in responses]
+    first = next(s for a in answers for s in a.get("charts", a)["series"] if s["key"] == "metric_000")
     assert first["total"] == 20_000 and len(first["steps"]) <= 1000  # bucketed to the chart's width
     assert max(v for v in first["high"] if v is not None) == 50.0  # the spike survives as its bucket's max
     assert "max" in page.locator(".chart[data-metric='metric_000'] .u-legend").inner_text()  # drawn as a band

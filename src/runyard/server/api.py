@@ -38,6 +38,11 @@ def run_or_404(ws: Workspace, run_id: str) -> Run:
         raise HTTPException(status_code=404, detail=str(e)) from None
 
 
+def details_of(run: Run) -> dict[str, Any]:
+    """What a run page shows of a run (GET /runs/{id}): its details and its files' names."""
+    return {**run.get_details(), "files": run.get_file_names()}
+
+
 def _owned(ws: Workspace, run_id: str) -> Run:
     """The run, if this request's token may change it (its submitter's own, or an admin token)."""
     from runyard.identity import may_change
@@ -186,8 +191,7 @@ def build_router(ws: Workspace) -> APIRouter:
 
     @api.get("/runs/{run_id}")
     def run_details(run_id: str) -> dict[str, Any]:
-        run = run_or_404(ws, run_id)
-        return {**run.get_details(), "files": run.get_file_names()}
+        return details_of(run_or_404(ws, run_id))
 
     @api.get("/models")
     def models() -> list[dict[str, Any]]:

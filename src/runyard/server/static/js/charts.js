@@ -2,6 +2,7 @@
 // rank (or run). A bucketed series (see the server's /charts) draws its mean as the line and min..max as a band.
 import { COLORS, esc, stored, store } from "./format.js";
 import { scope } from "./page.js";
+import { palette } from "./palette.js";
 
 // chart settings: from the address (a deep link: #/run/ID?smooth=0.6&logy=1&x=wall), else as last chosen
 function hashParams() {
@@ -91,32 +92,30 @@ function columns(seriesList, settings) {
 
 const INTEGER_INCRS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 1e4, 2e4, 5e4, 1e5, 1e6, 1e7];
 
-// the page's palette (light or dark), read once per scheme: reading computed style per chart costs a style pass each
-const palettes = new Map();
-function palette() {
-  const dark = window.matchMedia("(prefers-color-scheme: dark)").matches;
-  if (!palettes.has(dark)) {
-    const css = getComputedStyle(document.documentElement);
-    palettes.set(dark, { ink: css.getPropertyValue("--fg").trim() || "#1d2330",
-                         gridInk: css.getPropertyValue("--line").trim() || "#e3e6eb" });
-  }
-  return palettes.get(dark);
-}
-
 function options(width, built, settings, hooks) {
   const { ink, gridInk } = palette();
   const integerSteps = settings.x === "step" && built.xs.every((x) => Number.isInteger(x));
+  const axis = { stroke: ink, grid: { stroke: gridInk }, ticks: { stroke: gridInk } };
   return {
     width, height: 240, legend: { show: built.lines.length > 1 }, bands: built.bands, hooks,
     cursor: { drag: { x: true, y: false }, sync: { key: "runyard" } },
     scales: { x: { time: settings.x === "wall" }, y: { distr: settings.logY ? 3 : 1 } },
-    axes: [{ stroke: ink, grid: { stroke: gridInk }, ticks: { stroke: gridInk },
-             incrs: integerSteps ? INTEGER_INCRS : undefined },
+    axes: [{ ...axis, incrs: integerSteps ? INTEGER_INCRS : undefined },
            // the y axis as wide as its longest label (system metrics in MB reach 6 digits and more)
-           { stroke: ink, grid: { stroke: gridInk }, ticks: { stroke: gridInk },
-             size: (self, values) => 18 + 7 * Math.max(4, ...(values || []).map((v) => String(v).length)) }],
+           { ...axis, size: (self, values) => 18 + 7 * Math.max(4, ...(values || []).map((v) => String(v).length)) }],
     series: [{ label: settings.x }, ...built.lines],
   };
+}
+
+// The first chart a page draws costs ~50 ms more than the next ones on a 2-core machine (uPlot's drawing code compiled
+// and warmed, its canvas set up). A small chart drawn off the page while the first series are on their way pays that
+// in time the page would spend waiting; it is gone before anything is painted.
+export function warmUp() {
+  const settings = chartSettings();
+  const line = { label: "", steps: [0, 1, 2, 3], values: [0, 1, 0.5, 2], low: [0, 0.5, 0.2, 1], high: [0, 2, 1, 3] };
+  const built = columns([line, { ...line, label: " " }], settings);
+  const plot = new uPlot(options(320, built, settings, {}), built.data, document.createElement("div"));
+  setTimeout(() => plot.destroy(), 0);  // after its drawing, queued as a microtask
 }
 
 // A chart in its own box, appended to `el` (or drawn into `box` when given, e.g. a placeholder). `onZoom(lo, hi)`

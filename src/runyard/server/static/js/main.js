@@ -45,9 +45,11 @@ setRenderer(route);
 window.addEventListener("hashchange", route);
 // charts take their ink from the palette when drawn: draw the view again when the system switches light/dark
 window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", route);
-api("/version", { signal: null }).then((v) => {
+// the workspace's name in the header, asked for once the first view is drawn (it is not worth a request that the
+// first screen's requests would queue behind)
+const firstView = route();
+firstView.finally(() => api("/version", { signal: null }).then((v) => {
   const ws = document.getElementById("workspace");
   ws.textContent = "workspace " + v.workspace;
   ws.title = v.workspacePath || v.workspace;
-}).catch(() => {});
-route();
+}).catch(() => {}));

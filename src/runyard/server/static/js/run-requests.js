@@ -1,7 +1,9 @@
-// A run page's first requests (its details, its metric overview, the first screen's charts), sent by the router
-// at once: the server works on them while the page's modules load.
+// A run page's first screen (its details, its metric overview, the first charts), asked for in one request by the
+// router at once: the server works on it while the page's modules load.
 import { api, runPath } from "./api.js";
+import { warmUp } from "./charts.js";
 import { chartWidthIn, runGridWidth } from "./geometry.js";
+import { palette } from "./palette.js";
 
 export const FIRST_BATCH = 4;  // the charts the first screen shows
 
@@ -9,7 +11,10 @@ export const FIRST_BATCH = 4;  // the charts the first screen shows
 // screen's charts, chosen by the server as the page would choose them, at the width its grid will have
 export function runRequests(runId) {
   const width = chartWidthIn(runGridWidth());
-  const first = api(runPath(runId) + "/charts?" + new URLSearchParams({ first: FIRST_BATCH, width }));
-  first.catch(() => { /* left the page, or an older server: the charts ask again */ });
-  return { details: api(runPath(runId)), overview: api(runPath(runId) + "/metric-overview"), first, width };
+  const page = api(runPath(runId) + "/page?" + new URLSearchParams({ first: FIRST_BATCH, width }));
+  page.catch(() => { /* left the page: each part's reader says so */ });
+  palette();  // read while the page is still small (see palette.js), and after the request is on its way
+  setTimeout(warmUp, 0);  // while the server works (see warmUp)
+  return { details: page.then((p) => p.details), overview: page.then((p) => p.overview),
+           first: page.then((p) => p.charts), width };
 }
