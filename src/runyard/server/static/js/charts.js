@@ -4,6 +4,15 @@ import { COLORS, esc, stored, store } from "./format.js";
 import { scope } from "./page.js";
 import { palette } from "./palette.js";
 
+// uPlot, loaded by index.html with `async`: a view's first requests need not wait while a browser that has not seen it
+// yet compiles it (~75 ms on a 2-core machine). Whatever draws a chart waits for this.
+export const chartsLoaded = new Promise((resolve, reject) => {
+  if (window.uPlot) { resolve(); return; }
+  const script = document.getElementById("uplot");
+  script.addEventListener("load", () => resolve());
+  script.addEventListener("error", () => reject(new Error("the chart library (uPlot) did not load; reload the page")));
+});
+
 // chart settings: from the address (a deep link: #/run/ID?smooth=0.6&logy=1&x=wall), else as last chosen
 function hashParams() {
   const q = location.hash.indexOf("?");

@@ -1,12 +1,14 @@
 // runyard web UI: the router. Each address is a view (runs, a run, compare, models, data, box); moving to another
 // view ends the last one's scope (its requests, timers and streams) before the next one starts. No build step.
 import { NotFound, api } from "./api.js";
+import { chartsLoaded } from "./charts.js";
 import { esc } from "./format.js";
 import { nextScope, setRenderer, view } from "./page.js";
 import { runRequests } from "./run-requests.js";
 
 // each view's module is loaded when first shown (index.html preloads them); a run page's first requests go out
-// before its module is read, so the server works while the browser compiles
+// before its module is read and before the chart library is ready, so the server works while the browser compiles.
+// The views that draw charts (a run, compare) wait for that library; the others do not.
 function notFound(what) {
   view().innerHTML = `<div class="section" id="not-found"><h3>Not found</h3><p>${esc(what)}</p>
     <p><a href="#/">Back to the runs</a></p></div>`;
@@ -15,15 +17,17 @@ function notFound(what) {
 async function show(hash) {
   if (hash.startsWith("#/run/")) {
     const runId = decodeURIComponent(hash.slice(6));
-    const requests = runRequests(runId);
-    return (await import("./run.js")).runPage(runId, requests);
+    const requests = runRequests(runId);  // out before the chart library is ready
+    const [run] = await Promise.all([import("./run.js"), chartsLoaded]);
+    return run.runPage(runId, requests);
   }
   if (hash === "#/models") return (await import("./registry.js")).modelsPage();
   if (hash === "#/data") return (await import("./registry.js")).dataPage();
   if (hash === "#/box") return (await import("./box.js")).boxPage();
   if (hash.startsWith("#/compare/")) {
     const runIds = hash.slice(10).split(",").filter(Boolean).map(decodeURIComponent);
-    return (await import("./compare.js")).comparePage(runIds);
+    const [compare] = await Promise.all([import("./compare.js"), chartsLoaded]);
+    return compare.comparePage(runIds);
   }
   if (hash === "#/" || hash === "#") return (await import("./runs.js")).runsPage();
   notFound(`There is no page ${hash}.`);

@@ -1,7 +1,7 @@
 // A run page's first screen (its details, its metric overview, the first charts), asked for in one request by the
 // router at once: the server works on it while the page's modules load.
 import { api, runPath } from "./api.js";
-import { warmUp } from "./charts.js";
+import { chartsLoaded, warmUp } from "./charts.js";
 import { chartWidthIn, runGridWidth } from "./geometry.js";
 import { palette } from "./palette.js";
 
@@ -14,7 +14,7 @@ export function runRequests(runId) {
   const page = api(runPath(runId) + "/page?" + new URLSearchParams({ first: FIRST_BATCH, width }));
   page.catch(() => { /* left the page: each part's reader says so */ });
   palette();  // read while the page is still small (see palette.js), and after the request is on its way
-  setTimeout(warmUp, 0);  // while the server works (see warmUp)
+  chartsLoaded.then(() => setTimeout(warmUp, 0)).catch(() => {});  // while the server works (see warmUp)
   return { details: page.then((p) => p.details), overview: page.then((p) => p.overview),
            first: page.then((p) => p.charts), width };
 }
