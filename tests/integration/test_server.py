@@ -122,6 +122,10 @@ def test_web_ui_in_a_real_browser(served, workspace, tmp_path):
     live = Experiment(workspace, "served").submit(PyTorch(str(src), entry_script="train.py",
                                                           script_params={"--slow": ""}))
     with browser_page(tmp_path, viewport={"width": 1280, "height": 900}, accept_downloads=True) as page:
+        statics: list[str] = []
+        page.on("request", lambda r: statics.append(r.url) if "/static/" in r.url else None)
+        refused: list[str] = []
+        page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
         page.goto(base + "/")
         page.wait_for_selector("#runs tbody tr")
         assert page.locator("#runs tbody tr").count() == 3
@@ -135,6 +139,9 @@ def test_web_ui_in_a_real_browser(served, workspace, tmp_path):
             page.click("#files a:has-text('outputs/model.txt')")
         assert Path(download.value.path()).read_text() == "weights"
         page.screenshot(path=str(SCREENSHOTS / "run-page.png"), full_page=True)
+        # every file at its content's address (index.html's import map, allowed by its CSP, versions the modules'
+        # imports of each other too): none was asked for twice under two names
+        assert statics and not refused and all("?v=" in url for url in statics), (refused, statics)
         page.click("#system-tab")  # what preparation did: snapshot, data, environment
         page.locator("#log", has_text="snapshot").wait_for()
 

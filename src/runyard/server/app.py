@@ -6,14 +6,13 @@ import os
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import FileResponse
-from fastapi.staticfiles import StaticFiles
 
 from runyard import __version__
 from runyard.server.address import DEFAULT_HOST, DEFAULT_PORT, base_url
 from runyard.server.api import build_router
 from runyard.server.run_page_api import build_run_page_router
 from runyard.server.security import MAX_REQUEST_BYTES, GuardMiddleware
+from runyard.server.static_assets import build_static_router
 from runyard.server.submit_api import build_submit_router
 from runyard.server.tokens import TokenBook
 from runyard.workspace import Workspace
@@ -34,12 +33,7 @@ def create_app(workspace: Workspace, token: str | None = None, max_upload_bytes:
     app.include_router(build_router(workspace))
     app.include_router(build_submit_router(workspace))
     app.include_router(build_run_page_router(workspace))
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
-
-    @app.get("/", include_in_schema=False)
-    def index() -> FileResponse:
-        return FileResponse(STATIC / "index.html")
-
+    app.include_router(build_static_router(STATIC))
     return app
 
 

@@ -8,7 +8,8 @@
   name is re-pointed at 127.0.0.1 (DNS rebinding) cannot read the API or submit runs.
 - A request that changes something and comes from another origin (a browser's cross-site POST) is refused.
 - Request bodies are bounded while they are read, chunked ones included; nothing over the bound is held.
-- Every page is served with a Content-Security-Policy that allows no inline script.
+- Every page is served with a Content-Security-Policy that allows no inline script but index.html's import map
+  (named by its hash).
 """
 
 from __future__ import annotations
@@ -26,9 +27,15 @@ from runyard.identity import acting_as
 from runyard.server.tokens import TokenBook
 
 MAX_REQUEST_BYTES = 64 << 20
-CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-                           "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-                           "frame-ancestors 'none'; form-action 'self'")
+_POLICY = ("default-src 'self'; script-src 'self'{scripts}; style-src 'self' 'unsafe-inline'; "
+           "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+           "frame-ancestors 'none'; form-action 'self'")
+CONTENT_SECURITY_POLICY = _POLICY.format(scripts="")
+
+
+def content_security_policy(*inline_script_sha256: str) -> str:
+    """The policy, allowing only these inline scripts (base64 sha256 of their text: index.html's import map)."""
+    return _POLICY.format(scripts="".join(f" 'sha256-{digest}'" for digest in inline_script_sha256))
 _LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -113,10 +120,12 @@ class GuardMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                message = {**message, "headers": [*message.get("headers", []),
-                                                   (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
-                                                   (b"x-content-type-options", b"nosniff"),
-                                                   (b"referrer-policy", b"no-referrer")]}
+                headers = message.get("headers", [])
+                # a page that names its own inline scripts (index.html) keeps its policy; every other gets the default
+                policy = [] if any(k.lower() == b"content-security-policy" for k, _ in headers) else [
+                    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode())]
+                message = {**message, "headers": [*headers, *policy, (b"x-content-type-options", b"nosniff"),
+                                                  (b"referrer-policy", b"no-referrer")]}
             await send(message)
 
         try:
