@@ -61,6 +61,29 @@ def test_empty_workspace_shows_the_first_command_and_a_missing_page_has_a_way_ba
     page.locator("#empty").wait_for()
 
 
+def test_a_run_page_says_so_when_the_chart_library_cannot_load(ui, workspace, project):
+    base, page = ui
+    src = project("two.py", """
+        from runyard import Run
+        run = Run.get_context()
+        for step in range(3):
+            run.log('loss', 1.0 / (step + 1), step=step)
+    """)
+    run = Experiment(workspace, "no-charts").submit(ScriptRunConfig(str(src), "two.py"))
+    run.wait_for_completion()
+    library = "**/uPlot.iife.min.js*"
+    page.route(library, lambda route: route.abort())
+    try:
+        page.goto("about:blank")  # a new document: the library is fetched again, and fails
+        page.goto(f"{base}/#/run/{run.id}")
+        page.locator(".error", has_text="chart library (uPlot) did not load").wait_for()
+    finally:
+        page.unroute(library)
+        page.goto("about:blank")  # the next page loads it again
+    page.goto(f"{base}/#/run/{run.id}")
+    page.locator(".chart[data-metric='loss'] canvas").wait_for()
+
+
 def test_run_page_shows_parameters_tags_summary_tables_and_images(ui, workspace, project):
     base, page = ui
     src = project("train.py", RICH)

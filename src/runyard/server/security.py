@@ -31,13 +31,13 @@ _POLICY = ("default-src 'self'; script-src 'self'{scripts}; style-src 'self' 'un
            "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
            "frame-ancestors 'none'; form-action 'self'")
 CONTENT_SECURITY_POLICY = _POLICY.format(scripts="")
+_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 def content_security_policy(*inline_script_sha256: str) -> str:
     """The policy, allowing only these inline scripts (base64 sha256 of their text: index.html's import map)."""
     return _POLICY.format(scripts="".join(f" 'sha256-{digest}'" for digest in inline_script_sha256))
-_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
-_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 def is_loopback(host: str) -> bool:

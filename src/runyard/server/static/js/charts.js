@@ -4,13 +4,15 @@ import { COLORS, esc, stored, store } from "./format.js";
 import { scope } from "./page.js";
 import { palette } from "./palette.js";
 
-// uPlot, loaded by index.html with `async`: a view's first requests need not wait while a browser that has not seen it
-// yet compiles it (~75 ms on a 2-core machine). Whatever draws a chart waits for this.
+// uPlot, fetched early by index.html (a preload) and run from here, not as a script of the page: a view's first
+// requests need not wait while a browser that has not seen it yet compiles it (~75 ms on a 2-core machine), and its
+// load or error event cannot fire before anyone listens. Whatever draws a chart waits for this.
 export const chartsLoaded = new Promise((resolve, reject) => {
-  if (window.uPlot) { resolve(); return; }
-  const script = document.getElementById("uplot");
+  const script = document.createElement("script");
+  script.src = document.getElementById("uplot").href;
   script.addEventListener("load", () => resolve());
   script.addEventListener("error", () => reject(new Error("the chart library (uPlot) did not load; reload the page")));
+  document.head.appendChild(script);
 });
 
 // chart settings: from the address (a deep link: #/run/ID?smooth=0.6&logy=1&x=wall), else as last chosen
