@@ -172,8 +172,20 @@ def runyard_numbers(tmp: Path, args: argparse.Namespace) -> dict:
                     tmp / "ry", args)
 
 
+def mlflow_ui_missing() -> str | None:
+    """Why MLflow's UI cannot be measured here (mlflow-skinny, which the test extra brings, has no UI), or None."""
+    spec = importlib.util.find_spec("mlflow")
+    if spec is None or spec.origin is None:
+        return "mlflow is not installed"
+    if not (Path(spec.origin).parent / "server" / "js" / "build" / "index.html").is_file():
+        return "mlflow is installed without its UI (mlflow-skinny)"
+    return None
+
+
 def mlflow_numbers(tmp: Path, args: argparse.Namespace) -> dict | None:
-    if importlib.util.find_spec("mlflow") is None:
+    missing = mlflow_ui_missing()
+    if missing:
+        print(f"MLflow's UI not measured: {missing}. Fix: .venv/bin/pip install -e '.[bench]'", flush=True)
         return None
     from bench.mlflow_ui import fill_mlflow, mlflow_server
 
